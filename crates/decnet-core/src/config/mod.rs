@@ -1,0 +1,3 @@
+//! The typed fleet config and its sources (INI files, `decnet deploy` flags, the demo fleet).
+
+pub mod model;

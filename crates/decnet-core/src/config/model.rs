@@ -1,0 +1,159 @@
+//! The resolved, typed fleet config: what the engine runs. Built only by the
+//! resolver (from an INI file, `decnet deploy` flags or the demo fleet).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::persona::{Distro, OsFamily};
+
+/// How deckies get their addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// Addresses in 127.0.0.0/8; nothing to set up.
+    #[default]
+    Loopback,
+    /// Addresses already configured on the host.
+    Host,
+}
+
+impl Driver {
+    /// Parses `loopback` / `host`.
+    pub fn parse(s: &str) -> Option<Driver> {
+        match s.trim() {
+            "loopback" => Some(Driver::Loopback),
+            "host" => Some(Driver::Host),
+            _ => None,
+        }
+    }
+}
+
+/// Limits the supervisor enforces on every connection (`[general]` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// `max_connections_per_decky`: concurrent connections one decky serves.
+    pub max_connections_per_decky: u32,
+    /// `max_connections_per_source`: concurrent connections one source IP holds on this host.
+    pub max_connections_per_source: u32,
+    /// `idle_timeout_secs`: a connection that sends nothing this long is closed.
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    /// `session_timeout_secs`: no connection lives longer than this.
+    #[serde(with = "secs")]
+    pub session_timeout: Duration,
+    /// `max_bytes_in`: bytes one connection may send before it is closed.
+    pub max_bytes_in: u64,
+    /// `max_read_bytes`: largest single read handed to a service.
+    pub max_read_bytes: usize,
+}
+
+impl Limits {
+    /// Defaults for a sensor exposed to the internet.
+    pub const DEFAULT: Limits = Limits {
+        max_connections_per_decky: 256,
+        max_connections_per_source: 64,
+        idle_timeout: Duration::from_secs(300),
+        session_timeout: Duration::from_secs(3600),
+        max_bytes_in: 32 * 1024 * 1024,
+        max_read_bytes: 64 * 1024,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+mod secs {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+/// `[general]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct General {
+    /// `net`: the LAN the deckies pretend to be on (CIDR), informational for loopback.
+    pub net: Option<String>,
+    /// `gw`: the LAN gateway.
+    pub gw: Option<IpAddr>,
+    /// `interface`: the parent NIC (host driver).
+    pub interface: Option<String>,
+    /// `log_target`: where events are also forwarded (`host:port`), if anywhere.
+    pub log_target: Option<String>,
+    /// `driver`.
+    pub driver: Driver,
+    /// `port_offset`: added to every service port (for unprivileged demos).
+    pub port_offset: u16,
+    /// Connection limits.
+    pub limits: Limits,
+}
+
+/// One service on one decky.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceConfig {
+    /// Service name.
+    pub name: String,
+    /// Port before `port_offset` (the `port` key, else the service default). 0 = any free port.
+    pub port: u16,
+    /// Persona keys, validated against the service's declaration.
+    pub persona: BTreeMap<String, String>,
+}
+
+impl ServiceConfig {
+    /// A persona value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.persona.get(key).map(String::as_str)
+    }
+}
+
+/// One resolved decky.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeckyConfig {
+    /// Unique name.
+    pub name: String,
+    /// Address it answers on.
+    pub ip: IpAddr,
+    /// Hostname it presents.
+    pub hostname: String,
+    /// OS family it presents.
+    pub os_family: OsFamily,
+    /// Distro persona.
+    #[serde(serialize_with = "distro_slug")]
+    pub distro: &'static Distro,
+    /// Archetype it was built from, if any.
+    pub archetype: Option<&'static str>,
+    /// Services, at least one.
+    pub services: Vec<ServiceConfig>,
+}
+
+fn distro_slug<S: serde::Serializer>(d: &&'static Distro, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(d.slug)
+}
+
+impl DeckyConfig {
+    /// Where a service binds, `port_offset` applied (saturating at 65535; 0 stays 0).
+    pub fn bind_addr(&self, svc: &ServiceConfig, port_offset: u16) -> SocketAddr {
+        let port = if svc.port == 0 {
+            0
+        } else {
+            svc.port.saturating_add(port_offset)
+        };
+        SocketAddr::new(self.ip, port)
+    }
+}
+
+/// A whole resolved fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetConfig {
+    /// `[general]`.
+    pub general: General,
+    /// Deckies in config order.
+    pub deckies: Vec<DeckyConfig>,
+}

@@ -1,0 +1,17 @@
+//! DECNET's core vocabulary, shared by every other crate and depending on none.
+//!
+//! - [`event`]: the captured `Event` and `Credential` (DESIGN §6)
+//! - [`syslog`]: the RFC 5424 wire form of an event and its parser
+//! - [`persona`]: OS families, distros, archetypes and known service names
+//! - [`seed`]: per-decky instance seeds
+//! - [`catalog`]: what a service declares (ports, persona keys) so config can be checked
+//! - [`config`]: the typed fleet config, the INI loader and the resolver
+
+pub mod catalog;
+pub mod config;
+pub mod event;
+pub mod persona;
+pub mod seed;
+pub mod syslog;
+
+pub use event::{Credential, Event, EventType, Fields, Secret, SecretKind};

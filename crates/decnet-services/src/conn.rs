@@ -1,0 +1,308 @@
+//! The supervised connection every service reads from: an idle deadline on
+//! every read and write, a cap on the bytes a peer may send, and a cap on the
+//! size of any single read. Services parse; this type makes sure no attacker
+//! can make them wait or allocate without bound.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use decnet_core::config::model::Limits;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// Anything a connection can run over (a TCP stream, or a duplex pipe in tests).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
+
+/// Which limit ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitTrip {
+    /// Nothing moved for `idle_timeout`.
+    Idle,
+    /// The peer sent more than `max_bytes_in`.
+    BytesIn,
+    /// The connection outlived `session_timeout` (set by the supervisor).
+    SessionTime,
+}
+
+impl LimitTrip {
+    /// Name used in `limit_exceeded` events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitTrip::Idle => "idle_timeout",
+            LimitTrip::BytesIn => "max_bytes_in",
+            LimitTrip::SessionTime => "session_timeout",
+        }
+    }
+}
+
+/// Shared record of the first limit a connection hit.
+#[derive(Debug, Clone, Default)]
+pub struct TripFlag(Arc<Mutex<Option<LimitTrip>>>);
+
+impl TripFlag {
+    /// Records a trip (the first one wins).
+    pub fn set(&self, t: LimitTrip) {
+        if let Ok(mut g) = self.0.lock() {
+            g.get_or_insert(t);
+        }
+    }
+    /// The limit that tripped, if any.
+    pub fn get(&self) -> Option<LimitTrip> {
+        self.0.lock().ok().and_then(|g| *g)
+    }
+}
+
+/// A supervised, limited connection.
+pub struct Conn {
+    io: Box<dyn Io>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    idle: Duration,
+    read_deadline: Pin<Box<Sleep>>,
+    write_deadline: Pin<Box<Sleep>>,
+    write_pending: bool,
+    bytes_in: u64,
+    max_bytes_in: u64,
+    max_read: usize,
+    trip: TripFlag,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("peer", &self.peer)
+            .field("local", &self.local)
+            .field("bytes_in", &self.bytes_in)
+            .finish()
+    }
+}
+
+impl Conn {
+    /// Wraps a stream under the given limits.
+    pub fn new(io: Box<dyn Io>, peer: SocketAddr, local: SocketAddr, limits: &Limits) -> Conn {
+        let idle = limits.idle_timeout;
+        Conn {
+            io,
+            peer,
+            local,
+            idle,
+            read_deadline: Box::pin(tokio::time::sleep(idle)),
+            write_deadline: Box::pin(tokio::time::sleep(idle)),
+            write_pending: false,
+            bytes_in: 0,
+            max_bytes_in: limits.max_bytes_in,
+            max_read: limits.max_read_bytes.max(1),
+            trip: TripFlag::default(),
+        }
+    }
+
+    /// Peer address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    /// Local (decky) address.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+    /// Bytes the peer has sent so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
+    }
+    /// The trip flag, for the supervisor to read after the service returns.
+    pub fn trip_flag(&self) -> TripFlag {
+        self.trip.clone()
+    }
+
+    fn tripped(&self, t: LimitTrip) -> io::Error {
+        self.trip.set(t);
+        let kind = match t {
+            LimitTrip::Idle | LimitTrip::SessionTime => io::ErrorKind::TimedOut,
+            LimitTrip::BytesIn => io::ErrorKind::ConnectionAborted,
+        };
+        io::Error::new(kind, t.as_str())
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.bytes_in >= this.max_bytes_in {
+            return Poll::Ready(Err(this.tripped(LimitTrip::BytesIn)));
+        }
+        let remaining = this.max_bytes_in - this.bytes_in;
+        let cap = buf
+            .remaining()
+            .min(this.max_read)
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let mut limited = ReadBuf::new(buf.initialize_unfilled_to(cap));
+        match Pin::new(&mut this.io).poll_read(cx, &mut limited) {
+            Poll::Ready(Ok(())) => {
+                let n = limited.filled().len();
+                buf.advance(n);
+                this.bytes_in += n as u64;
+                this.read_deadline
+                    .as_mut()
+                    .reset(Instant::now() + this.idle);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if this.read_deadline.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Err(this.tripped(LimitTrip::Idle)))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl Conn {
+    fn poll_write_deadline<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Pending => {
+                if !self.write_pending {
+                    self.write_pending = true;
+                    self.write_deadline
+                        .as_mut()
+                        .reset(Instant::now() + self.idle);
+                }
+                if self.write_deadline.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Err(self.tripped(LimitTrip::Idle)))
+                } else {
+                    Poll::Pending
+                }
+            }
+            ready => {
+                self.write_pending = false;
+                ready
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.poll_write_deadline(cx, r)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.io).poll_flush(cx);
+        this.poll_write_deadline(cx, r)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.poll_write_deadline(cx, r)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.poll_write_deadline(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn limits() -> Limits {
+        Limits {
+            idle_timeout: Duration::from_secs(5),
+            max_bytes_in: 10,
+            max_read_bytes: 4,
+            ..Limits::DEFAULT
+        }
+    }
+
+    fn pair(l: &Limits) -> (Conn, tokio::io::DuplexStream) {
+        let (a, b) = tokio::io::duplex(1024);
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!());
+        (Conn::new(Box::new(a), addr, addr, l), b)
+    }
+
+    #[tokio::test]
+    async fn reads_are_capped_per_call_and_in_total() {
+        let (mut c, mut peer) = pair(&limits());
+        peer.write_all(b"0123456789abcdef").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.read(&mut buf).await.unwrap();
+        assert_eq!(n, 4, "a single read must not exceed max_read_bytes");
+        let mut total = n;
+        let err = loop {
+            match c.read(&mut buf).await {
+                Ok(n) => total += n,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(total, 10);
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+        assert_eq!(c.trip_flag().get(), Some(LimitTrip::BytesIn));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_trips_the_idle_deadline() {
+        let (mut c, _peer) = pair(&limits());
+        let mut buf = [0u8; 8];
+        let err = c.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(c.trip_flag().get(), Some(LimitTrip::Idle));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_never_reads_trips_the_write_deadline() {
+        let (a, _b) = tokio::io::duplex(16);
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut c = Conn::new(Box::new(a), addr, addr, &limits());
+        let err = c.write_all(&[0u8; 1024]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(c.trip_flag().get(), Some(LimitTrip::Idle));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn activity_resets_the_idle_deadline() {
+        let (mut c, mut peer) = pair(&Limits {
+            max_bytes_in: 1000,
+            ..limits()
+        });
+        let mut buf = [0u8; 8];
+        for _ in 0..3 {
+            tokio::time::advance(Duration::from_secs(4)).await;
+            peer.write_all(b"x").await.unwrap();
+            assert_eq!(c.read(&mut buf).await.unwrap(), 1);
+        }
+        assert_eq!(c.trip_flag().get(), None);
+    }
+}

@@ -1,0 +1,25 @@
+//! DECNET's protocol emulators and what they share.
+//!
+//! - [`service`]: the `Service`/`Instance` contract, `ConnCtx` and the event `Emitter`
+//! - [`conn`]: the supervised connection (idle deadline, byte caps) every service reads from
+//! - [`registry`]: the services this build implements
+//!
+//! Services only parse and answer; the engine binds sockets and enforces limits.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod conn;
+pub mod registry;
+pub mod service;
+
+pub use conn::Conn;
+pub use registry::Registry;
+pub use service::{ConnCtx, DeckyRuntime, Emitter, Instance, Service, ServiceError};
