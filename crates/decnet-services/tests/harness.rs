@@ -1,0 +1,174 @@
+//! A minimal stand-in for the engine's supervisor: binds one service instance
+//! on loopback, serves every accepted connection through a `Conn`, and
+//! collects the events the service emits.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
+use decnet_core::persona::{distro, OsFamily};
+use decnet_core::seed::InstanceSeed;
+use decnet_core::{Event, EventType};
+use decnet_services::{Conn, ConnCtx, DeckyRuntime, Emitter, Registry};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// A running service instance and the events it has emitted.
+pub struct Served {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Events as they arrive.
+    pub events: mpsc::Receiver<Event>,
+    /// The decky it belongs to.
+    pub decky: Arc<DeckyRuntime>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Served {
+    /// Waits (up to `deadline`) for the next event matching `pred`, skipping others.
+    pub async fn wait_for(
+        &mut self,
+        deadline: Duration,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Option<Event> {
+        let fut = async {
+            while let Some(e) = self.events.recv().await {
+                if pred(&e) {
+                    return Some(e);
+                }
+            }
+            None
+        };
+        tokio::time::timeout(deadline, fut).await.ok().flatten()
+    }
+
+    /// Waits for the next event of a type.
+    pub async fn wait_type(&mut self, t: EventType) -> Option<Event> {
+        self.wait_for(Duration::from_secs(20), |e| e.event_type == t).await
+    }
+
+    /// Every event received until none arrives for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Ok(Some(e)) = tokio::time::timeout(quiet, self.events.recv()).await {
+            out.push(e);
+        }
+        out
+    }
+}
+
+/// A decky runtime for tests, with its data dir at `data`.
+pub fn decky(name: &str, ip: &str, data: &Path, services: Vec<ServiceConfig>) -> Arc<DeckyRuntime> {
+    let d = distro("ubuntu22").expect("distro");
+    Arc::new(DeckyRuntime {
+        config: DeckyConfig {
+            name: name.into(),
+            ip: ip.parse().expect("ip"),
+            hostname: format!("{name}-host"),
+            os_family: OsFamily::Linux,
+            distro: d,
+            archetype: None,
+            services,
+        },
+        seed: InstanceSeed::derive_for(b"test-installation", name),
+        data_dir: data.to_path_buf(),
+        limits: Limits::DEFAULT,
+    })
+}
+
+/// A service config with persona keys.
+pub fn svc(name: &str, persona: &[(&str, &str)]) -> ServiceConfig {
+    ServiceConfig {
+        name: name.into(),
+        port: 0,
+        persona: persona
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// Binds the named service of `decky` on `ip:0` and serves it.
+pub async fn serve(decky: Arc<DeckyRuntime>, service: &str) -> Served {
+    let registry = Registry::builtin();
+    let svc = registry.get(service).expect("service registered");
+    let cfg = decky
+        .config
+        .services
+        .iter()
+        .find(|s| s.name == service)
+        .cloned()
+        .expect("service configured on decky");
+    let instance = svc.instance(decky.clone(), &cfg).expect("instance builds");
+    let name: &'static str = svc.info().name;
+    let listener = TcpListener::bind(SocketAddr::new(decky.config.ip, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::channel(100_000);
+    let emitter = Emitter::new(tx);
+    let d2 = decky.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let ctx = ConnCtx {
+                decky: d2.clone(),
+                service: name,
+                peer,
+                local: addr,
+                session_id: uuid::Uuid::now_v7(),
+                emitter: emitter.clone(),
+            };
+            let conn = Conn::new(Box::new(stream), peer, addr, &d2.limits);
+            let inst = instance.clone();
+            tokio::spawn(async move {
+                let _ = inst.serve(conn, ctx).await;
+            });
+        }
+    });
+    Served {
+        addr,
+        events: rx,
+        decky,
+        task,
+    }
+}
+
+/// Whether a client program is on PATH. In CI (`CI` set) a missing client is a
+/// failure, because `.ci/run` installs it; elsewhere the test is skipped with a message.
+pub fn have(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is not installed, but .ci/run should have installed it");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install it to run this test)");
+    }
+    found
+}
+
+/// A loopback address unique to this test process, so parallel tests never collide.
+pub fn unique_ip() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    format!("127.{}.{}.{}", 100 + (pid % 100), (pid / 100) % 250 + 1, (n % 250) + 1)
+}
