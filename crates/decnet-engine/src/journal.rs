@@ -492,23 +492,15 @@ fn read_line_capped<R: BufRead>(r: &mut R, out: &mut Vec<u8>, cap: usize) -> io:
             if buf.is_empty() {
                 return Ok(total);
             }
-            match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    let take = &buf[..=i];
-                    let room = cap.saturating_sub(out.len());
-                    out.extend_from_slice(&take[..take.len().min(room)]);
-                    if take.len() > room {
-                        // Keep the newline so the caller sees a complete (over-long) line.
-                        out.push(b'\n');
-                    }
-                    (true, i + 1)
-                }
-                None => {
-                    let room = cap.saturating_sub(out.len());
-                    out.extend_from_slice(&buf[..buf.len().min(room)]);
-                    (false, buf.len())
-                }
+            let nl = buf.iter().position(|&b| b == b'\n');
+            let line_len = nl.map_or(buf.len(), |i| i + 1);
+            let room = cap.saturating_sub(out.len());
+            out.extend(buf.iter().take(line_len.min(room)));
+            if nl.is_some() && line_len > room {
+                // Keep the newline so the caller sees a complete (over-long) line.
+                out.push(b'\n');
             }
+            (nl.is_some(), line_len)
         };
         r.consume(used);
         total += used;
@@ -566,7 +558,10 @@ mod tests {
             w.append(e).unwrap();
         }
         w.sync().unwrap();
-        assert!(list_segments(dir.path()).unwrap().len() > 3, "should have rolled");
+        assert!(
+            list_segments(dir.path()).unwrap().len() > 3,
+            "should have rolled"
+        );
         let (back, _) = read_all(dir.path(), JournalPos::START);
         assert_eq!(back, events);
     }
@@ -669,7 +664,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let h = JournalHandle::start(dir.path(), JournalOptions::default()).unwrap();
         let tx = h.sender().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             for i in 0..5000 {
                 tx.send(ev(i)).await.unwrap();
@@ -681,7 +678,10 @@ mod tests {
         let (seen, end) = read_all(dir.path(), JournalPos::START);
         assert_eq!(seen.len(), 5000);
         assert_eq!(end, stats.end);
-        let ns: Vec<u64> = seen.iter().map(|e| e.fields["n"].as_u64().unwrap()).collect();
+        let ns: Vec<u64> = seen
+            .iter()
+            .map(|e| e.fields["n"].as_u64().unwrap())
+            .collect();
         assert_eq!(ns, (0..5000).collect::<Vec<_>>());
     }
 

@@ -1,5 +1,8 @@
 //! DECNET's engine: deckies at runtime.
 //!
+//! - [`engine`]: start a fleet (build instances, bind all listeners or none) and stop it cleanly
+//! - [`supervisor`]: accept loops, connection limits, lifecycle events
+//! - [`driver`]: listener sockets with the persona's TTL and receive window
 //! - [`journal`]: the append-only event journal and its resumable reader
 //!
 //! Every decky's listeners live in one async runtime; the engine binds them,
@@ -15,4 +18,9 @@
     )
 )]
 
+pub mod driver;
+pub mod engine;
 pub mod journal;
+pub mod supervisor;
+
+pub use engine::{installation_key, BoundService, Engine, EngineError, EngineOptions};

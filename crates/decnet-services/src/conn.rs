@@ -7,6 +7,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,20 +42,31 @@ impl LimitTrip {
     }
 }
 
-/// Shared record of the first limit a connection hit.
+/// Shared record of the first limit a connection hit and of the bytes it received,
+/// read by the supervisor after the service returns.
 #[derive(Debug, Clone, Default)]
-pub struct TripFlag(Arc<Mutex<Option<LimitTrip>>>);
+pub struct TripFlag(Arc<TripInner>);
+
+#[derive(Debug, Default)]
+struct TripInner {
+    trip: Mutex<Option<LimitTrip>>,
+    bytes_in: AtomicU64,
+}
 
 impl TripFlag {
     /// Records a trip (the first one wins).
     pub fn set(&self, t: LimitTrip) {
-        if let Ok(mut g) = self.0.lock() {
+        if let Ok(mut g) = self.0.trip.lock() {
             g.get_or_insert(t);
         }
     }
     /// The limit that tripped, if any.
     pub fn get(&self) -> Option<LimitTrip> {
-        self.0.lock().ok().and_then(|g| *g)
+        self.0.trip.lock().ok().and_then(|g| *g)
+    }
+    /// Bytes the peer sent.
+    pub fn bytes_in(&self) -> u64 {
+        self.0.bytes_in.load(Ordering::Relaxed)
     }
 }
 
@@ -150,6 +162,7 @@ impl AsyncRead for Conn {
                 let n = limited.filled().len();
                 buf.advance(n);
                 this.bytes_in += n as u64;
+                this.trip.0.bytes_in.store(this.bytes_in, Ordering::Relaxed);
                 this.read_deadline
                     .as_mut()
                     .reset(Instant::now() + this.idle);

@@ -1,0 +1,68 @@
+//! Network drivers: how a decky's listener sockets are made. Persona socket
+//! options (IP TTL, receive buffer) are set before `listen` so every accepted
+//! connection inherits them and looks like the persona's OS.
+
+use std::io;
+use std::net::SocketAddr;
+
+use decnet_core::config::model::Driver;
+use decnet_core::persona::OsFamily;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Accept backlog of every listener.
+const BACKLOG: i32 = 1024;
+
+/// Builds a listening TCP socket for a decky service.
+pub fn bind_tcp(
+    addr: SocketAddr,
+    family: OsFamily,
+    driver: Driver,
+) -> io::Result<std::net::TcpListener> {
+    if driver == Driver::Loopback && !addr.ip().is_loopback() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a loopback address (driver loopback)", addr.ip()),
+        ));
+    }
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv4() {
+        socket.set_ttl(family.ttl())?;
+    } else {
+        socket.set_unicast_hops_v6(family.ttl())?;
+    }
+    // The kernel doubles and clamps this; what matters is the window's order of magnitude.
+    socket.set_recv_buffer_size(family.recv_buffer())?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_the_persona_ttl() {
+        for family in [OsFamily::Windows, OsFamily::Cisco, OsFamily::Linux] {
+            let l = bind_tcp("127.0.0.1:0".parse().unwrap(), family, Driver::Loopback).unwrap();
+            l.set_nonblocking(false).unwrap();
+            let addr = l.local_addr().unwrap();
+            let _c = std::net::TcpStream::connect(addr).unwrap();
+            let (s, _) = l.accept().unwrap();
+            assert_eq!(s.ttl().unwrap(), family.ttl(), "{family}");
+        }
+    }
+
+    #[test]
+    fn loopback_driver_refuses_other_addresses() {
+        let err = bind_tcp(
+            "192.0.2.1:0".parse().unwrap(),
+            OsFamily::Linux,
+            Driver::Loopback,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}

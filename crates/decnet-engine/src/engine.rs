@@ -1,0 +1,355 @@
+//! Starting and stopping a fleet: build every service instance, bind every
+//! listener (all or nothing), start the journal, run the accept loops, and on
+//! shutdown close the listeners, end the connections and flush the journal.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use decnet_core::config::model::FleetConfig;
+use decnet_core::seed::InstanceSeed;
+use decnet_services::{DeckyRuntime, Emitter, Registry, ServiceError};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::driver;
+use crate::journal::{JournalError, JournalHandle, JournalOptions, JournalStats};
+use crate::supervisor::{Listener, SourceLimiter};
+
+/// Why a fleet could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Two services claim one address and port.
+    #[error("{first} and {second} both claim {addr}; give one of them another ip or port")]
+    Conflict {
+        /// Address and port.
+        addr: SocketAddr,
+        /// `decky/service` of the first claim.
+        first: String,
+        /// `decky/service` of the second claim.
+        second: String,
+    },
+    /// A service named in the fleet is not in this build.
+    #[error(
+        "decky {decky}: service {service} is not implemented in this build (see `decnet services`)"
+    )]
+    UnknownService {
+        /// Decky name.
+        decky: String,
+        /// Service name.
+        service: String,
+    },
+    /// A service instance could not be built.
+    #[error("decky {decky}: {source}")]
+    Service {
+        /// Decky name.
+        decky: String,
+        /// What the service said.
+        source: ServiceError,
+    },
+    /// A listener could not be bound.
+    #[error("decky {decky} service {service}: cannot listen on {addr}: {source}. {hint}")]
+    Bind {
+        /// Decky name.
+        decky: String,
+        /// Service name.
+        service: String,
+        /// Address and port.
+        addr: SocketAddr,
+        /// OS error.
+        source: io::Error,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The data dir could not be used.
+    #[error(
+        "data dir {path}: {op}: {source} (check the path and its permissions, or pass --data-dir)"
+    )]
+    DataDir {
+        /// Path.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// OS error.
+        source: io::Error,
+    },
+}
+
+fn bind_hint(err: &io::Error, addr: SocketAddr) -> String {
+    match err.kind() {
+        io::ErrorKind::PermissionDenied => format!(
+            "Ports below 1024 need privileges. Fix it one of three ways: run decnet as root; \
+             or grant the binary the capability: `sudo setcap cap_net_bind_service=+ep $(command -v decnet)`; \
+             or lower the limit: `sudo sysctl net.ipv4.ip_unprivileged_port_start={}`. \
+             For an unprivileged demo, add `--port-offset 10000` to shift every service port",
+            addr.port()
+        ),
+        io::ErrorKind::AddrInUse => {
+            "Another program already uses this address and port: stop it, or move the service \
+             (`port=` in its [decky.service] section, or --port-offset)"
+                .to_owned()
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            "The address is not configured on this host: with driver=host, add it to an interface \
+             first (`ip addr add`), or use driver=loopback"
+                .to_owned()
+        }
+        _ => "Check the address and the host's network configuration".to_owned(),
+    }
+}
+
+/// File holding the installation key every instance seed derives from.
+pub const INSTALLATION_KEY_FILE: &str = "installation.key";
+
+/// Loads the installation key from the data dir, creating it (mode 0600) on first use.
+pub fn installation_key(data_dir: &Path) -> Result<[u8; 32], EngineError> {
+    use std::io::Write;
+    let path = data_dir.join(INSTALLATION_KEY_FILE);
+    let dd = |op, source| EngineError::DataDir {
+        path: path.clone(),
+        op,
+        source,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            return bytes.as_slice().try_into().map_err(|_| {
+                dd(
+                    "read installation key",
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "expected exactly 32 bytes; restore it from a backup, or delete it to give every decky new keys",
+                    ),
+                )
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(dd("read installation key", e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| dd("create data dir", e))?;
+    let key: [u8; 32] = rand::random();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&path)
+        .map_err(|e| dd("create installation key", e))?;
+    f.write_all(&key)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| dd("write installation key", e))?;
+    Ok(key)
+}
+
+/// One listening service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundService {
+    /// Decky name.
+    pub decky: String,
+    /// Service name.
+    pub service: String,
+    /// Where it listens (the real port when the config asked for 0).
+    pub addr: SocketAddr,
+}
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// `<data>`.
+    pub data_dir: PathBuf,
+    /// Journal tuning.
+    pub journal: JournalOptions,
+}
+
+/// A running fleet.
+#[derive(Debug)]
+pub struct Engine {
+    bound: Vec<BoundService>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    journal: JournalHandle,
+    emitter: Emitter,
+}
+
+impl Engine {
+    /// Builds every instance and binds every listener; nothing is left bound on error.
+    pub async fn start(
+        fleet: &FleetConfig,
+        registry: &Registry,
+        opts: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let key = installation_key(&opts.data_dir)?;
+        let offset = fleet.general.port_offset;
+
+        let mut claims: HashMap<SocketAddr, String> = HashMap::new();
+        for d in &fleet.deckies {
+            for s in &d.services {
+                let addr = d.bind_addr(s, offset);
+                let who = format!("{}/{}", d.name, s.name);
+                if addr.port() != 0 {
+                    if let Some(first) = claims.insert(addr, who.clone()) {
+                        return Err(EngineError::Conflict {
+                            addr,
+                            first,
+                            second: who,
+                        });
+                    }
+                }
+            }
+        }
+
+        // Phase one: every instance builds before any socket is bound.
+        let mut planned = Vec::new();
+        for d in &fleet.deckies {
+            let runtime = Arc::new(DeckyRuntime {
+                config: d.clone(),
+                seed: InstanceSeed::derive_for(&key, &d.name),
+                data_dir: opts.data_dir.clone(),
+                limits: fleet.general.limits,
+            });
+            let slots = Arc::new(Semaphore::new(
+                fleet.general.limits.max_connections_per_decky as usize,
+            ));
+            for s in &d.services {
+                let service = registry
+                    .get(&s.name)
+                    .ok_or_else(|| EngineError::UnknownService {
+                        decky: d.name.clone(),
+                        service: s.name.clone(),
+                    })?;
+                let instance = service.instance(runtime.clone(), s).map_err(|source| {
+                    EngineError::Service {
+                        decky: d.name.clone(),
+                        source,
+                    }
+                })?;
+                planned.push((
+                    runtime.clone(),
+                    service.info().name,
+                    d.bind_addr(s, offset),
+                    instance,
+                    slots.clone(),
+                ));
+            }
+        }
+
+        // Phase two: bind all; on the first failure the already-bound sockets drop and close.
+        let mut sockets = Vec::with_capacity(planned.len());
+        for (runtime, service, addr, _, _) in &planned {
+            let l = driver::bind_tcp(*addr, runtime.config.os_family, fleet.general.driver)
+                .map_err(|source| EngineError::Bind {
+                    decky: runtime.config.name.clone(),
+                    service: (*service).to_owned(),
+                    addr: *addr,
+                    hint: bind_hint(&source, *addr),
+                    source,
+                })?;
+            sockets.push(l);
+        }
+
+        let journal = JournalHandle::start(&opts.data_dir.join("journal"), opts.journal)?;
+        let Some(tx) = journal.sender() else {
+            return Err(JournalError::Io {
+                path: opts.data_dir.join("journal"),
+                op: "open intake",
+                source: io::Error::other("journal closed at start"),
+            }
+            .into());
+        };
+        let emitter = Emitter::new(tx);
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let sources = SourceLimiter::new(fleet.general.limits.max_connections_per_source);
+        let mut bound = Vec::with_capacity(planned.len());
+        for ((runtime, service, _, instance, slots), socket) in planned.into_iter().zip(sockets) {
+            let listener = tokio::net::TcpListener::from_std(socket).map_err(|source| {
+                EngineError::DataDir {
+                    path: opts.data_dir.clone(),
+                    op: "register listener with the runtime",
+                    source,
+                }
+            })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|source| EngineError::DataDir {
+                    path: opts.data_dir.clone(),
+                    op: "read listener address",
+                    source,
+                })?;
+            bound.push(BoundService {
+                decky: runtime.config.name.clone(),
+                service: service.to_owned(),
+                addr,
+            });
+            let l = Listener {
+                listener,
+                instance,
+                decky: runtime,
+                service,
+                decky_slots: slots,
+                sources: sources.clone(),
+                emitter: emitter.clone(),
+            };
+            tracker.spawn(l.run(cancel.clone(), tracker.clone()));
+        }
+        tracing::info!(listeners = bound.len(), "fleet is up");
+        Ok(Engine {
+            bound,
+            cancel,
+            tracker,
+            journal,
+            emitter,
+        })
+    }
+
+    /// Every listening service.
+    pub fn bound(&self) -> &[BoundService] {
+        &self.bound
+    }
+
+    /// Where a decky's service listens.
+    pub fn addr_of(&self, decky: &str, service: &str) -> Option<SocketAddr> {
+        self.bound
+            .iter()
+            .find(|b| b.decky == decky && b.service == service)
+            .map(|b| b.addr)
+    }
+
+    /// The event intake (for in-process producers and tests).
+    pub fn emitter(&self) -> Emitter {
+        self.emitter.clone()
+    }
+
+    /// Closes the listeners, ends every connection, and flushes the journal.
+    pub async fn shutdown(self) -> Result<JournalStats, EngineError> {
+        let Engine {
+            cancel,
+            tracker,
+            journal,
+            emitter,
+            ..
+        } = self;
+        cancel.cancel();
+        tracker.close();
+        tracker.wait().await;
+        drop(emitter);
+        // The writer thread joins after draining; keep the runtime free meanwhile.
+        let stats = tokio::task::spawn_blocking(move || journal.close())
+            .await
+            .map_err(|e| JournalError::Io {
+                path: PathBuf::new(),
+                op: "join journal writer",
+                source: io::Error::other(e.to_string()),
+            })??;
+        tracing::info!(events = stats.written, "fleet stopped; journal flushed");
+        Ok(stats)
+    }
+}
