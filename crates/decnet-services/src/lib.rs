@@ -3,6 +3,8 @@
 //! - [`service`]: the `Service`/`Instance` contract, `ConnCtx` and the event `Emitter`
 //! - [`conn`]: the supervised connection (idle deadline, byte caps) every service reads from
 //! - [`registry`]: the services this build implements
+//! - [`ssh`]: the SSH emulator (russh), with its KEXINIT tap; [`shell`]: the fake shell it serves
+//! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
 //! Services only parse and answer; the engine binds sockets and enforces limits.
 
@@ -17,8 +19,10 @@
 )]
 
 pub mod conn;
+pub mod recorder;
 pub mod registry;
 pub mod service;
+pub mod shell;
 
 pub use conn::Conn;
 pub use registry::Registry;
