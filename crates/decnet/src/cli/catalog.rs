@@ -1,0 +1,139 @@
+//! `decnet services`, `archetypes`, `distros`, `config-reference`.
+
+use std::process::ExitCode;
+
+use decnet_core::catalog::ServiceCatalog;
+use decnet_core::persona::{ARCHETYPES, DISTROS};
+use decnet_services::Registry;
+
+use super::output::table;
+
+/// Output format of a listing.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn services(a: ListArgs) -> anyhow::Result<ExitCode> {
+    let reg = Registry::builtin();
+    let mut list = reg.services();
+    list.sort_by_key(|s| s.name);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.to_owned(),
+                format!("{}/{:?}", s.default_port, s.transport).to_lowercase(),
+                s.persona_keys
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                s.summary.to_owned(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["SERVICE", "PORT", "PERSONA KEYS", "DESCRIPTION"], &rows)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn archetypes(a: ListArgs) -> anyhow::Result<ExitCode> {
+    let reg = Registry::builtin();
+    let missing = |svcs: &[&str]| -> Vec<String> {
+        svcs.iter()
+            .filter(|s| reg.service(s).is_none())
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    if a.json {
+        let v: Vec<serde_json::Value> = ARCHETYPES
+            .iter()
+            .map(|ar| {
+                serde_json::json!({
+                    "slug": ar.slug,
+                    "description": ar.description,
+                    "services": ar.services,
+                    "os_family": ar.os_family,
+                    "distros": ar.preferred_distros,
+                    "deployable": missing(ar.services).is_empty(),
+                    "missing_services": missing(ar.services),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = ARCHETYPES
+        .iter()
+        .map(|ar| {
+            let m = missing(ar.services);
+            vec![
+                ar.slug.to_owned(),
+                ar.os_family.to_string(),
+                ar.services.join(","),
+                if m.is_empty() {
+                    "yes".to_owned()
+                } else {
+                    format!("no: needs {} (not implemented yet)", m.join(", "))
+                },
+                ar.description.to_owned(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["ARCHETYPE", "OS", "SERVICES", "DEPLOYABLE", "DESCRIPTION"],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn distros(a: ListArgs) -> anyhow::Result<ExitCode> {
+    if a.json {
+        let v: Vec<serde_json::Value> = DISTROS
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "slug": d.slug, "name": d.display_name, "ssh_version": d.ssh_version,
+                    "kernel": d.kernel_release, "http_server": d.http_server,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = DISTROS
+        .iter()
+        .map(|d| {
+            vec![
+                d.slug.to_owned(),
+                d.display_name.to_owned(),
+                d.kernel_release.to_owned(),
+                d.ssh_version.to_owned(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["DISTRO", "NAME", "KERNEL", "SSH"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn config_reference() -> anyhow::Result<ExitCode> {
+    let reg = Registry::builtin();
+    print!("{}", decnet_core::config::reference::reference_markdown());
+    print!(
+        "{}",
+        decnet_core::config::reference::service_reference_markdown(&reg)
+    );
+    Ok(ExitCode::SUCCESS)
+}

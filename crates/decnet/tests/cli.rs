@@ -1,0 +1,301 @@
+//! The CLI's commands as an operator runs them.
+
+use std::io::Read as _;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::*;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn write_config(dir: &std::path::Path, ip: std::net::IpAddr) -> std::path::PathBuf {
+    let path = dir.join("fleet.ini");
+    std::fs::write(
+        &path,
+        format!(
+            "[general]\ndriver = loopback\n\n[web1]\nip = {ip}\nservices = http\n\n[web1.http]\nserver_header = Apache/2.4.41 (Ubuntu)\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn up_runs_a_config_file_records_events_and_stops_cleanly_on_sigterm() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let cfg = write_config(dir.path(), ip);
+    let data = dir.path().join("data");
+    let mut cmd = decnet();
+    cmd.args(["up", "--port-offset", "20000", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data);
+    let run = Running::spawn(cmd);
+    let table = run.wait_line("deckies up", DEADLINE);
+    let row = table
+        .iter()
+        .find(|l| l.starts_with("web1"))
+        .expect("decky row");
+    assert!(
+        row.contains(&ip.to_string()) && row.contains("http:20080"),
+        "{row}"
+    );
+
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "-A", "e2e-agent"])
+        .arg(format!("http://{ip}:20080/index.html"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(head.contains("server: apache/2.4.41 (ubuntu)"), "{head}");
+
+    // `events` reads the journal while `up` is still writing it.
+    let ev = wait_events(&data, DEADLINE, |ev| {
+        ev.iter().any(|e| e["event_type"] == "http_request")
+    });
+    let req = ev
+        .iter()
+        .find(|e| e["event_type"] == "http_request")
+        .expect("http_request event");
+    assert_eq!(req["decky"], "web1");
+    assert_eq!(req["dst_ip"], ip.to_string());
+    assert_eq!(req["dst_port"], 20080);
+    assert_eq!(req["fields"]["path"], "/index.html");
+    assert_eq!(req["fields"]["user_agent"], "e2e-agent");
+
+    let status = run.terminate();
+    assert!(status.success(), "exit status {status}");
+    // After a clean stop every connection's disconnect is on disk.
+    let ev = events(&data, &["--decky", "web1", "--type", "disconnect"]);
+    assert!(!ev.is_empty());
+    assert!(ev.iter().all(|e| e["event_type"] == "disconnect"));
+}
+
+#[test]
+fn events_follow_prints_new_events_as_they_are_captured() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let cfg = write_config(dir.path(), ip);
+    let data = dir.path().join("data");
+    let mut cmd = decnet();
+    cmd.args(["up", "--port-offset", "21000", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data);
+    let run = Running::spawn(cmd);
+    run.wait_line("deckies up", DEADLINE);
+
+    let mut follow = decnet();
+    follow
+        .args(["events", "--follow", "--type", "http_request", "--data-dir"])
+        .arg(&data);
+    let follower = Running::spawn(follow);
+    let status = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null"])
+        .arg(format!("http://{ip}:21080/followed"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lines = follower.wait_line("/followed", DEADLINE);
+    let e: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(e["event_type"], "http_request");
+    assert_eq!(e["fields"]["path"], "/followed");
+    drop(follower);
+    assert!(run.terminate().success());
+}
+
+#[test]
+fn deploy_dry_run_prints_the_plan_without_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = decnet()
+        .args([
+            "deploy",
+            "--deckies",
+            "3",
+            "--archetype",
+            "linux-server",
+            "--ip-start",
+            "127.42.9.10",
+            "--dry-run",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deckies = plan["deckies"].as_array().unwrap();
+    assert_eq!(deckies.len(), 3);
+    let ips: Vec<&str> = deckies.iter().map(|d| d["ip"].as_str().unwrap()).collect();
+    assert_eq!(ips, ["127.42.9.10", "127.42.9.11", "127.42.9.12"]);
+    for d in deckies {
+        let svcs: Vec<&str> = d["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(svcs, ["ssh", "http"]);
+        assert_eq!(d["os_family"], "linux");
+    }
+    // Nothing was bound: the addresses are free.
+    std::net::TcpListener::bind("127.42.9.10:0").unwrap();
+    // The same request gives the same plan (hostnames come from the kept installation key).
+    let again = decnet()
+        .args([
+            "deploy",
+            "--deckies",
+            "3",
+            "--archetype",
+            "linux-server",
+            "--ip-start",
+            "127.42.9.10",
+            "--dry-run",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.stdout, out.stdout);
+}
+
+#[test]
+fn an_archetype_needing_unimplemented_services_is_listed_and_refused() {
+    let out = decnet().args(["archetypes"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("windows-workstation"))
+        .unwrap();
+    assert!(row.contains("no: needs smb, rdp"), "{row}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("linux-server"))
+        .unwrap();
+    assert!(row.contains("yes"), "{row}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = decnet()
+        .args([
+            "deploy",
+            "--archetype",
+            "windows-workstation",
+            "--dry-run",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("windows-workstation")
+            && err.contains("smb")
+            && err.contains("not implemented"),
+        "{err}"
+    );
+}
+
+#[test]
+fn services_lists_only_implemented_services() {
+    let out = decnet().args(["services", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"ssh") && names.contains(&"http") && names.contains(&"https"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"smb"), "{names:?}");
+}
+
+#[test]
+fn an_unprivileged_user_is_told_which_listener_failed_and_the_three_fixes() {
+    // Needs root to drop to an unprivileged user; as a normal user the kernel refuses anyway.
+    let root = unsafe_free_is_root();
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let cfg = write_config(dir.path(), ip);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cmd = if root {
+        for p in [dir.path(), data.as_path(), cfg.as_path()] {
+            std::process::Command::new("chmod")
+                .arg("a+rwx")
+                .arg(p)
+                .status()
+                .unwrap();
+        }
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_decnet"));
+        c.env("DECNET_LOG", "warn");
+        c
+    } else {
+        decnet()
+    };
+    cmd.args(["up", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let status = wait_exit(&mut child, DEADLINE);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .unwrap_or_default();
+    if start.trim().parse::<u16>().unwrap_or(1024) <= 80 {
+        eprintln!("SKIPPED: this host lets unprivileged users bind port 80");
+        return;
+    }
+    assert!(!status.success());
+    assert!(
+        err.contains(&format!("{ip}:80")) && err.contains("web1") && err.contains("http"),
+        "{err}"
+    );
+    assert!(
+        err.contains("root")
+            && err.contains("setcap cap_net_bind_service=+ep")
+            && err.contains("ip_unprivileged_port_start"),
+        "{err}"
+    );
+    assert!(err.contains("--port-offset"), "{err}");
+}
+
+fn unsafe_free_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}

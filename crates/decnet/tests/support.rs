@@ -1,0 +1,178 @@
+//! Spawning `decnet` and waiting on its output with deadlines.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The binary under test.
+pub fn decnet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_decnet"));
+    c.env_remove("DECNET_DATA_DIR")
+        .env_remove("DECNET_PORT_OFFSET")
+        .env("DECNET_LOG", "warn");
+    c
+}
+
+/// A running `decnet` child whose stdout lines arrive on a channel.
+pub struct Running {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+    pub stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Spawns with piped output.
+    pub fn spawn(mut cmd: Command) -> Running {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn decnet");
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let (etx, stderr) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                if etx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Collects stdout lines until one contains `needle`; panics with what was seen on timeout.
+    pub fn wait_line(&self, needle: &str, deadline: Duration) -> Vec<String> {
+        let mut seen = Vec::new();
+        let end = std::time::Instant::now() + deadline;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = l.contains(needle);
+                    seen.push(l);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(_) => {
+                    let err: Vec<String> = self.stderr.try_iter().collect();
+                    panic!("no line containing {needle:?} within {deadline:?}; stdout: {seen:#?}; stderr: {err:#?}");
+                }
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        wait_exit(&mut self.child, Duration::from_secs(20))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child to exit, killing it after the deadline.
+pub fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            panic!("decnet did not exit within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A loopback address unique to this test process.
+pub fn unique_ip() -> IpAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    format!(
+        "127.{}.{}.{}",
+        180 + (pid % 60),
+        (pid / 60) % 250 + 1,
+        (n % 250) + 1
+    )
+    .parse()
+    .unwrap()
+}
+
+/// Whether a client program is installed; in CI a missing one is a failure.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed, but .ci/run should have installed it"
+        );
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install it to run this test)");
+    }
+    found
+}
+
+/// Every journal event (as JSON values) printed by `decnet events`.
+pub fn events(data: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = decnet()
+        .args(["events", "--data-dir"])
+        .arg(data)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// Polls `decnet events` until `pred` holds or the deadline passes.
+pub fn wait_events(
+    data: &Path,
+    deadline: Duration,
+    pred: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        let ev = events(data, &[]);
+        if pred(&ev) || std::time::Instant::now() > end {
+            return ev;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests of the `decnet` binary: real processes, real sockets, real clients.
+
+mod cli;
+mod support;
