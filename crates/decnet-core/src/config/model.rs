@@ -157,3 +157,94 @@ pub struct FleetConfig {
     /// Deckies in config order.
     pub deckies: Vec<DeckyConfig>,
 }
+
+/// An IP network in CIDR form (`10.0.0.0/24`); host bits are cleared on parse,
+/// so `192.168.1.10/24` reads as the LAN `192.168.1.0/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// Network address (host bits zero).
+    pub network: IpAddr,
+    /// Prefix length (≤ 32 for IPv4, ≤ 128 for IPv6).
+    pub prefix: u8,
+}
+
+pub(crate) fn ip_to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+pub(crate) fn u128_to_ip(value: u128, v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(value.into())
+    } else {
+        // Callers only pass values derived from IPv4 addresses.
+        IpAddr::V4(u32::try_from(value).unwrap_or(u32::MAX).into())
+    }
+}
+
+impl Cidr {
+    /// Parses `ADDRESS/PREFIX`; the error says what is expected.
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let expected = || format!("expected a network such as 10.0.0.0/24, got {s:?}");
+        let (addr, prefix) = s.trim().split_once('/').ok_or_else(expected)?;
+        let addr: IpAddr = addr.trim().parse().map_err(|_| expected())?;
+        let prefix: u8 = prefix.trim().parse().map_err(|_| expected())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix /{prefix} is longer than /{max} in {s:?}"));
+        }
+        let bits = ip_to_u128(addr) & Self::mask(prefix, addr.is_ipv6());
+        Ok(Cidr {
+            network: u128_to_ip(bits, addr.is_ipv6()),
+            prefix,
+        })
+    }
+
+    fn width(v6: bool) -> u32 {
+        if v6 {
+            128
+        } else {
+            32
+        }
+    }
+
+    fn mask(prefix: u8, v6: bool) -> u128 {
+        let width = Self::width(v6);
+        let host_bits = width - u32::from(prefix).min(width);
+        let all = if v6 { u128::MAX } else { u128::from(u32::MAX) };
+        if host_bits >= 128 {
+            0
+        } else {
+            all & !((1u128 << host_bits) - 1)
+        }
+    }
+
+    /// Whether `ip` is inside the network (same family only).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv6() == self.network.is_ipv6()
+            && ip_to_u128(ip) & Self::mask(self.prefix, ip.is_ipv6()) == ip_to_u128(self.network)
+    }
+
+    /// The last address of the network (the broadcast address for IPv4).
+    pub fn last(&self) -> IpAddr {
+        let v6 = self.network.is_ipv6();
+        let all = if v6 { u128::MAX } else { u128::from(u32::MAX) };
+        let host = all & !Self::mask(self.prefix, v6);
+        u128_to_ip(ip_to_u128(self.network) | host, v6)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl General {
+    /// `net`, parsed (the resolver stores it normalized, so this only fails for hand-built configs).
+    pub fn net_cidr(&self) -> Option<Cidr> {
+        self.net.as_deref().and_then(|n| Cidr::parse(n).ok())
+    }
+}

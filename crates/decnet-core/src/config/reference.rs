@@ -1,0 +1,268 @@
+//! The config reference: every key the INI format accepts, with its default
+//! and meaning. The loader takes its list of allowed keys from these tables,
+//! so the reference and the loader cannot drift apart.
+
+use std::fmt::Write as _;
+
+use crate::catalog::{KeyKind, ServiceCatalog};
+use crate::persona::{ARCHETYPES, DISTROS};
+
+/// One documented config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// Key as written in the file.
+    pub name: &'static str,
+    /// Default when the key is absent.
+    pub default: &'static str,
+    /// What it does and what it accepts.
+    pub doc: &'static str,
+}
+
+/// Keys of `[general]`.
+pub static GENERAL_KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        name: "net",
+        default: "none",
+        doc: "The LAN the deckies live on, as a CIDR (`192.168.1.0/24`; host bits are cleared). Addresses are allocated from it on the host driver, and on the loopback driver when it lies in 127.0.0.0/8 (otherwise it is informational there).",
+    },
+    KeyDoc {
+        name: "gw",
+        default: "none",
+        doc: "The LAN gateway. Never allocated to a decky.",
+    },
+    KeyDoc {
+        name: "interface",
+        default: "none",
+        doc: "The parent network interface (host driver), e.g. `eth0`.",
+    },
+    KeyDoc {
+        name: "log_target",
+        default: "none",
+        doc: "Where events are also forwarded as RFC 5424 syslog, `host:port` (`[v6]:port` for IPv6).",
+    },
+    KeyDoc {
+        name: "driver",
+        default: "loopback",
+        doc: "`loopback`: deckies answer on 127.0.0.0/8 addresses, nothing to set up. `host`: deckies answer on addresses already configured on this host.",
+    },
+    KeyDoc {
+        name: "port_offset",
+        default: "0",
+        doc: "Added to every service port, so a demo runs without privileges (`port_offset = 10000` puts SSH on 10022). A port pushed past 65535 is an error.",
+    },
+    KeyDoc {
+        name: "ip_start",
+        default: "start of `net`, else 127.42.0.10 on loopback",
+        doc: "First address handed to deckies without `ip`; allocation goes up from there, skipping the network, broadcast and gateway addresses and every explicit `ip`.",
+    },
+    KeyDoc {
+        name: "max_connections_per_decky",
+        default: "256",
+        doc: "Concurrent connections one decky serves (1..=65536); more are refused.",
+    },
+    KeyDoc {
+        name: "max_connections_per_source",
+        default: "64",
+        doc: "Concurrent connections one source IP may hold on this host (1..=65536).",
+    },
+    KeyDoc {
+        name: "idle_timeout_secs",
+        default: "300",
+        doc: "A connection that sends nothing this many seconds is closed (1..=86400).",
+    },
+    KeyDoc {
+        name: "session_timeout_secs",
+        default: "3600",
+        doc: "No connection lives longer than this many seconds (1..=604800).",
+    },
+    KeyDoc {
+        name: "max_bytes_in",
+        default: "33554432",
+        doc: "Bytes one connection may send before it is closed (1..=4294967296).",
+    },
+    KeyDoc {
+        name: "max_read_bytes",
+        default: "65536",
+        doc: "Largest single read handed to a service (1..=16777216).",
+    },
+];
+
+/// Keys of a decky section `[NAME]` (or a group: `archetype` + `amount`).
+pub static DECKY_KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        name: "ip",
+        default: "allocated",
+        doc: "The address this decky answers on. Must be in 127.0.0.0/8 on the loopback driver. Cannot be combined with `amount` > 1.",
+    },
+    KeyDoc {
+        name: "services",
+        default: "the archetype's services",
+        doc: "Comma-separated services (`ssh, http`). When both `services` and `archetype` are set, this list wins and the archetype still gives the OS family and distro.",
+    },
+    KeyDoc {
+        name: "archetype",
+        default: "none",
+        doc: "A bundle of services, OS family and preferred distros (`linux-server`, `web-server`, `deaddeck`, …).",
+    },
+    KeyDoc {
+        name: "distro",
+        default: "the archetype's first preferred distro, else debian",
+        doc: "Distro persona: banners, kernel strings, hostname style.",
+    },
+    KeyDoc {
+        name: "hostname",
+        default: "generated from the decky's seed",
+        doc: "Hostname the decky presents. With `amount` > 1 each decky gets `HOSTNAME-01`, `HOSTNAME-02`, ….",
+    },
+    KeyDoc {
+        name: "nmap_os",
+        default: "the archetype's family, else linux",
+        doc: "OS family the TCP/IP stack imitates: linux, windows (also windows_server), bsd, embedded, cisco. `nmap-os` is accepted as the same key.",
+    },
+    KeyDoc {
+        name: "amount",
+        default: "1",
+        doc: "1..=100. Above 1 the section becomes a group expanded to `NAME-01` … `NAME-NN`, each with its own address, seed and hostname; its `[NAME.SERVICE]` sections apply to every member.",
+    },
+    KeyDoc {
+        name: "mutate_interval",
+        default: "none",
+        doc: "Minutes between persona mutations (1..=10080). Accepted for compatibility with DECNET Python files; mutation is not implemented, so the value is checked and then ignored.",
+    },
+];
+
+/// Keys every `[NAME.SERVICE]` section accepts besides the service's own persona keys.
+pub static SERVICE_KEYS: &[KeyDoc] = &[KeyDoc {
+    name: "port",
+    default: "the service's default port",
+    doc: PORT_DOC,
+}];
+
+const PORT_DOC: &str = "Port the service listens on (1..=65535), before `port_offset`.";
+
+pub(crate) fn names(keys: &[KeyDoc]) -> String {
+    keys.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+fn table(out: &mut String, keys: &[KeyDoc]) {
+    out.push_str("| key | default | meaning |\n|---|---|---|\n");
+    for k in keys {
+        let _ = writeln!(out, "| `{}` | {} | {} |", k.name, k.default, k.doc);
+    }
+}
+
+/// The config file reference as Markdown: sections, keys, defaults, archetypes, distros.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# DECNET fleet config (INI)\n\n\
+         Lines are `key = value` (or `key: value`); `#` and `;` start a comment at the \
+         beginning of a line only. Keys are lowercase. An unknown section or key, a key \
+         given twice, or a bad value is an error naming the file, line, section and key.\n\n\
+         ## [general]\n\n",
+    );
+    table(&mut out, GENERAL_KEYS);
+    out.push_str(
+        "\n## [NAME] — one decky, or a group\n\n\
+         Any section that is not `[general]` and has no dot is a decky; NAME (letters, \
+         digits, `-`, `_`, up to 63 characters) becomes its name. Each decky needs \
+         `services` or `archetype`.\n\n",
+    );
+    table(&mut out, DECKY_KEYS);
+    out.push_str(
+        "\n## [NAME.SERVICE] — persona of one service\n\n\
+         Only for a service the decky runs. Accepts `port` and the persona keys the \
+         service declares (see `decnet services`).\n\n",
+    );
+    table(&mut out, SERVICE_KEYS);
+    out.push_str(
+        "\n## Archetypes\n\n| archetype | services | OS family | distros |\n|---|---|---|---|\n",
+    );
+    for a in &ARCHETYPES {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            a.slug,
+            a.services.join(", "),
+            a.os_family,
+            a.preferred_distros.join(", ")
+        );
+    }
+    out.push_str("\n## Distros\n\n");
+    for d in &DISTROS {
+        let _ = writeln!(out, "- `{}`: {}", d.slug, d.display_name);
+    }
+    out
+}
+
+/// The persona keys each implemented service accepts, as Markdown.
+pub fn service_reference_markdown(catalog: &dyn ServiceCatalog) -> String {
+    let mut services = catalog.services();
+    services.sort_by_key(|s| s.name);
+    let mut out = String::new();
+    for s in services {
+        let _ = writeln!(
+            out,
+            "### [NAME.{}] — {} (default port {})\n\n| key | type | meaning |\n|---|---|---|\n| `port` | port | {} |",
+            s.name, s.summary, s.default_port, PORT_DOC
+        );
+        for k in s.persona_keys {
+            let kind = match k.kind {
+                KeyKind::Text => "text".to_string(),
+                KeyKind::Int => "number".to_string(),
+                KeyKind::Bool => "true/false".to_string(),
+                KeyKind::Choice(options) => options.join(" \\| "),
+            };
+            let _ = writeln!(out, "| `{}` | {} | {} |", k.name, kind, k.doc);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Limits;
+
+    fn default_of(name: &str) -> &'static str {
+        GENERAL_KEYS
+            .iter()
+            .find(|k| k.name == name)
+            .unwrap()
+            .default
+    }
+
+    #[test]
+    fn documented_limit_defaults_match_limits_default() {
+        let l = Limits::DEFAULT;
+        assert_eq!(
+            default_of("max_connections_per_decky"),
+            l.max_connections_per_decky.to_string()
+        );
+        assert_eq!(
+            default_of("max_connections_per_source"),
+            l.max_connections_per_source.to_string()
+        );
+        assert_eq!(
+            default_of("idle_timeout_secs"),
+            l.idle_timeout.as_secs().to_string()
+        );
+        assert_eq!(
+            default_of("session_timeout_secs"),
+            l.session_timeout.as_secs().to_string()
+        );
+        assert_eq!(default_of("max_bytes_in"), l.max_bytes_in.to_string());
+        assert_eq!(default_of("max_read_bytes"), l.max_read_bytes.to_string());
+    }
+
+    #[test]
+    fn reference_lists_every_key_and_archetype() {
+        let md = reference_markdown();
+        for k in GENERAL_KEYS.iter().chain(DECKY_KEYS).chain(SERVICE_KEYS) {
+            assert!(md.contains(&format!("| `{}` |", k.name)), "{}", k.name);
+        }
+        for a in &ARCHETYPES {
+            assert!(md.contains(a.slug));
+        }
+    }
+}
