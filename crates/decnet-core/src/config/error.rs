@@ -295,7 +295,7 @@ fn not_implemented_message(service: &str, archetype: Option<&str>, implemented: 
     match archetype {
         Some(a) => format!(
             "archetype {a} needs service {service}, which is not implemented yet; \
-             list the services yourself with `services = ...` (implemented: {implemented}) or pick another archetype"
+             name the services yourself (`services` key or `--services` flag; implemented: {implemented}) or pick another archetype"
         ),
         None => format!(
             "service {service} is not implemented yet; remove it (implemented: {implemented})"

@@ -908,3 +908,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn cidr_parses_normalizes_and_bounds() {
+    let n = Cidr::parse("192.168.1.77/24").unwrap();
+    assert_eq!(n.to_string(), "192.168.1.0/24");
+    assert!(n.contains(ip("192.168.1.255")) && !n.contains(ip("192.168.2.0")));
+    assert_eq!(n.last(), ip("192.168.1.255"));
+    assert_eq!(
+        Cidr::parse("0.0.0.0/0").unwrap().last(),
+        ip("255.255.255.255")
+    );
+    let v6 = Cidr::parse("2001:db8::5/64").unwrap();
+    assert_eq!(v6.to_string(), "2001:db8::/64");
+    assert_eq!(v6.last(), ip("2001:db8::ffff:ffff:ffff:ffff"));
+    assert!(!v6.contains(ip("10.0.0.1")));
+    assert!(Cidr::parse("::/129").is_err() && Cidr::parse("x/8").is_err());
+}
+
+#[test]
+fn host_driver_allocates_ipv6_after_the_subnet_router_address() {
+    let f =
+        load("[general]\ndriver = host\nnet = 2001:db8::/120\n[a]\nservices = ssh\namount = 2\n")
+            .unwrap();
+    let ips: Vec<IpAddr> = f.deckies.iter().map(|d| d.ip).collect();
+    assert_eq!(ips, [ip("2001:db8::1"), ip("2001:db8::2")]);
+}
