@@ -84,7 +84,10 @@ pub fn check_value(kind: KeyKind, value: &str) -> Result<(), String> {
             if options.contains(&value.trim()) {
                 Ok(())
             } else {
-                Err(format!("expected one of {}, got {value:?}", options.join(", ")))
+                Err(format!(
+                    "expected one of {}, got {value:?}",
+                    options.join(", ")
+                ))
             }
         }
     }

@@ -387,8 +387,14 @@ mod tests {
     fn debug_never_shows_the_secret() {
         let c = Credential::new("root", b"hunter2", SecretKind::Password);
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("hunter2") && !dbg.contains("aHVudGVyMg"), "{dbg}");
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(<redacted>)");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("aHVudGVyMg"),
+            "{dbg}"
+        );
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2")),
+            "Secret(<redacted>)"
+        );
     }
 
     #[test]

@@ -235,21 +235,111 @@ macro_rules! archetype {
 
 /// Every archetype.
 pub static ARCHETYPES: [Archetype; 15] = [
-    archetype!("windows-workstation", "Windows 10 desktop with file sharing and remote desktop", ["smb", "rdp"], ["debian", "ubuntu22"], Windows),
-    archetype!("windows-server", "Windows Server with SMB, RDP and LDAP", ["smb", "rdp", "ldap"], ["debian", "ubuntu22"], Windows),
-    archetype!("domain-controller", "Active Directory domain controller", ["ldap", "smb", "rdp", "llmnr"], ["debian", "ubuntu22"], Windows),
-    archetype!("linux-server", "General-purpose Linux server with SSH and a web site", ["ssh", "http"], ["debian", "ubuntu22", "rocky9", "fedora"], Linux),
-    archetype!("web-server", "Public web server with HTTP, HTTPS and SSH administration", ["http", "https", "ssh"], ["debian", "ubuntu22", "ubuntu20"], Linux),
-    archetype!("database-server", "Database host (MySQL, PostgreSQL, Redis)", ["mysql", "postgres", "redis"], ["debian", "ubuntu22"], Linux),
-    archetype!("mail-server", "Mail server (SMTP, POP3, IMAP)", ["smtp", "pop3", "imap"], ["debian", "ubuntu22"], Linux),
-    archetype!("file-server", "File server with SMB, FTP and SSH", ["smb", "ftp", "ssh"], ["debian", "ubuntu22", "rocky9"], Linux),
-    archetype!("printer", "Network printer", ["snmp", "ftp"], ["alpine", "debian"], Embedded),
-    archetype!("iot-device", "IoT device with MQTT, SNMP and Telnet", ["mqtt", "snmp", "telnet"], ["alpine"], Embedded),
-    archetype!("industrial-control", "ICS/SCADA controller", ["conpot", "snmp"], ["debian"], Embedded),
-    archetype!("voip-server", "VoIP PBX", ["sip"], ["debian", "ubuntu22"], Linux),
-    archetype!("monitoring-node", "Monitoring node with SNMP and SSH", ["snmp", "ssh"], ["debian", "rocky9"], Linux),
-    archetype!("devops-host", "CI/CD host exposing Docker and Kubernetes APIs", ["docker_api", "ssh", "k8s"], ["ubuntu22", "debian"], Linux),
-    archetype!("deaddeck", "Bare Linux box with only SSH", ["ssh"], ["debian", "ubuntu22"], Linux),
+    archetype!(
+        "windows-workstation",
+        "Windows 10 desktop with file sharing and remote desktop",
+        ["smb", "rdp"],
+        ["debian", "ubuntu22"],
+        Windows
+    ),
+    archetype!(
+        "windows-server",
+        "Windows Server with SMB, RDP and LDAP",
+        ["smb", "rdp", "ldap"],
+        ["debian", "ubuntu22"],
+        Windows
+    ),
+    archetype!(
+        "domain-controller",
+        "Active Directory domain controller",
+        ["ldap", "smb", "rdp", "llmnr"],
+        ["debian", "ubuntu22"],
+        Windows
+    ),
+    archetype!(
+        "linux-server",
+        "General-purpose Linux server with SSH and a web site",
+        ["ssh", "http"],
+        ["debian", "ubuntu22", "rocky9", "fedora"],
+        Linux
+    ),
+    archetype!(
+        "web-server",
+        "Public web server with HTTP, HTTPS and SSH administration",
+        ["http", "https", "ssh"],
+        ["debian", "ubuntu22", "ubuntu20"],
+        Linux
+    ),
+    archetype!(
+        "database-server",
+        "Database host (MySQL, PostgreSQL, Redis)",
+        ["mysql", "postgres", "redis"],
+        ["debian", "ubuntu22"],
+        Linux
+    ),
+    archetype!(
+        "mail-server",
+        "Mail server (SMTP, POP3, IMAP)",
+        ["smtp", "pop3", "imap"],
+        ["debian", "ubuntu22"],
+        Linux
+    ),
+    archetype!(
+        "file-server",
+        "File server with SMB, FTP and SSH",
+        ["smb", "ftp", "ssh"],
+        ["debian", "ubuntu22", "rocky9"],
+        Linux
+    ),
+    archetype!(
+        "printer",
+        "Network printer",
+        ["snmp", "ftp"],
+        ["alpine", "debian"],
+        Embedded
+    ),
+    archetype!(
+        "iot-device",
+        "IoT device with MQTT, SNMP and Telnet",
+        ["mqtt", "snmp", "telnet"],
+        ["alpine"],
+        Embedded
+    ),
+    archetype!(
+        "industrial-control",
+        "ICS/SCADA controller",
+        ["conpot", "snmp"],
+        ["debian"],
+        Embedded
+    ),
+    archetype!(
+        "voip-server",
+        "VoIP PBX",
+        ["sip"],
+        ["debian", "ubuntu22"],
+        Linux
+    ),
+    archetype!(
+        "monitoring-node",
+        "Monitoring node with SNMP and SSH",
+        ["snmp", "ssh"],
+        ["debian", "rocky9"],
+        Linux
+    ),
+    archetype!(
+        "devops-host",
+        "CI/CD host exposing Docker and Kubernetes APIs",
+        ["docker_api", "ssh", "k8s"],
+        ["ubuntu22", "debian"],
+        Linux
+    ),
+    archetype!(
+        "deaddeck",
+        "Bare Linux box with only SSH",
+        ["ssh"],
+        ["debian", "ubuntu22"],
+        Linux
+    ),
 ];
 
 /// Looks an archetype up by slug.
@@ -313,10 +403,20 @@ pub fn generate_hostname(seed: &InstanceSeed, family: OsFamily, distro: &Distro)
             }
         }
         OsFamily::Cisco => format!("sw-{}-{:02}", ENV[pick(1, ENV.len())], num),
-        OsFamily::Embedded => format!("{}-{:02x}{:02x}", ["npi", "cam", "iot", "plc"][pick(0, 4)], b[4], b[5]),
+        OsFamily::Embedded => format!(
+            "{}-{:02x}{:02x}",
+            ["npi", "cam", "iot", "plc"][pick(0, 4)],
+            b[4],
+            b[5]
+        ),
         OsFamily::Linux | OsFamily::Bsd => match distro.hostname_style {
             HostnameStyle::Generic => {
-                format!("{}-{}-{:02}", ADJ[pick(0, ADJ.len())], ENV[pick(1, ENV.len())], num)
+                format!(
+                    "{}-{}-{:02}",
+                    ADJ[pick(0, ADJ.len())],
+                    ENV[pick(1, ENV.len())],
+                    num
+                )
             }
             HostnameStyle::Rhel => format!("{}{:02}", ADJ[pick(0, ADJ.len())], num),
             HostnameStyle::Minimal => format!("{}{}", ADJ[pick(0, ADJ.len())], num),
@@ -333,7 +433,11 @@ mod tests {
     fn every_archetype_names_known_services_and_distros() {
         for a in &ARCHETYPES {
             for s in a.services {
-                assert!(KNOWN_SERVICES.contains(s), "{} names unknown service {s}", a.slug);
+                assert!(
+                    KNOWN_SERVICES.contains(s),
+                    "{} names unknown service {s}",
+                    a.slug
+                );
             }
             for d in a.preferred_distros {
                 assert!(distro(d).is_some(), "{} names unknown distro {d}", a.slug);
@@ -382,7 +486,9 @@ mod tests {
     #[test]
     fn os_release_and_proc_version_read_like_the_real_files() {
         let d = distro("ubuntu22").unwrap();
-        assert!(d.os_release().contains("PRETTY_NAME=\"Ubuntu 22.04.4 LTS\""));
+        assert!(d
+            .os_release()
+            .contains("PRETTY_NAME=\"Ubuntu 22.04.4 LTS\""));
         assert!(d.os_release().contains("ID=ubuntu\n"));
         assert!(d
             .proc_version()

@@ -37,7 +37,10 @@ fn unreachable_hmac() -> ! {
 impl InstanceSeed {
     /// The seed of decky `name` under an installation key (kept in the data dir).
     pub fn derive_for(installation_key: &[u8], name: &str) -> InstanceSeed {
-        InstanceSeed(hmac(installation_key, &[b"decnet-decky-seed:", name.as_bytes()]))
+        InstanceSeed(hmac(
+            installation_key,
+            &[b"decnet-decky-seed:", name.as_bytes()],
+        ))
     }
 
     /// 32 bytes for one purpose (`b"ssh-host-ed25519"`, `b"mysql-salt"`, …).
@@ -76,9 +79,18 @@ mod tests {
     #[test]
     fn seeds_are_stable_and_distinct() {
         let k = b"installation";
-        assert_eq!(InstanceSeed::derive_for(k, "a"), InstanceSeed::derive_for(k, "a"));
-        assert_ne!(InstanceSeed::derive_for(k, "a"), InstanceSeed::derive_for(k, "b"));
-        assert_ne!(InstanceSeed::derive_for(k, "a"), InstanceSeed::derive_for(b"other", "a"));
+        assert_eq!(
+            InstanceSeed::derive_for(k, "a"),
+            InstanceSeed::derive_for(k, "a")
+        );
+        assert_ne!(
+            InstanceSeed::derive_for(k, "a"),
+            InstanceSeed::derive_for(k, "b")
+        );
+        assert_ne!(
+            InstanceSeed::derive_for(k, "a"),
+            InstanceSeed::derive_for(b"other", "a")
+        );
         let s = InstanceSeed::derive_for(k, "a");
         assert_ne!(s.derive(b"x"), s.derive(b"y"));
         let long = s.derive_bytes(b"x", 100);

@@ -305,8 +305,7 @@ mod tests {
             "198.51.100.7:40000".parse().unwrap(),
             "127.42.0.10:80".parse().unwrap(),
         );
-        e.fields
-            .insert("path".into(), r#"/a"b]c\d"#.into());
+        e.fields.insert("path".into(), r#"/a"b]c\d"#.into());
         e.fields.insert("status".into(), 200.into());
         e
     }

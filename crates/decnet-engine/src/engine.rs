@@ -264,7 +264,7 @@ impl Engine {
             }
             .into());
         };
-        let emitter = Emitter::new(tx);
+        let emitter = Emitter::durable(tx);
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let sources = SourceLimiter::new(fleet.general.limits.max_connections_per_source);

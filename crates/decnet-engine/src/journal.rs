@@ -14,7 +14,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use decnet_core::Event;
-use tokio::sync::mpsc;
+use decnet_services::service::Pending;
+use tokio::sync::{mpsc, oneshot};
 
 /// Segment file name prefix.
 const PREFIX: &str = "segment-";
@@ -281,7 +282,7 @@ pub struct JournalStats {
 /// The running writer: send events into [`sender`](Self::sender); [`close`](Self::close) drains and syncs.
 #[derive(Debug)]
 pub struct JournalHandle {
-    tx: Option<mpsc::Sender<Event>>,
+    tx: Option<mpsc::Sender<Pending>>,
     thread: Option<std::thread::JoinHandle<Result<JournalStats, JournalError>>>,
 }
 
@@ -300,8 +301,9 @@ impl JournalHandle {
         })
     }
 
-    /// A sender for events. The journal closes once every sender is dropped and [`close`](Self::close) is called.
-    pub fn sender(&self) -> Option<mpsc::Sender<Event>> {
+    /// A sender for events; each event's `durable` signal fires after the fsync that covers it.
+    /// The journal closes once every sender is dropped and [`close`](Self::close) is called.
+    pub fn sender(&self) -> Option<mpsc::Sender<Pending>> {
         self.tx.clone()
     }
 
@@ -325,34 +327,53 @@ impl JournalHandle {
     }
 }
 
+/// Appended events whose durability signal waits for the next fsync.
+struct Unsynced(Vec<oneshot::Sender<()>>);
+
+impl Unsynced {
+    fn sync(&mut self, w: &mut JournalWriter) -> Result<(), JournalError> {
+        w.sync()?;
+        for ack in self.0.drain(..) {
+            // A waiter that gave up (connection closed) needs no answer.
+            let _ = ack.send(());
+        }
+        Ok(())
+    }
+}
+
 fn run_writer(
     mut w: JournalWriter,
-    mut rx: mpsc::Receiver<Event>,
+    mut rx: mpsc::Receiver<Pending>,
 ) -> Result<JournalStats, JournalError> {
     let mut last_sync = Instant::now();
     let interval = w.opts.sync_interval;
+    let mut unsynced = Unsynced(Vec::new());
     loop {
         match rx.try_recv() {
-            Ok(e) => {
-                w.append(&e)?;
+            Ok(p) => {
+                w.append(&p.event)?;
+                unsynced.0.push(p.durable);
                 if last_sync.elapsed() >= interval {
-                    w.sync()?;
+                    unsynced.sync(&mut w)?;
                     last_sync = Instant::now();
                 }
             }
             Err(mpsc::error::TryRecvError::Empty) => {
                 // Queue drained: make everything so far durable before waiting.
-                w.sync()?;
+                unsynced.sync(&mut w)?;
                 last_sync = Instant::now();
                 match rx.blocking_recv() {
-                    Some(e) => w.append(&e)?,
+                    Some(p) => {
+                        w.append(&p.event)?;
+                        unsynced.0.push(p.durable);
+                    }
                     None => break,
                 }
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         }
     }
-    w.sync()?;
+    unsynced.sync(&mut w)?;
     Ok(JournalStats {
         written: w.written(),
         end: w.position(),
@@ -668,8 +689,15 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
+            // Nobody waits for durability here: close() alone must drain and sync.
             for i in 0..5000 {
-                tx.send(ev(i)).await.unwrap();
+                let (durable, _) = oneshot::channel();
+                tx.send(Pending {
+                    event: ev(i),
+                    durable,
+                })
+                .await
+                .unwrap();
             }
         });
         drop(tx);
@@ -683,6 +711,24 @@ mod tests {
             .map(|e| e.fields["n"].as_u64().unwrap())
             .collect();
         assert_eq!(ns, (0..5000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn emit_returns_only_after_the_event_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = JournalHandle::start(dir.path(), JournalOptions::default()).unwrap();
+        let emitter = decnet_services::Emitter::durable(h.sender().unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for i in 0..20 {
+            rt.block_on(emitter.emit(ev(i)));
+            // Read straight from the file: the writer has flushed and synced it.
+            let (seen, _) = read_all(dir.path(), JournalPos::START);
+            assert_eq!(seen.len() as u32, i + 1);
+        }
+        drop(emitter);
+        h.close().unwrap();
     }
 
     #[test]

@@ -12,7 +12,7 @@ use decnet_core::catalog::ServiceInfo;
 use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
 use decnet_core::seed::InstanceSeed;
 use decnet_core::{Event, EventType};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::conn::Conn;
@@ -89,21 +89,55 @@ impl DeckyRuntime {
     }
 }
 
+/// An event on its way to the journal, with the signal that it is durable.
+#[derive(Debug)]
+pub struct Pending {
+    /// The event.
+    pub event: Event,
+    /// Fired once the event is on disk (fsynced).
+    pub durable: oneshot::Sender<()>,
+}
+
+#[derive(Debug, Clone)]
+enum Intake {
+    /// Hand-off only (tests and tools that have no journal).
+    Plain(mpsc::Sender<Event>),
+    /// Hand-off, then wait until the journal has synced the event.
+    Durable(mpsc::Sender<Pending>),
+}
+
 /// Sends events towards the journal. Cloning is cheap.
 #[derive(Debug, Clone)]
 pub struct Emitter {
-    tx: mpsc::Sender<Event>,
+    intake: Intake,
 }
 
 impl Emitter {
-    /// Wraps the journal's intake.
+    /// An emitter whose `emit` returns once the event is handed over.
     pub fn new(tx: mpsc::Sender<Event>) -> Emitter {
-        Emitter { tx }
+        Emitter {
+            intake: Intake::Plain(tx),
+        }
+    }
+
+    /// An emitter whose `emit` returns only once the journal has fsynced the event,
+    /// so whatever a peer saw answered is on disk even if the process dies next.
+    pub fn durable(tx: mpsc::Sender<Pending>) -> Emitter {
+        Emitter {
+            intake: Intake::Durable(tx),
+        }
     }
 
     /// Hands an event to the journal, waiting for room rather than dropping it.
     pub async fn emit(&self, event: Event) {
-        if self.tx.send(event).await.is_err() {
+        let delivered = match &self.intake {
+            Intake::Plain(tx) => tx.send(event).await.is_ok(),
+            Intake::Durable(tx) => {
+                let (durable, synced) = oneshot::channel();
+                tx.send(Pending { event, durable }).await.is_ok() && synced.await.is_ok()
+            }
+        };
+        if !delivered {
             tracing::error!("event journal is closed; an event could not be recorded");
         }
     }
