@@ -23,6 +23,7 @@ pub mod recorder;
 pub mod registry;
 pub mod service;
 pub mod shell;
+pub mod ssh;
 
 pub use conn::Conn;
 pub use registry::Registry;

@@ -25,7 +25,7 @@ impl Registry {
 
     /// Every service this build implements.
     pub fn builtin() -> Registry {
-        Registry::new(vec![])
+        Registry::new(vec![Box::new(crate::ssh::Ssh)])
     }
 
     /// The service of that name.

@@ -2,3 +2,4 @@
 //! driven by real clients where they are installed.
 
 mod harness;
+mod ssh;

@@ -1,0 +1,298 @@
+//! russh callbacks. Authentication callbacks turn each attempt into an event
+//! and a yes/no; channel callbacks only translate into [`SessionMsg`]s for the
+//! per-connection task that owns the shells.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use decnet_core::event::{Credential, Fields, SecretKind};
+use decnet_core::EventType;
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session};
+use russh::{Channel, ChannelId, ChannelOpenFailure};
+use tokio::sync::mpsc;
+
+use super::hassh::{Hello, TapState};
+use super::session::{self, SessionMsg};
+use super::{Shared, MAX_CHANNELS};
+use crate::service::ConnCtx;
+
+/// Messages queued for the session task before the connection is dropped as abusive.
+const SESSION_QUEUE: usize = 1024;
+
+/// What `serve` needs to know about the connection once it ends.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Some credential was offered.
+    pub auth_seen: AtomicBool,
+    /// A user got in.
+    pub authenticated: AtomicBool,
+}
+
+/// Adds `client_version`, `hassh` and `hassh_algorithms` from the tap.
+pub fn client_fields(fields: &mut Fields, hello: &Hello) {
+    if let Some(v) = hello.version() {
+        fields.insert("client_version".into(), v.into());
+    }
+    if let Some(k) = hello.kexinit() {
+        fields.insert("hassh".into(), k.hassh().into());
+        fields.insert("hassh_algorithms".into(), k.hassh_algorithms().into());
+    }
+}
+
+/// One connection's russh handler.
+pub struct SshHandler {
+    shared: Arc<Shared>,
+    ctx: ConnCtx,
+    tap: TapState,
+    progress: Arc<Progress>,
+    user: Option<String>,
+    session: Option<mpsc::Sender<SessionMsg>>,
+    channels: usize,
+}
+
+impl SshHandler {
+    /// A handler for one accepted connection.
+    pub fn new(shared: Arc<Shared>, ctx: ConnCtx, tap: TapState, progress: Arc<Progress>) -> Self {
+        SshHandler {
+            shared,
+            ctx,
+            tap,
+            progress,
+            user: None,
+            session: None,
+            channels: 0,
+        }
+    }
+
+    async fn record_attempt(&self, ok: bool, method: &str, cred: Credential, extra: Fields) {
+        self.progress.auth_seen.store(true, Ordering::Relaxed);
+        let mut e = self.ctx.event(if ok {
+            EventType::LoginSuccess
+        } else {
+            EventType::LoginAttempt
+        });
+        e.fields.insert("method".into(), method.into());
+        client_fields(&mut e.fields, &self.tap.hello());
+        e.fields.extend(extra);
+        e.credential = Some(cred);
+        self.ctx.emit(e).await;
+    }
+
+    async fn password(&mut self, user: &str, password: &[u8], method: &str) -> Auth {
+        let ok = self.shared.accepts(user, password);
+        self.record_attempt(
+            ok,
+            method,
+            Credential::new(user, password, SecretKind::Password),
+            Fields::new(),
+        )
+        .await;
+        if ok {
+            self.user = Some(user.to_owned());
+            self.progress.authenticated.store(true, Ordering::Relaxed);
+            Auth::Accept
+        } else {
+            tokio::time::sleep(self.shared.auth_delay).await;
+            Auth::reject()
+        }
+    }
+
+    /// Queues a message for the session task; a peer that floods it is dropped.
+    fn send(&self, msg: SessionMsg) -> Result<(), russh::Error> {
+        match &self.session {
+            Some(tx) => tx.try_send(msg).map_err(|_| russh::Error::Pending),
+            None => Ok(()),
+        }
+    }
+}
+
+impl russh::server::Handler for SshHandler {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.password(user, password.as_bytes(), "password").await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        match response.and_then(|mut r| r.next()) {
+            None => Ok(Auth::Partial {
+                name: "".into(),
+                instructions: "".into(),
+                prompts: vec![("Password: ".into(), false)].into(),
+            }),
+            Some(answer) => Ok(self.password(user, &answer, "keyboard-interactive").await),
+        }
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let key = offer.public_key;
+        let text = key.to_openssh().unwrap_or_default();
+        let mut extra = Fields::new();
+        extra.insert("key_type".into(), key.algorithm().as_str().into());
+        extra.insert("fingerprint".into(), super::keys::fingerprint(key).into());
+        extra.insert(
+            "signature_algorithm".into(),
+            offer.algorithm.as_str().into(),
+        );
+        self.record_attempt(
+            false,
+            "publickey",
+            Credential::new(user, text.as_bytes(), SecretKind::SshPubkey),
+            extra,
+        )
+        .await;
+        // Every key is refused so the client falls back to a password.
+        Ok(Auth::reject())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(user) = self.user.clone() else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        if self.channels >= MAX_CHANNELS {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        self.channels += 1;
+        if self.session.is_none() {
+            let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+            let task = session::SessionTask::new(
+                self.shared.clone(),
+                self.ctx.clone(),
+                session.handle(),
+                user,
+            );
+            // Task names need tokio_unstable; a span names it in traces instead.
+            let span = tracing::debug_span!("ssh-session", session_id = %self.ctx.session_id);
+            tokio::spawn(tracing::Instrument::instrument(task.run(rx), span));
+            self.session = Some(tx);
+        }
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.send(SessionMsg::Pty {
+            channel,
+            term: term.chars().take(64).collect(),
+            cols: col_width,
+            rows: row_height,
+        })?;
+        session.channel_success(channel)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // OpenSSH accepts only LANG and LC_* by default; the others are refused quietly.
+        session.channel_failure(channel)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.send(SessionMsg::Shell { channel })?;
+        session.channel_success(channel)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let cap = data.len().min(crate::shell::MAX_LINE * 4);
+        self.send(SessionMsg::Exec {
+            channel,
+            command: String::from_utf8_lossy(data.get(..cap).unwrap_or(&[])).into_owned(),
+        })?;
+        session.channel_success(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.send(SessionMsg::Data {
+            channel,
+            data: data.to_vec(),
+        })
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.send(SessionMsg::Resize {
+            channel,
+            cols: col_width,
+            rows: row_height,
+        })
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.send(SessionMsg::Eof { channel })
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels = self.channels.saturating_sub(1);
+        self.send(SessionMsg::Close { channel })
+    }
+}

@@ -1,0 +1,363 @@
+//! The SSH emulator: russh speaks the protocol with the persona's
+//! identification string, algorithm order and host key; every password,
+//! keyboard-interactive and public-key attempt becomes an event; accepted users
+//! get the fake [`crate::shell`], recorded by [`crate::recorder`].
+//!
+//! - [`hassh`]: the tap that copies the client's hello and computes HASSH
+//! - [`keys`]: host keys from the instance seed
+//! - [`handler`]: russh callbacks, translated into events and [`session::SessionMsg`]s
+//! - [`session`]: the per-connection task that owns the shells and recordings
+
+pub mod handler;
+pub mod hassh;
+pub mod keys;
+pub mod session;
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use decnet_core::catalog::{KeyKind, PersonaKey, ServiceInfo, Transport};
+use decnet_core::config::model::ServiceConfig;
+use decnet_core::EventType;
+use russh::{cipher, compression, kex, mac, MethodKind, MethodSet, Preferred, SshId};
+
+use crate::conn::Conn;
+use crate::recorder::{Recorder, RecorderLimits};
+use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
+use crate::shell::Persona;
+
+/// Users let in when the persona names none.
+pub const DEFAULT_USERS: &str = "root:root,admin:admin";
+/// OpenSSH with PAM answers a wrong password after about two seconds (pam_faildelay).
+pub const DEFAULT_AUTH_DELAY_MS: u64 = 2000;
+/// OpenSSH `MaxAuthTries`.
+pub const MAX_AUTH_ATTEMPTS: usize = 6;
+/// OpenSSH `LoginGraceTime`: unauthenticated connections end after this.
+pub const LOGIN_GRACE: Duration = Duration::from_secs(120);
+/// Session channels one connection may open (OpenSSH `MaxSessions` is 10).
+pub const MAX_CHANNELS: usize = 10;
+
+static KEYS: [PersonaKey; 6] = [
+    PersonaKey {
+        name: "ssh_version",
+        kind: KeyKind::Text,
+        doc: "Identification string (`SSH-2.0-…`). Default: the distro's OpenSSH, e.g. `SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6`.",
+    },
+    PersonaKey {
+        name: "kernel_version",
+        kind: KeyKind::Text,
+        doc: "Kernel release the shell shows (`uname -r`, /proc/version). Default: the distro's.",
+    },
+    PersonaKey {
+        name: "hostname",
+        kind: KeyKind::Text,
+        doc: "Hostname the shell shows. Default: the decky's hostname.",
+    },
+    PersonaKey {
+        name: "users",
+        kind: KeyKind::Text,
+        doc: "Accounts let in, `user:password,…` (the password may contain `:`). Default: `root:root,admin:admin`. Every other attempt is refused and recorded.",
+    },
+    PersonaKey {
+        name: "auth_delay_ms",
+        kind: KeyKind::Int,
+        doc: "Delay before a wrong password is refused, like OpenSSH with PAM. Default: 2000.",
+    },
+    PersonaKey {
+        name: "keyboard_interactive",
+        kind: KeyKind::Bool,
+        doc: "Also offer keyboard-interactive authentication (Ubuntu and Debian disable it by default). Default: false.",
+    },
+];
+
+static INFO: ServiceInfo = ServiceInfo {
+    name: "ssh",
+    summary:
+        "OpenSSH look-alike: captures passwords and keys, serves a fake shell and records sessions",
+    transport: Transport::Tcp,
+    default_port: 22,
+    persona_keys: &KEYS,
+};
+
+/// The SSH service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ssh;
+
+/// What every connection of one SSH instance shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// Accounts let in.
+    pub users: Vec<(String, String)>,
+    /// Delay before refusing a password.
+    pub auth_delay: Duration,
+    /// What the shell shows.
+    pub persona: Persona,
+    /// Where sessions are recorded.
+    pub recorder: Recorder,
+}
+
+impl Shared {
+    /// Whether `user`/`password` is a configured account.
+    pub fn accepts(&self, user: &str, password: &[u8]) -> bool {
+        self.users
+            .iter()
+            .any(|(u, p)| u == user && p.as_bytes() == password)
+    }
+}
+
+/// One decky's SSH instance.
+#[derive(Debug)]
+pub struct SshInstance {
+    config: Arc<russh::server::Config>,
+    shared: Arc<Shared>,
+}
+
+fn persona_err(key: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::Persona {
+        service: "ssh",
+        key,
+        message: message.into(),
+    }
+}
+
+/// Parses `user:password,…`.
+pub fn parse_users(s: &str) -> Result<Vec<(String, String)>, ServiceError> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((u, p)) = item.split_once(':') else {
+            return Err(persona_err(
+                "users",
+                format!("expected user:password, got {item:?}"),
+            ));
+        };
+        if u.is_empty() || u.contains(char::is_whitespace) {
+            return Err(persona_err("users", format!("invalid user name {u:?}")));
+        }
+        out.push((u.to_owned(), p.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Algorithm lists in the order OpenSSH 8.x/9.x servers send them (those russh implements).
+pub fn openssh_preferred() -> Preferred {
+    Preferred {
+        kex: Cow::Borrowed(&[
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::ECDH_SHA2_NISTP256,
+            kex::ECDH_SHA2_NISTP384,
+            kex::ECDH_SHA2_NISTP521,
+            kex::DH_GEX_SHA256,
+            kex::DH_G16_SHA512,
+            kex::DH_G18_SHA512,
+            kex::DH_G14_SHA256,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]),
+        key: Cow::Borrowed(&[russh::keys::Algorithm::Ed25519]),
+        host_key_certificates: Cow::Borrowed(&[]),
+        cipher: Cow::Borrowed(&[
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_128_CTR,
+            cipher::AES_192_CTR,
+            cipher::AES_256_CTR,
+            cipher::AES_128_GCM,
+            cipher::AES_256_GCM,
+        ]),
+        mac: Cow::Borrowed(&[
+            mac::HMAC_SHA256_ETM,
+            mac::HMAC_SHA512_ETM,
+            mac::HMAC_SHA1_ETM,
+            mac::HMAC_SHA256,
+            mac::HMAC_SHA512,
+            mac::HMAC_SHA1,
+        ]),
+        compression: Cow::Borrowed(&[compression::NONE, compression::ZLIB_LEGACY]),
+    }
+}
+
+impl Service for Ssh {
+    fn info(&self) -> &'static ServiceInfo {
+        &INFO
+    }
+
+    fn instance(
+        &self,
+        decky: Arc<DeckyRuntime>,
+        cfg: &ServiceConfig,
+    ) -> Result<Arc<dyn Instance>, ServiceError> {
+        let d = decky.config.distro;
+        let version = cfg
+            .get("ssh_version")
+            .unwrap_or(d.ssh_version)
+            .trim()
+            .to_owned();
+        if !version.starts_with("SSH-2.0-")
+            || version.len() > 253
+            || version.chars().any(|c| c.is_control())
+        {
+            return Err(persona_err(
+                "ssh_version",
+                "must start with SSH-2.0-, be at most 253 characters and hold no control characters",
+            ));
+        }
+        let users = parse_users(cfg.get("users").unwrap_or(DEFAULT_USERS))?;
+        let auth_delay_ms = match cfg.get("auth_delay_ms") {
+            None => DEFAULT_AUTH_DELAY_MS,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| {
+                    persona_err("auth_delay_ms", format!("expected milliseconds, got {v:?}"))
+                })?
+                .min(30_000),
+        };
+        let kbd = match cfg.get("keyboard_interactive") {
+            None => false,
+            Some(v) => decnet_core::catalog::parse_bool(v).ok_or_else(|| {
+                persona_err(
+                    "keyboard_interactive",
+                    format!("expected true or false, got {v:?}"),
+                )
+            })?,
+        };
+        let seed = &decky.seed;
+        let mut mac = [0x52, 0x54, 0x00, 0, 0, 0];
+        for (dst, src) in mac.iter_mut().skip(3).zip(seed.derive(b"ssh-mac")) {
+            *dst = src;
+        }
+        let persona = Persona {
+            hostname: cfg
+                .get("hostname")
+                .map(str::to_owned)
+                .unwrap_or_else(|| decky.config.hostname.clone()),
+            kernel_release: cfg
+                .get("kernel_version")
+                .unwrap_or(d.kernel_release)
+                .to_owned(),
+            distro: d,
+            ip: decky.config.ip,
+            users: users.iter().map(|(u, _)| u.clone()).collect(),
+            cpus: [1, 2, 2, 4, 4, 8]
+                .get(seed.pick(b"ssh-cpus", 6) as usize)
+                .copied()
+                .unwrap_or(2),
+            mem_kb: [2_030_000, 4_025_000, 8_140_000, 16_310_000]
+                .get(seed.pick(b"ssh-mem", 4) as usize)
+                .copied()
+                .unwrap_or(4_025_000),
+            uptime_days: 3 + seed.pick(b"ssh-uptime", 200) as u32,
+            mac,
+        };
+        let mut methods = vec![MethodKind::PublicKey, MethodKind::Password];
+        if kbd {
+            methods.push(MethodKind::KeyboardInteractive);
+        }
+        let config = russh::server::Config {
+            server_id: SshId::Standard(Cow::Owned(version)),
+            methods: MethodSet::from(methods.as_slice()),
+            // The handler sleeps before refusing a password; key offers and `none` are refused at once, as OpenSSH does.
+            auth_rejection_time: Duration::ZERO,
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys: vec![keys::host_key(seed)],
+            preferred: openssh_preferred(),
+            max_auth_attempts: MAX_AUTH_ATTEMPTS,
+            inactivity_timeout: Some(decky.limits.idle_timeout),
+            keepalive_interval: None,
+            nodelay: true,
+            ..Default::default()
+        };
+        let shared = Shared {
+            users,
+            auth_delay: Duration::from_millis(auth_delay_ms),
+            persona,
+            recorder: Recorder::new(&decky.artifacts_dir("ssh"), RecorderLimits::from_env()),
+        };
+        Ok(Arc::new(SshInstance {
+            config: Arc::new(config),
+            shared: Arc::new(shared),
+        }))
+    }
+}
+
+/// Whether a russh error is the peer breaking the protocol (rather than leaving or timing out).
+fn is_protocol_error(e: &russh::Error) -> bool {
+    use russh::Error as E;
+    !matches!(
+        e,
+        E::Disconnect
+            | E::HUP
+            | E::IO(_)
+            | E::ConnectionTimeout
+            | E::KeepaliveTimeout
+            | E::InactivityTimeout
+            | E::Elapsed(_)
+            | E::SendError
+            | E::RecvError
+            | E::Join(_)
+    )
+}
+
+#[async_trait]
+impl Instance for SshInstance {
+    async fn serve(&self, conn: Conn, ctx: ConnCtx) -> Result<(), ServiceError> {
+        let tap = hassh::TapState::default();
+        let io = hassh::Tap::new(conn, tap.clone());
+        let progress = Arc::new(handler::Progress::default());
+        let h = handler::SshHandler::new(
+            self.shared.clone(),
+            ctx.clone(),
+            tap.clone(),
+            progress.clone(),
+        );
+        let result = match russh::server::run_stream(self.config.clone(), io, h).await {
+            Ok(running) => {
+                let handle = running.handle();
+                let authed = progress.clone();
+                // LoginGraceTime: a connection that has not logged in by then is dropped.
+                let grace = tokio::spawn(async move {
+                    tokio::time::sleep(LOGIN_GRACE).await;
+                    if !authed.authenticated.load(Ordering::Relaxed) {
+                        let _ = handle
+                            .disconnect(
+                                russh::Disconnect::ByApplication,
+                                "Timeout before authentication".into(),
+                                String::new(),
+                            )
+                            .await;
+                    }
+                });
+                let r = running.await;
+                grace.abort();
+                r
+            }
+            Err(e) => Err(e),
+        };
+        let hello = tap.hello();
+        if !progress.auth_seen.load(Ordering::Relaxed) {
+            // Nothing was tried: a banner grab, a host-key scan or a fingerprinting probe.
+            let mut e = ctx.event(EventType::Scan);
+            handler::client_fields(&mut e.fields, &hello);
+            if let Err(err) = &result {
+                e.fields.insert("reason".into(), err.to_string().into());
+            }
+            ctx.emit(e).await;
+        }
+        match result {
+            Err(e) if is_protocol_error(&e) => {
+                let mut reason = e.to_string();
+                if let hassh::Hello::Invalid { why, .. } = &hello {
+                    reason = format!("{reason}: {}", why.as_str());
+                }
+                Err(ctx.protocol_error(reason).await)
+            }
+            Err(e) => {
+                tracing::debug!(peer = %ctx.peer, error = %e, "ssh connection ended");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+}

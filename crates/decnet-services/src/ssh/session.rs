@@ -1,0 +1,290 @@
+//! The per-connection task that owns the shells and their recordings. The
+//! russh handler feeds it [`SessionMsg`]s; it answers through a russh `Handle`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use decnet_core::EventType;
+use russh::server::Handle;
+use russh::ChannelId;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{Shared, MAX_CHANNELS};
+use crate::recorder::SessionRecording;
+use crate::service::ConnCtx;
+use crate::shell::{crlf, Shell, ShellEvent};
+
+/// What the handler tells the session task.
+#[derive(Debug)]
+pub enum SessionMsg {
+    /// `pty-req`.
+    Pty {
+        /// Channel.
+        channel: ChannelId,
+        /// `TERM`.
+        term: String,
+        /// Columns.
+        cols: u32,
+        /// Rows.
+        rows: u32,
+    },
+    /// `shell`.
+    Shell {
+        /// Channel.
+        channel: ChannelId,
+    },
+    /// `exec`.
+    Exec {
+        /// Channel.
+        channel: ChannelId,
+        /// The command line.
+        command: String,
+    },
+    /// Channel data (keystrokes).
+    Data {
+        /// Channel.
+        channel: ChannelId,
+        /// Bytes.
+        data: Vec<u8>,
+    },
+    /// `window-change`.
+    Resize {
+        /// Channel.
+        channel: ChannelId,
+        /// Columns.
+        cols: u32,
+        /// Rows.
+        rows: u32,
+    },
+    /// The client sent EOF.
+    Eof {
+        /// Channel.
+        channel: ChannelId,
+    },
+    /// The client closed the channel.
+    Close {
+        /// Channel.
+        channel: ChannelId,
+    },
+}
+
+#[derive(Default)]
+struct Chan {
+    pty: Option<(String, u32, u32)>,
+    shell: Option<Shell>,
+    rec: Option<SessionRecording>,
+    closed: bool,
+}
+
+/// One connection's session task.
+pub struct SessionTask {
+    shared: Arc<Shared>,
+    ctx: ConnCtx,
+    handle: Handle,
+    user: String,
+    chans: HashMap<ChannelId, Chan>,
+    recordings: usize,
+}
+
+impl SessionTask {
+    /// A task for `user`, answering through `handle`.
+    pub fn new(shared: Arc<Shared>, ctx: ConnCtx, handle: Handle, user: String) -> SessionTask {
+        SessionTask {
+            shared,
+            ctx,
+            handle,
+            user,
+            chans: HashMap::new(),
+            recordings: 0,
+        }
+    }
+
+    /// Runs until the handler goes away (the connection ended).
+    pub async fn run(mut self, mut rx: mpsc::Receiver<SessionMsg>) {
+        while let Some(msg) = rx.recv().await {
+            self.on(msg).await;
+        }
+        let ids: Vec<ChannelId> = self.chans.keys().copied().collect();
+        for id in ids {
+            self.finish_recording(id).await;
+        }
+    }
+
+    fn chan(&mut self, id: ChannelId) -> Option<&mut Chan> {
+        if !self.chans.contains_key(&id) && self.chans.len() >= MAX_CHANNELS * 2 {
+            return None;
+        }
+        Some(self.chans.entry(id).or_default())
+    }
+
+    async fn on(&mut self, msg: SessionMsg) {
+        match msg {
+            SessionMsg::Pty {
+                channel,
+                term,
+                cols,
+                rows,
+            } => {
+                if let Some(c) = self.chan(channel) {
+                    c.pty = Some((term, cols, rows));
+                }
+            }
+            SessionMsg::Shell { channel } => self.start_shell(channel).await,
+            SessionMsg::Exec { channel, command } => self.exec(channel, &command).await,
+            SessionMsg::Data { channel, data } => self.input(channel, &data).await,
+            SessionMsg::Resize {
+                channel,
+                cols,
+                rows,
+            } => {
+                if let Some(rec) = self.chans.get_mut(&channel).and_then(|c| c.rec.as_mut()) {
+                    rec.resize(cols, rows);
+                }
+            }
+            SessionMsg::Eof { channel } => {
+                // Without a terminal, EOF on stdin ends the shell like Ctrl-D.
+                let no_pty = self
+                    .chans
+                    .get(&channel)
+                    .is_some_and(|c| c.pty.is_none() && c.shell.is_some());
+                if no_pty {
+                    self.end_channel(channel, 0).await;
+                }
+            }
+            SessionMsg::Close { channel } => {
+                self.finish_recording(channel).await;
+                self.chans.remove(&channel);
+            }
+        }
+    }
+
+    async fn start_shell(&mut self, channel: ChannelId) {
+        let persona = self.shared.persona.clone();
+        let user = self.user.clone();
+        let sid = if self.recordings == 0 {
+            self.ctx.session_id
+        } else {
+            Uuid::new_v4()
+        };
+        let peer = self.ctx.peer.ip();
+        let recorder = self.shared.recorder.clone();
+        let Some(c) = self.chan(channel) else { return };
+        if c.shell.is_some() {
+            return;
+        }
+        let shell = Shell::new(persona.clone(), &user);
+        let (term, cols, rows) = c.pty.clone().unwrap_or(("dumb".into(), 80, 24));
+        let mut rec = recorder.start(sid, cols, rows, &term);
+        let d = persona.distro;
+        let motd = format!(
+            "Welcome to {} (GNU/Linux {} x86_64)\r\n\r\n * Documentation:  https://help.{}.com\r\n\r\nLast login: {} from {}\r\n",
+            d.display_name,
+            persona.kernel_release,
+            d.os_id,
+            (chrono::Utc::now() - chrono::Duration::hours(26)).format("%a %b %e %H:%M:%S %Y"),
+            peer,
+        );
+        let mut out = motd.into_bytes();
+        out.extend_from_slice(&shell.banner());
+        rec.output(&out);
+        c.rec = Some(rec);
+        c.shell = Some(shell);
+        self.recordings += 1;
+        let _ = self.handle.data(channel, out).await;
+    }
+
+    async fn exec(&mut self, channel: ChannelId, command: &str) {
+        let persona = self.shared.persona.clone();
+        let user = self.user.clone();
+        let Some(c) = self.chan(channel) else { return };
+        let pty = c.pty.is_some();
+        let mut shell = Shell::new(persona, &user);
+        let (out, events, status) = shell.exec(command);
+        self.emit_shell_events(events).await;
+        let out = if pty { crlf(&out) } else { out };
+        if !out.is_empty() {
+            let _ = self.handle.data(channel, out).await;
+        }
+        self.end_channel(channel, status).await;
+    }
+
+    async fn input(&mut self, channel: ChannelId, data: &[u8]) {
+        let Some(c) = self.chans.get_mut(&channel) else {
+            return;
+        };
+        let Some(shell) = c.shell.as_mut() else {
+            return;
+        };
+        let step = shell.feed(data);
+        if let Some(rec) = c.rec.as_mut() {
+            rec.input(data);
+            rec.output(&step.output);
+        }
+        let exit = step.exit;
+        self.emit_shell_events(step.events).await;
+        if !step.output.is_empty() {
+            let _ = self.handle.data(channel, step.output).await;
+        }
+        if exit {
+            self.end_channel(channel, 0).await;
+        }
+    }
+
+    async fn end_channel(&mut self, channel: ChannelId, status: u32) {
+        let Some(c) = self.chans.get_mut(&channel) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        c.closed = true;
+        self.finish_recording(channel).await;
+        let _ = self.handle.exit_status_request(channel, status).await;
+        let _ = self.handle.eof(channel).await;
+        let _ = self.handle.close(channel).await;
+    }
+
+    async fn finish_recording(&mut self, channel: ChannelId) {
+        let Some(rec) = self.chans.get_mut(&channel).and_then(|c| c.rec.take()) else {
+            return;
+        };
+        let sum = rec.finish();
+        let mut e = self.ctx.event(EventType::SessionRecorded);
+        e.fields.insert("sid".into(), sum.sid.to_string().into());
+        e.fields
+            .insert("shard".into(), sum.shard.display().to_string().into());
+        e.fields.insert("bytes".into(), sum.bytes.into());
+        e.fields.insert(
+            "duration_s".into(),
+            ((sum.duration_s * 1000.0).round() / 1000.0).into(),
+        );
+        e.fields.insert("truncated".into(), sum.truncated.into());
+        if let Some(why) = sum.skipped {
+            e.fields.insert("skipped".into(), why.as_str().into());
+        }
+        self.ctx.emit(e).await;
+    }
+
+    async fn emit_shell_events(&self, events: Vec<ShellEvent>) {
+        for ev in events {
+            let e = match ev {
+                ShellEvent::Command { command, cwd, user } => {
+                    let mut e = self.ctx.event(EventType::Command);
+                    e.fields.insert("command".into(), command.into());
+                    e.fields.insert("cwd".into(), cwd.into());
+                    e.fields.insert("user".into(), user.into());
+                    e
+                }
+                ShellEvent::Download { url, tool, command } => {
+                    let mut e = self.ctx.event(EventType::FileDownload);
+                    e.fields.insert("url".into(), url.into());
+                    e.fields.insert("tool".into(), tool.into());
+                    e.fields.insert("command".into(), command.into());
+                    e
+                }
+            };
+            self.ctx.emit(e).await;
+        }
+    }
+}
