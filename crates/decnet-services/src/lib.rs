@@ -19,6 +19,7 @@
 )]
 
 pub mod conn;
+pub mod http;
 pub mod recorder;
 pub mod registry;
 pub mod service;

@@ -25,7 +25,11 @@ impl Registry {
 
     /// Every service this build implements.
     pub fn builtin() -> Registry {
-        Registry::new(vec![Box::new(crate::ssh::Ssh)])
+        Registry::new(vec![
+            Box::new(crate::http::Http::plain()),
+            Box::new(crate::http::Http::tls()),
+            Box::new(crate::ssh::Ssh),
+        ])
     }
 
     /// The service of that name.

@@ -2,4 +2,5 @@
 //! driven by real clients where they are installed.
 
 mod harness;
+mod http;
 mod ssh;

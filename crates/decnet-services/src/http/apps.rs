@@ -1,0 +1,878 @@
+//! The fake sites: which page a request gets, in the style of the server the
+//! persona claims (nginx and Apache error pages differ) and of the fake app.
+//!
+//! Pure functions of the site and the request, so routing is tested without sockets.
+
+use super::creds::Login;
+
+/// The application the site pretends to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeApp {
+    /// nginx's default welcome page.
+    Nginx,
+    /// Apache's Debian/Ubuntu "It works!" page.
+    Apache,
+    /// A WordPress blog with its login page and XML-RPC.
+    Wordpress,
+    /// phpMyAdmin's login page.
+    Phpmyadmin,
+    /// A home router's admin login.
+    Router,
+}
+
+impl FakeApp {
+    /// Values of the `fake_app` persona key.
+    pub const NAMES: &'static [&'static str] =
+        &["nginx", "apache", "wordpress", "phpmyadmin", "router"];
+
+    /// Parses a `fake_app` value.
+    pub fn parse(s: &str) -> Option<FakeApp> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "nginx" => Some(FakeApp::Nginx),
+            "apache" => Some(FakeApp::Apache),
+            "wordpress" => Some(FakeApp::Wordpress),
+            "phpmyadmin" => Some(FakeApp::Phpmyadmin),
+            "router" => Some(FakeApp::Router),
+            _ => None,
+        }
+    }
+
+    /// Name used in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FakeApp::Nginx => "nginx",
+            FakeApp::Apache => "apache",
+            FakeApp::Wordpress => "wordpress",
+            FakeApp::Phpmyadmin => "phpmyadmin",
+            FakeApp::Router => "router",
+        }
+    }
+}
+
+/// Which server's habits (error pages, header order, reason phrases) to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// nginx.
+    Nginx,
+    /// Apache httpd.
+    Apache,
+}
+
+impl Flavor {
+    /// The flavor a `Server` header implies.
+    pub fn of(server_header: &str) -> Flavor {
+        if server_header.to_ascii_lowercase().contains("apache") {
+            Flavor::Apache
+        } else {
+            Flavor::Nginx
+        }
+    }
+}
+
+/// One decky's web site, from its persona.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The fake application.
+    pub app: FakeApp,
+    /// Server habits.
+    pub flavor: Flavor,
+    /// `Server` header value.
+    pub server_header: String,
+    /// Page title override.
+    pub title: Option<String>,
+    /// Host name the site believes it is.
+    pub hostname: String,
+    /// Status of the index page.
+    pub index_status: u16,
+    /// `Ubuntu` or `Debian`, for Apache's default page.
+    pub distro_name: &'static str,
+    /// Modification time of the static pages (seconds since the epoch).
+    pub mtime: i64,
+}
+
+/// What routing needs of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Req<'a> {
+    /// Method as sent.
+    pub method: &'a str,
+    /// Path, still percent-encoded.
+    pub path: &'a str,
+    /// Host (and port) to use in absolute URLs, already sanitised.
+    pub host: &'a str,
+    /// Local port (Apache prints it in error pages).
+    pub port: u16,
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// Login the request carried in a form or XML-RPC call, if any.
+    pub login: Option<&'a Login>,
+}
+
+/// A response to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Body (sent for every method but HEAD).
+    pub body: String,
+    /// Headers after the standard ones, in order.
+    pub extra: Vec<(&'static str, String)>,
+    /// A file on disk: gets `Last-Modified`, `ETag`, `Accept-Ranges`.
+    pub static_file: bool,
+}
+
+impl Page {
+    fn html(status: u16, body: String) -> Page {
+        Page {
+            status,
+            content_type: "text/html; charset=UTF-8",
+            body,
+            extra: Vec::new(),
+            static_file: false,
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Page {
+        self.extra.push((name, value.into()));
+        self
+    }
+}
+
+/// HTML-escapes text that came from the persona or the attacker.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#039;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Canonical reason phrase, as the flavor spells it.
+pub fn reason(flavor: Flavor, status: u16) -> &'static str {
+    match (flavor, status) {
+        (Flavor::Nginx, 401) => "Unauthorized",
+        (Flavor::Nginx, 405) => "Not Allowed",
+        (Flavor::Nginx, 503) => "Service Temporarily Unavailable",
+        (_, 200) => "OK",
+        (_, 201) => "Created",
+        (_, 204) => "No Content",
+        (_, 301) => "Moved Permanently",
+        (_, 302) => "Found",
+        (_, 303) => "See Other",
+        (_, 304) => "Not Modified",
+        (_, 307) => "Temporary Redirect",
+        (_, 308) => "Permanent Redirect",
+        (_, 400) => "Bad Request",
+        (_, 401) => "Unauthorized",
+        (_, 403) => "Forbidden",
+        (_, 404) => "Not Found",
+        (_, 405) => "Method Not Allowed",
+        (_, 408) => "Request Timeout",
+        (_, 413) => "Request Entity Too Large",
+        (_, 414) => "Request-URI Too Large",
+        (_, 500) => "Internal Server Error",
+        (_, 501) => "Not Implemented",
+        (_, 502) => "Bad Gateway",
+        (_, 503) => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// The server's own error page for a status.
+pub fn error_page(site: &Site, req: &Req<'_>, status: u16) -> Page {
+    error_page_with(site, req.host, req.port, req.method, status, None)
+}
+
+/// The server's 400 for a plain-HTTP request on the TLS port.
+pub fn plain_http_on_tls_page(site: &Site, host: &str, port: u16) -> Page {
+    error_page_with(site, host, port, "GET", 400, Some(PLAIN_ON_TLS))
+}
+
+const PLAIN_ON_TLS: &str = "plain-http";
+
+fn error_page_with(
+    site: &Site,
+    host: &str,
+    port: u16,
+    method: &str,
+    status: u16,
+    special: Option<&str>,
+) -> Page {
+    let phrase = reason(site.flavor, status);
+    let body = match site.flavor {
+        Flavor::Nginx => {
+            let title = if special == Some(PLAIN_ON_TLS) {
+                "400 The plain HTTP request was sent to HTTPS port".to_owned()
+            } else {
+                format!("{status} {phrase}")
+            };
+            let extra = if special == Some(PLAIN_ON_TLS) {
+                "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
+            } else {
+                ""
+            };
+            format!(
+                "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{status} {phrase}</h1></center>\r\n{extra}<hr><center>{server}</center>\r\n</body>\r\n</html>\r\n",
+                server = esc(&site.server_header),
+            )
+        }
+        Flavor::Apache => {
+            let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            let msg = match status {
+                400 if special == Some(PLAIN_ON_TLS) => "<p>Your browser sent a request that this server could not understand.<br />\nReason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n</p>".to_owned(),
+                400 => "<p>Your browser sent a request that this server could not understand.<br />\n</p>".to_owned(),
+                401 => "<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>".to_owned(),
+                403 => "<p>You don't have permission to access this resource.</p>".to_owned(),
+                404 => "<p>The requested URL was not found on this server.</p>".to_owned(),
+                405 => format!("<p>The requested method {} is not allowed for this URL.</p>", esc(method)),
+                413 => format!("The requested resource does not allow request data with {} requests, or the amount of data provided in\nthe request exceeds the capacity limit.", esc(method)),
+                501 => format!("<p>{} not supported for current URL.<br />\n</p>", esc(method)),
+                _ => "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request.</p>".to_owned(),
+            };
+            format!(
+                "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>{status} {phrase}</title>\n</head><body>\n<h1>{phrase}</h1>\n{msg}\n<hr>\n<address>{server} Server at {host} Port {port}</address>\n</body></html>\n",
+                server = esc(&site.server_header),
+                host = esc(host_only),
+            )
+        }
+    };
+    Page::html(status, body)
+}
+
+/// The page a request gets.
+pub fn route(site: &Site, req: &Req<'_>) -> Page {
+    let path = req.path;
+    if site.flavor == Flavor::Apache && (path.starts_with("/.ht") || path == "/server-status") {
+        return error_page(site, req, 403);
+    }
+    match site.app {
+        FakeApp::Nginx | FakeApp::Apache => static_site(site, req),
+        FakeApp::Wordpress => wordpress(site, req),
+        FakeApp::Phpmyadmin => phpmyadmin(site, req),
+        FakeApp::Router => router(site, req),
+    }
+}
+
+fn is_get(req: &Req<'_>) -> bool {
+    req.method == "GET" || req.method == "HEAD"
+}
+
+/// A static file: nginx refuses POST and anything but GET/HEAD with 405, Apache
+/// serves POST and answers OPTIONS.
+fn static_file(site: &Site, req: &Req<'_>, page: Page) -> Page {
+    match site.flavor {
+        Flavor::Nginx if !is_get(req) => error_page(site, req, 405),
+        Flavor::Apache if req.method == "OPTIONS" => Page {
+            body: String::new(),
+            content_type: "httpd/unix-directory",
+            ..Page::html(200, String::new())
+        }
+        .with("Allow", "POST,OPTIONS,HEAD,GET"),
+        Flavor::Apache if !(is_get(req) || req.method == "POST") => {
+            error_page(site, req, 405).with("Allow", "POST,OPTIONS,HEAD,GET")
+        }
+        _ => Page {
+            static_file: true,
+            ..page
+        },
+    }
+}
+
+/// Unknown paths: nginx answers 405 before looking for the file when the
+/// method is not GET/HEAD/POST; Apache looks for the file first.
+fn not_found(site: &Site, req: &Req<'_>) -> Page {
+    match site.flavor {
+        Flavor::Nginx if !(is_get(req) || req.method == "POST") => error_page(site, req, 405),
+        _ => error_page(site, req, 404),
+    }
+}
+
+/// The index page with the persona's `response_code`: a 2xx shows the page,
+/// a redirect points at the HTTPS site, anything else is the server's error page.
+fn index(site: &Site, req: &Req<'_>, page: Page) -> Page {
+    match site.index_status {
+        200..=299 => Page {
+            status: site.index_status,
+            ..page
+        },
+        300..=399 => {
+            let mut p = error_page(site, req, site.index_status);
+            p.extra
+                .push(("Location", format!("https://{}{}", req.host, req.path)));
+            p
+        }
+        s => error_page(site, req, s),
+    }
+}
+
+fn static_site(site: &Site, req: &Req<'_>) -> Page {
+    let is_index = matches!(req.path, "/" | "/index.html")
+        || (site.app == FakeApp::Nginx && req.path == "/index.nginx-debian.html");
+    if !is_index {
+        return not_found(site, req);
+    }
+    let body = match site.app {
+        FakeApp::Apache => apache_default(site),
+        _ => nginx_welcome(site),
+    };
+    let page = static_file(site, req, Page::html(200, body));
+    if page.status == 200 {
+        index(site, req, page)
+    } else {
+        page
+    }
+}
+
+fn title_or(site: &Site, default: &str) -> String {
+    esc(site.title.as_deref().unwrap_or(default))
+}
+
+fn nginx_welcome(site: &Site) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<title>{}</title>\n<style>\nhtml {{ color-scheme: light dark; }}\nbody {{ width: 35em; margin: 0 auto;\nfont-family: Tahoma, Verdana, Arial, sans-serif; }}\n</style>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is successfully installed and\nworking. Further configuration is required.</p>\n\n<p>For online documentation and support please refer to\n<a href=\"http://nginx.org/\">nginx.org</a>.<br/>\nCommercial support is available at\n<a href=\"http://nginx.com/\">nginx.com</a>.</p>\n\n<p><em>Thank you for using nginx.</em></p>\n</body>\n</html>\n",
+        title_or(site, "Welcome to nginx!")
+    )
+}
+
+fn apache_default(site: &Site) -> String {
+    let d = site.distro_name;
+    let title = title_or(site, &format!("Apache2 {d} Default Page: It works"));
+    let lower = d.to_ascii_lowercase();
+    format!(
+        r#"<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml">
+  <head>
+    <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
+    <title>{title}</title>
+    <style type="text/css" media="screen">
+  * {{ margin: 0px 0px 0px 0px; padding: 0px 0px 0px 0px; }}
+  body, html {{ padding: 3px 3px 3px 3px; background-color: #D8DBE2; font-family: Verdana, sans-serif; font-size: 11pt; text-align: center; }}
+  div.main_page {{ position: relative; display: table; width: 800px; margin-bottom: 3px; margin-left: auto; margin-right: auto; padding: 0px 0px 0px 0px; border-width: 2px; border-color: #212738; border-style: solid; background-color: #FFFFFF; text-align: center; }}
+  div.page_header {{ height: 99px; width: 100%; background-color: #F5F6F7; }}
+  div.page_header span {{ margin: 15px 0px 0px 50px; font-size: 180%; font-weight: bold; }}
+  div.table_of_contents {{ clear: left; min-width: 200px; margin: 3px 3px 3px 3px; background-color: #FFFFFF; text-align: left; }}
+  div.content_section_text {{ padding: 4px 8px 4px 8px; color: #000000; font-size: 100%; }}
+  div.section_header {{ padding: 3px 6px 3px 6px; background-color: #8E9CB2; color: #FFFFFF; font-weight: bold; font-size: 112%; text-align: center; }}
+  div.section_header_red {{ background-color: #CD214F; }}
+  pre {{ width: 100%; padding: 2px 2px 2px 2px; text-align: left; font-family: Monaco, Consolas, "Courier New", monospace; }}
+    </style>
+  </head>
+  <body>
+    <div class="main_page">
+      <div class="page_header floating_element">
+        <img src="/icons/{lower}-logo.png" alt="{d} Logo" class="floating_element"/>
+        <span class="floating_element">
+          Apache2 {d} Default Page
+        </span>
+      </div>
+      <div class="content_section floating_element">
+        <div class="section_header section_header_red">
+          <div id="about"></div>
+          It works!
+        </div>
+        <div class="content_section_text">
+          <p>
+                This is the default welcome page used to test the correct 
+                operation of the Apache2 server after installation on {d} systems.
+                If you can read this page, it means that the Apache HTTP server installed at
+                this site is working properly. You should <b>replace this file</b> (located at
+                <tt>/var/www/html/index.html</tt>) before continuing to operate your HTTP server.
+          </p>
+          <p>
+                If you are a normal user of this web site and don't know what this page is
+                about, this probably means that the site is currently unavailable due to
+                maintenance.
+                If the problem persists, please contact the site's administrator.
+          </p>
+        </div>
+        <div class="section_header">
+          <div id="changes"></div>
+                Configuration Overview
+        </div>
+        <div class="content_section_text">
+          <p>
+                {d}'s Apache2 default configuration is different from the
+                upstream default configuration, and split into several files optimized for
+                interaction with {d} tools. The configuration system is
+                <b>fully documented in
+                /usr/share/doc/apache2/README.Debian.gz</b>. Refer to this for the full
+                documentation. Documentation for the web server itself can be
+                found by accessing the <a href="/manual">manual</a> if the <tt>apache2-doc</tt>
+                package was installed on this server.
+          </p>
+          <pre>
+/etc/apache2/
+|-- apache2.conf
+|       `--  ports.conf
+|-- mods-enabled
+|       |-- *.load
+|       `-- *.conf
+|-- conf-enabled
+|       `-- *.conf
+|-- sites-enabled
+|       `-- *.conf
+          </pre>
+        </div>
+        <div class="section_header">
+            <div id="docroot"></div>
+                Document Roots
+        </div>
+        <div class="content_section_text">
+            <p>
+                By default, {d} does not allow access through the web browser to
+                <em>any</em> file apart of those located in <tt>/var/www</tt>,
+                <a href="http://httpd.apache.org/docs/2.4/mod/mod_userdir.html" rel="nofollow">public_html</a>
+                directories (when enabled) and <tt>/usr/share</tt> (for web
+                applications). If your site is using a web document root
+                located elsewhere (such as in <tt>/srv</tt>) you may need to whitelist your
+                document root directory in <tt>/etc/apache2/apache2.conf</tt>.
+            </p>
+        </div>
+        <div class="section_header">
+          <div id="bugs"></div>
+                Reporting Problems
+        </div>
+        <div class="content_section_text">
+          <p>
+                Please use the <tt>reportbug</tt> tool to report bugs in the
+                Apache2 package with {d}. However, check <a
+                href="http://bugs.launchpad.net/{lower}/+source/apache2"
+                rel="nofollow">existing bug reports</a> before reporting a new bug.
+          </p>
+        </div>
+      </div>
+    </div>
+    <div class="validator">
+    </div>
+  </body>
+</html>
+"#
+    )
+}
+
+fn site_name(site: &Site) -> String {
+    title_or(site, "My WordPress Site")
+}
+
+fn wordpress(site: &Site, req: &Req<'_>) -> Page {
+    let base = format!("{}://{}", req.scheme, req.host);
+    match req.path {
+        "/" | "/index.php" => {
+            let page = Page::html(200, wp_home(site, &base))
+                .with("Link", format!("<{base}/wp-json/>; rel=\"https://api.w.org/\""));
+            index(site, req, page)
+        }
+        "/wp-login.php" => {
+            let message = match req.login {
+                Some(l) if req.method == "POST" => Some(wp_login_error(&l.principal)),
+                _ => None,
+            };
+            Page::html(200, wp_login(site, &base, message.as_deref()))
+                .with("Expires", "Wed, 11 Jan 1984 05:00:00 GMT")
+                .with("Cache-Control", "no-cache, must-revalidate, max-age=0, no-store, private")
+                .with(
+                    "Set-Cookie",
+                    "wordpress_test_cookie=WP%20Cookie%20check; path=/; HttpOnly",
+                )
+                .with("X-Frame-Options", "SAMEORIGIN")
+        }
+        "/wp-admin" => redirect(301, format!("{base}/wp-admin/")),
+        "/wp-admin/admin-ajax.php" => Page {
+            content_type: "text/html; charset=UTF-8",
+            ..Page::html(400, "0".into())
+        },
+        p if p.starts_with("/wp-admin/") => {
+            let back = url_escape(&format!("{base}{p}"));
+            redirect(
+                302,
+                format!("{base}/wp-login.php?redirect_to={back}&reauth=1"),
+            )
+        }
+        "/xmlrpc.php" => {
+            if req.method == "POST" {
+                let body = if req.login.is_some() {
+                    xmlrpc_fault(403, "Incorrect username or password.")
+                } else {
+                    xmlrpc_fault(-32700, "parse error. not well formed")
+                };
+                Page {
+                    content_type: "text/xml; charset=UTF-8",
+                    ..Page::html(200, body)
+                }
+            } else {
+                Page {
+                    content_type: "text/plain;charset=UTF-8",
+                    ..Page::html(405, "XML-RPC server accepts POST requests only.".into())
+                }
+                .with("Allow", "POST")
+            }
+        }
+        "/wp-config.php" => Page::html(200, String::new()),
+        "/wp-json/wp/v2/users" | "/wp-json/wp/v2/users/" => Page {
+            content_type: "application/json; charset=UTF-8",
+            ..Page::html(
+                200,
+                format!(
+                    "[{{\"id\":1,\"name\":\"admin\",\"url\":\"{base}\",\"description\":\"\",\"link\":\"{base}/author/admin/\",\"slug\":\"admin\"}}]"
+                ),
+            )
+        },
+        "/robots.txt" => Page {
+            content_type: "text/plain; charset=utf-8",
+            ..Page::html(
+                200,
+                format!("User-agent: *\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n\nSitemap: {base}/wp-sitemap.xml\n"),
+            )
+        },
+        p if p.starts_with("/wp-content/") || p.starts_with("/wp-includes/") => {
+            not_found(site, req)
+        }
+        _ => Page::html(404, wp_not_found(site, &base)),
+    }
+}
+
+/// WordPress 6's messages: a known user gets "incorrect password", others "unknown".
+fn wp_login_error(principal: &str) -> String {
+    if principal.is_empty() {
+        "<strong>Error:</strong> The username field is empty.".into()
+    } else if principal.eq_ignore_ascii_case("admin") {
+        format!(
+            "<strong>Error:</strong> The password you entered for the username <strong>{}</strong> is incorrect. <a href=\"/wp-login.php?action=lostpassword\">Lost your password?</a>",
+            esc(principal)
+        )
+    } else if principal.contains('@') {
+        "<strong>Error:</strong> Unknown email address. Check again or try your username.".into()
+    } else {
+        format!(
+            "<strong>Error:</strong> The username <strong>{}</strong> is not registered on this site. If you are unsure of your username, try your email address instead.",
+            esc(principal)
+        )
+    }
+}
+
+fn wp_home(site: &Site, base: &str) -> String {
+    let name = site_name(site);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta charset=\"UTF-8\" />\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n<meta name='robots' content='max-image-preview:large' />\n<title>{name}</title>\n<link rel=\"alternate\" type=\"application/rss+xml\" title=\"{name} &raquo; Feed\" href=\"{base}/feed/\" />\n<link rel='stylesheet' id='wp-block-library-css' href='{base}/wp-includes/css/dist/block-library/style.min.css?ver=6.4.3' media='all' />\n<link rel=\"https://api.w.org/\" href=\"{base}/wp-json/\" />\n<link rel=\"EditURI\" type=\"application/rsd+xml\" title=\"RSD\" href=\"{base}/xmlrpc.php?rsd\" />\n<meta name=\"generator\" content=\"WordPress 6.4.3\" />\n</head>\n<body class=\"home blog wp-embed-responsive\">\n<div class=\"wp-site-blocks\">\n<header class=\"wp-block-template-part\"><h1 class=\"wp-block-site-title\"><a href=\"{base}\" rel=\"home\">{name}</a></h1></header>\n<main class=\"wp-block-group\">\n<h2 class=\"wp-block-post-title\"><a href=\"{base}/?p=1\">Hello world!</a></h2>\n<div class=\"entry-content\"><p>Welcome to WordPress. This is your first post. Edit or delete it, then start writing!</p></div>\n</main>\n<footer class=\"wp-block-template-part\"><p class=\"has-text-align-center\">Proudly powered by <a href=\"https://wordpress.org\" rel=\"nofollow\">WordPress</a></p></footer>\n</div>\n</body>\n</html>\n"
+    )
+}
+
+fn wp_not_found(site: &Site, base: &str) -> String {
+    let name = site_name(site);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta charset=\"UTF-8\" />\n<title>Page not found &#8211; {name}</title>\n<meta name=\"generator\" content=\"WordPress 6.4.3\" />\n</head>\n<body class=\"error404 wp-embed-responsive\">\n<header><h1><a href=\"{base}\" rel=\"home\">{name}</a></h1></header>\n<main><h1 class=\"page-title\">Page Not Found</h1><p>The page you are looking for does not exist, or it has been moved. Please try searching using the form below.</p></main>\n</body>\n</html>\n"
+    )
+}
+
+fn wp_login(site: &Site, base: &str, error: Option<&str>) -> String {
+    let name = site_name(site);
+    let error = error
+        .map(|e| {
+            format!("<div id=\"login_error\" class=\"notice notice-error\"><p>{e}</p></div>\n")
+        })
+        .unwrap_or_default();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n<title>Log In &lsaquo; {name} &#8212; WordPress</title>\n<meta name='robots' content='max-image-preview:large, noindex, noarchive' />\n<link rel='stylesheet' id='login-css' href='{base}/wp-admin/css/login.min.css?ver=6.4.3' media='all' />\n<meta name='referrer' content='strict-origin-when-cross-origin' />\n<meta name=\"viewport\" content=\"width=device-width\" />\n</head>\n<body class=\"login no-js login-action-login wp-core-ui  locale-en-us\">\n<div id=\"login\">\n<h1><a href=\"https://wordpress.org/\">Powered by WordPress</a></h1>\n{error}<form name=\"loginform\" id=\"loginform\" action=\"{base}/wp-login.php\" method=\"post\">\n<p><label for=\"user_login\">Username or Email Address</label>\n<input type=\"text\" name=\"log\" id=\"user_login\" class=\"input\" value=\"\" size=\"20\" autocapitalize=\"off\" autocomplete=\"username\" required=\"required\" /></p>\n<div class=\"user-pass-wrap\"><label for=\"user_pass\">Password</label>\n<div class=\"wp-pwd\"><input type=\"password\" name=\"pwd\" id=\"user_pass\" class=\"input password-input\" value=\"\" size=\"20\" autocomplete=\"current-password\" spellcheck=\"false\" required=\"required\" /></div></div>\n<p class=\"forgetmenot\"><input name=\"rememberme\" type=\"checkbox\" id=\"rememberme\" value=\"forever\"  /> <label for=\"rememberme\">Remember Me</label></p>\n<p class=\"submit\"><input type=\"submit\" name=\"wp-submit\" id=\"wp-submit\" class=\"button button-primary button-large\" value=\"Log In\" />\n<input type=\"hidden\" name=\"redirect_to\" value=\"{base}/wp-admin/\" />\n<input type=\"hidden\" name=\"testcookie\" value=\"1\" /></p>\n</form>\n<p id=\"nav\"><a href=\"{base}/wp-login.php?action=lostpassword\">Lost your password?</a></p>\n<p id=\"backtoblog\"><a href=\"{base}/\">&larr; Go to {name}</a></p>\n</div>\n</body>\n</html>\n"
+    )
+}
+
+fn xmlrpc_fault(code: i32, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n  <fault>\n    <value>\n      <struct>\n        <member>\n          <name>faultCode</name>\n          <value><int>{code}</int></value>\n        </member>\n        <member>\n          <name>faultString</name>\n          <value><string>{message}</string></value>\n        </member>\n      </struct>\n    </value>\n  </fault>\n</methodResponse>\n"
+    )
+}
+
+fn redirect(status: u16, location: String) -> Page {
+    Page::html(status, String::new()).with("Location", location)
+}
+
+/// Percent-encodes everything but unreserved characters, as WordPress's `urlencode` does.
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+const PMA_PREFIXES: &[&str] = &["/phpmyadmin", "/phpMyAdmin", "/pma"];
+
+fn phpmyadmin(site: &Site, req: &Req<'_>) -> Page {
+    let base = format!("{}://{}", req.scheme, req.host);
+    let path = req.path;
+    if PMA_PREFIXES.contains(&path) {
+        return redirect(301, format!("{base}{path}/"));
+    }
+    let stripped = PMA_PREFIXES
+        .iter()
+        .find_map(|p| path.strip_prefix(p).filter(|rest| rest.starts_with('/')))
+        .unwrap_or(path);
+    if !matches!(stripped, "/" | "/index.php") {
+        return not_found(site, req);
+    }
+    let error = match req.login {
+        Some(l) if req.method == "POST" => Some(format!(
+            "Cannot log in to the MySQL server</div><div class=\"alert alert-danger\" role=\"alert\">mysqli::real_connect(): (HY000/1045): Access denied for user '{}'@'localhost' (using password: {})",
+            esc(&l.principal),
+            if l.secret.is_empty() { "NO" } else { "YES" }
+        )),
+        _ => None,
+    };
+    let session: [u8; 16] = rand::random();
+    let page = Page::html(200, pma_login(site, error.as_deref()))
+        .with(
+            "Set-Cookie",
+            format!("phpMyAdmin={}; path=/; HttpOnly", hex::encode(session)),
+        )
+        .with("X-Frame-Options", "DENY")
+        .with("Referrer-Policy", "no-referrer")
+        .with("X-Robots-Tag", "noindex, nofollow")
+        .with(
+            "Cache-Control",
+            "no-store, no-cache, must-revalidate,  pre-check=0, post-check=0, max-age=0",
+        );
+    if error.is_some() {
+        page
+    } else {
+        index(site, req, page)
+    }
+}
+
+fn pma_login(site: &Site, error: Option<&str>) -> String {
+    let title = title_or(site, "phpMyAdmin");
+    let token: [u8; 16] = rand::random();
+    let token = hex::encode(token);
+    let error = error
+        .map(|e| format!("<div class=\"alert alert-danger\" role=\"alert\"><img src=\"themes/dot.gif\" title=\"\" alt=\"\" class=\"icon ic_s_error\"> {e}</div>\n"))
+        .unwrap_or_default();
+    format!(
+        "<!DOCTYPE HTML>\n<html lang=\"en\" dir=\"ltr\">\n<head>\n  <meta charset=\"utf-8\">\n  <meta name=\"referrer\" content=\"no-referrer\">\n  <meta name=\"robots\" content=\"noindex,nofollow\">\n  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=Edge\">\n  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n  <link rel=\"icon\" href=\"favicon.ico\" type=\"image/x-icon\">\n  <link rel=\"stylesheet\" type=\"text/css\" href=\"./themes/pmahomme/css/theme.css?v=5.2.1\">\n  <title>{title}</title>\n  <script data-cfasync=\"false\" type=\"text/javascript\" src=\"js/vendor/jquery/jquery.min.js?v=5.2.1\"></script>\n</head>\n<body id=\"loginform\">\n<div class=\"container\">\n<div class=\"row\"><div class=\"col-12\">\n<a href=\"./url.php?url=https%3A%2F%2Fwww.phpmyadmin.net%2F\" target=\"_blank\" rel=\"noopener noreferrer\" class=\"logo\"><img src=\"./themes/pmahomme/img/logo_right.png\" id=\"imLogo\" name=\"imLogo\" alt=\"phpMyAdmin\" border=\"0\"></a>\n<h1>Welcome to <bdo dir=\"ltr\" lang=\"en\">phpMyAdmin</bdo></h1>\n{error}<noscript><div class=\"alert alert-danger\" role=\"alert\">Javascript must be enabled past this point!</div></noscript>\n<form method=\"post\" id=\"login_form\" action=\"index.php?route=/\" name=\"login_form\" class=\"disableAjax hide js-show\">\n<fieldset class=\"pma-fieldset\"><legend>Log in</legend>\n<div class=\"item\"><label for=\"input_username\">Username:</label><input type=\"text\" name=\"pma_username\" id=\"input_username\" value=\"\" class=\"textfield\" autocomplete=\"username\" spellcheck=\"false\" autofocus></div>\n<div class=\"item\"><label for=\"input_password\">Password:</label><input type=\"password\" name=\"pma_password\" id=\"input_password\" value=\"\" class=\"textfield\" autocomplete=\"current-password\" spellcheck=\"false\"></div>\n<input type=\"hidden\" name=\"server\" value=\"1\">\n</fieldset>\n<fieldset class=\"pma-fieldset tblFooters\"><input class=\"btn btn-primary\" value=\"Log in\" type=\"submit\" id=\"input_go\">\n<input type=\"hidden\" name=\"route\" value=\"/\"><input type=\"hidden\" name=\"token\" value=\"{token}\"><input type=\"hidden\" name=\"set_session\" value=\"{token}\"></fieldset>\n</form>\n</div></div></div>\n</body>\n</html>\n"
+    )
+}
+
+/// Paths a router protects with HTTP Basic authentication.
+fn router_protected(path: &str) -> bool {
+    path == "/admin"
+        || [
+            "/admin/",
+            "/cgi-bin/",
+            "/HNAP1",
+            "/setup.cgi",
+            "/status.htm",
+            "/userRpm/",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+fn router(site: &Site, req: &Req<'_>) -> Page {
+    if router_protected(req.path) {
+        let realm = site.title.as_deref().unwrap_or("Broadband Router");
+        let realm: String = realm
+            .chars()
+            .filter(|c| *c != '"' && !c.is_control())
+            .collect();
+        return error_page(site, req, 401)
+            .with("WWW-Authenticate", format!("Basic realm=\"{realm}\""));
+    }
+    let failed = req.method == "POST" && req.login.is_some();
+    if failed {
+        return Page::html(200, router_login(site, true));
+    }
+    match req.path {
+        "/" | "/index.html" | "/login.html" | "/login.htm" | "/login.cgi" | "/login" => {
+            let page = Page::html(200, router_login(site, false));
+            if req.path == "/" {
+                index(site, req, page)
+            } else {
+                page
+            }
+        }
+        _ => not_found(site, req),
+    }
+}
+
+fn router_login(site: &Site, failed: bool) -> String {
+    let title = title_or(site, "Router Login");
+    let error = if failed {
+        "<p class=\"error\" id=\"err_msg\">Invalid username or password. Please try again.</p>\n"
+    } else {
+        ""
+    };
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"Pragma\" content=\"no-cache\">\n<title>{title}</title>\n<link rel=\"stylesheet\" href=\"/css/login.css\" type=\"text/css\">\n</head>\n<body>\n<div class=\"login-box\">\n<h2>{title}</h2>\n{error}<form method=\"post\" action=\"/login.cgi\" name=\"login\">\n<label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" maxlength=\"31\" autocomplete=\"off\">\n<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" maxlength=\"63\">\n<input type=\"submit\" value=\"Log In\" class=\"btn\">\n</form>\n<p class=\"copyright\">Firmware Version: 1.0.8 Build 20230412 Rel. 52378</p>\n</div>\n</body>\n</html>\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(app: FakeApp, server: &str) -> Site {
+        Site {
+            app,
+            flavor: Flavor::of(server),
+            server_header: server.into(),
+            title: None,
+            hostname: "web01".into(),
+            index_status: 200,
+            distro_name: "Ubuntu",
+            mtime: 1_700_000_000,
+        }
+    }
+
+    fn req<'a>(method: &'a str, path: &'a str, login: Option<&'a Login>) -> Req<'a> {
+        Req {
+            method,
+            path,
+            host: "web01",
+            port: 80,
+            scheme: "http",
+            login,
+        }
+    }
+
+    fn login(user: &str) -> Login {
+        Login {
+            principal: user.into(),
+            secret: b"pw".to_vec(),
+        }
+    }
+
+    #[test]
+    fn error_pages_follow_the_server_flavor() {
+        let n = site(FakeApp::Nginx, "nginx/1.22.1");
+        let p = route(&n, &req("GET", "/.env", None));
+        assert_eq!(p.status, 404);
+        assert!(p.body.contains("<center><h1>404 Not Found</h1></center>"));
+        assert!(p.body.contains("<hr><center>nginx/1.22.1</center>"));
+
+        let a = site(FakeApp::Apache, "Apache/2.4.52 (Ubuntu)");
+        let p = route(&a, &req("GET", "/.env", None));
+        assert_eq!(p.status, 404);
+        assert!(p
+            .body
+            .contains("The requested URL was not found on this server."));
+        assert!(p
+            .body
+            .contains("<address>Apache/2.4.52 (Ubuntu) Server at web01 Port 80</address>"));
+        assert_eq!(route(&a, &req("GET", "/.htaccess", None)).status, 403);
+        assert_eq!(route(&a, &req("GET", "/server-status", None)).status, 403);
+    }
+
+    #[test]
+    fn static_index_and_methods() {
+        let n = site(FakeApp::Nginx, "nginx/1.22.1");
+        let p = route(&n, &req("GET", "/", None));
+        assert_eq!(p.status, 200);
+        assert!(p.static_file);
+        assert!(p.body.contains("<title>Welcome to nginx!</title>"));
+        assert_eq!(route(&n, &req("POST", "/", None)).status, 405);
+        assert_eq!(route(&n, &req("POST", "/nope", None)).status, 404);
+        assert_eq!(route(&n, &req("PUT", "/nope", None)).status, 405);
+
+        let a = site(FakeApp::Apache, "Apache/2.4.52 (Ubuntu)");
+        let p = route(&a, &req("POST", "/", None));
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("It works!"));
+        assert!(p.body.contains("Apache2 Ubuntu Default Page"));
+        let p = route(&a, &req("DELETE", "/", None));
+        assert_eq!(p.status, 405);
+        assert!(p.extra.iter().any(|(k, _)| *k == "Allow"));
+    }
+
+    #[test]
+    fn title_and_response_code_apply_to_the_index() {
+        let mut n = site(FakeApp::Nginx, "nginx/1.22.1");
+        n.title = Some("Acme <Intranet>".into());
+        let p = route(&n, &req("GET", "/", None));
+        assert!(p.body.contains("<title>Acme &lt;Intranet&gt;</title>"));
+        n.index_status = 403;
+        let p = route(&n, &req("GET", "/", None));
+        assert_eq!(p.status, 403);
+        assert!(p.body.contains("403 Forbidden"));
+        n.index_status = 302;
+        let p = route(&n, &req("GET", "/", None));
+        assert_eq!(p.status, 302);
+        assert!(p.extra.contains(&("Location", "https://web01/".into())));
+    }
+
+    #[test]
+    fn wordpress_routes() {
+        let w = site(FakeApp::Wordpress, "nginx/1.22.1");
+        let p = route(&w, &req("GET", "/wp-login.php", None));
+        assert!(p.body.contains("name=\"log\"") && p.body.contains("name=\"pwd\""));
+        assert!(!p.body.contains("login_error"));
+
+        let admin = login("admin");
+        let p = route(&w, &req("POST", "/wp-login.php", Some(&admin)));
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains(
+            "The password you entered for the username <strong>admin</strong> is incorrect."
+        ));
+        let evil = login("<script>");
+        let p = route(&w, &req("POST", "/wp-login.php", Some(&evil)));
+        assert!(p.body.contains("&lt;script&gt;") && !p.body.contains("<script>"));
+
+        let p = route(&w, &req("GET", "/wp-admin/", None));
+        assert_eq!(p.status, 302);
+        assert!(p.extra.contains(&(
+            "Location",
+            "http://web01/wp-login.php?redirect_to=http%3A%2F%2Fweb01%2Fwp-admin%2F&reauth=1"
+                .into()
+        )));
+        assert_eq!(route(&w, &req("GET", "/xmlrpc.php", None)).status, 405);
+        let p = route(&w, &req("POST", "/xmlrpc.php", Some(&admin)));
+        assert!(p.body.contains("Incorrect username or password."));
+        assert!(route(&w, &req("GET", "/robots.txt", None))
+            .body
+            .contains("Disallow: /wp-admin/"));
+        assert_eq!(route(&w, &req("GET", "/nothing", None)).status, 404);
+        assert_eq!(route(&w, &req("GET", "/favicon.ico", None)).status, 404);
+    }
+
+    #[test]
+    fn phpmyadmin_routes() {
+        let m = site(FakeApp::Phpmyadmin, "Apache/2.4.52 (Ubuntu)");
+        for path in ["/", "/index.php", "/phpmyadmin/", "/pma/index.php"] {
+            let p = route(&m, &req("GET", path, None));
+            assert_eq!(p.status, 200, "{path}");
+            assert!(p.body.contains("name=\"pma_username\""), "{path}");
+        }
+        let p = route(&m, &req("GET", "/phpmyadmin", None));
+        assert_eq!(p.status, 301);
+        let root = login("root");
+        let p = route(&m, &req("POST", "/index.php", Some(&root)));
+        assert!(p
+            .body
+            .contains("Access denied for user 'root'@'localhost' (using password: YES)"));
+        assert_eq!(route(&m, &req("GET", "/setup/", None)).status, 404);
+    }
+
+    #[test]
+    fn router_routes() {
+        let r = site(FakeApp::Router, "nginx/1.22.1");
+        let p = route(&r, &req("GET", "/", None));
+        assert!(p.body.contains("name=\"username\"") && p.body.contains("name=\"password\""));
+        let p = route(&r, &req("POST", "/login.cgi", Some(&login("admin"))));
+        assert!(p.body.contains("Invalid username or password"));
+        let p = route(&r, &req("GET", "/cgi-bin/luci", None));
+        assert_eq!(p.status, 401);
+        assert!(p.extra.contains(&(
+            "WWW-Authenticate",
+            "Basic realm=\"Broadband Router\"".into()
+        )));
+    }
+}
