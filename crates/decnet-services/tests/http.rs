@@ -541,3 +541,129 @@ async fn nmap_reports_the_persona_server() {
         "{t}"
     );
 }
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(
+        "keepalive",
+        "http",
+        &[("fake_app", "wordpress")],
+        dir.path(),
+    )
+    .await;
+    let (a, b) = (
+        format!("{}/robots.txt", base(&s, "http")),
+        format!("{}/xmlrpc.php", base(&s, "http")),
+    );
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}:%{num_connects} ",
+        &a,
+        &b,
+    ])
+    .await;
+    assert_eq!(
+        out.stdout, "200:1 405:0 ",
+        "second request reuses the connection"
+    );
+    let first = next_request(&mut s, "/robots.txt").await;
+    let second = next_request(&mut s, "/xmlrpc.php").await;
+    assert_eq!(first.session_id, second.session_id);
+}
+
+#[tokio::test]
+async fn a_body_past_the_read_limit_gets_413_and_a_close() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(
+        "bigpost",
+        "http",
+        &[("server_header", "nginx/1.22.1")],
+        dir.path(),
+    )
+    .await;
+    let file = dir.path().join("huge.bin");
+    std::fs::write(&file, vec![0u8; 9 * 1024 * 1024]).unwrap();
+    let data = format!("@{}", file.display());
+    let url = format!("{}/", base(&s, "http"));
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--data-binary",
+        &data,
+        &url,
+    ])
+    .await;
+    assert_eq!(out.stdout, "413");
+    let e = next_request(&mut s, "/").await;
+    assert_eq!(field(&e, "status"), 413);
+    assert_eq!(field(&e, "body_error"), "body_too_large");
+    assert_eq!(field(&e, "body_truncated"), true);
+    assert!(
+        field(&e, "body_b64").is_string(),
+        "binary bodies are kept as base64"
+    );
+}
+
+#[tokio::test]
+async fn hydra_brute_force_is_captured_attempt_by_attempt() {
+    if !have("hydra") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve("bruteme", "http", &[("fake_app", "wordpress")], dir.path()).await;
+    let words = dir.path().join("words.txt");
+    std::fs::write(&words, "123456\nletmein\nhunter2\n").unwrap();
+    let port = s.addr.port().to_string();
+    let ip = s.addr.ip().to_string();
+    let out = run(
+        "hydra",
+        &[
+            "-l",
+            "admin",
+            "-P",
+            words.to_str().unwrap(),
+            "-t",
+            "1",
+            "-s",
+            &port,
+            &ip,
+            "http-post-form",
+            "/wp-login.php:log=^USER^&pwd=^PASS^&wp-submit=Log+In:F=is incorrect",
+        ],
+    )
+    .await;
+    assert!(
+        out.stdout.contains("0 valid password"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let e = s
+            .wait_for(WAIT, |e| e.credential.is_some())
+            .await
+            .expect("a credential per attempt");
+        let c = e.credential.unwrap();
+        assert_eq!(
+            (c.principal.as_str(), c.secret_kind),
+            ("admin", SecretKind::Password)
+        );
+        seen.push(c.secret_printable.unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, ["123456", "hunter2", "letmein"]);
+}

@@ -768,16 +768,11 @@ impl Handler {
 fn insert_body(f: &mut decnet_core::event::Fields, body: &Body) {
     let truncated = body.len > body.kept.len();
     if !body.kept.is_empty() {
-        match std::str::from_utf8(&body.kept) {
-            Ok(s) => {
-                f.insert("body".into(), s.into());
+        match body_text(&body.kept, truncated) {
+            Some(text) => {
+                f.insert("body".into(), text.into());
             }
-            // Truncation can split a character: keep the text up to it.
-            Err(e) if truncated && e.error_len().is_none() => {
-                let text = body.kept.get(..e.valid_up_to()).unwrap_or_default();
-                f.insert("body".into(), String::from_utf8_lossy(text).into());
-            }
-            Err(_) => {
+            None => {
                 f.insert(
                     "body_b64".into(),
                     base64::engine::general_purpose::STANDARD
@@ -792,6 +787,23 @@ fn insert_body(f: &mut decnet_core::event::Fields, body: &Body) {
     if let Some(cut) = body.cut {
         f.insert("body_error".into(), cut.into());
     }
+}
+
+/// The body as text when it is UTF-8 without control characters other than
+/// whitespace (NUL in particular cannot be stored in every database's JSON).
+fn body_text(data: &[u8], truncated: bool) -> Option<&str> {
+    let text = match std::str::from_utf8(data) {
+        Ok(s) => s,
+        // Truncation can split a character: keep the text up to it.
+        Err(e) if truncated && e.error_len().is_none() => {
+            std::str::from_utf8(data.get(..e.valid_up_to())?).ok()?
+        }
+        Err(_) => return None,
+    };
+    let binary = text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+    (!binary).then_some(text)
 }
 
 /// Whether the client lets the connection stay open after this response.
@@ -1019,6 +1031,16 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: "));
         assert!(text.contains("\r\nConnection: close\r\n"));
         assert!(text.ends_with("\r\n\r\nhello"));
+    }
+
+    #[test]
+    fn bodies_are_text_only_when_printable() {
+        assert_eq!(body_text(b"a=1&b=2\r\n", false), Some("a=1&b=2\r\n"));
+        assert_eq!(body_text(b"a\0b", false), None);
+        assert_eq!(body_text(b"\xff\xfe", false), None);
+        // "é" cut in half by the capture is dropped, not turned into base64.
+        assert_eq!(body_text(b"caf\xc3", true), Some("caf"));
+        assert_eq!(body_text(b"caf\xc3", false), None);
     }
 
     #[test]
