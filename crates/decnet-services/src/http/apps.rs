@@ -244,7 +244,13 @@ fn error_page_with(
             )
         }
     };
-    Page::html(status, body)
+    Page {
+        content_type: match site.flavor {
+            Flavor::Nginx => "text/html",
+            Flavor::Apache => "text/html; charset=iso-8859-1",
+        },
+        ..Page::html(status, body)
+    }
 }
 
 /// The page a request gets.
@@ -323,7 +329,12 @@ fn static_site(site: &Site, req: &Req<'_>) -> Page {
         FakeApp::Apache => apache_default(site),
         _ => nginx_welcome(site),
     };
-    let page = static_file(site, req, Page::html(200, body));
+    // Static files go out without a charset (nginx `charset off`, Apache's default).
+    let page = Page {
+        content_type: "text/html",
+        ..Page::html(200, body)
+    };
+    let page = static_file(site, req, page);
     if page.status == 200 {
         index(site, req, page)
     } else {

@@ -401,8 +401,19 @@ async fn read_head<I: AsyncRead + Unpin>(io: &mut I) -> Result<Head, ServiceErro
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match httparse::Request::new(&mut headers).parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => return Ok(Head::Valid(buf.freeze())),
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Ok(match head_problem(&req) {
+                    None => Head::Valid(buf.freeze()),
+                    Some(detail) => Head::Invalid {
+                        reason: "malformed_request",
+                        detail: detail.into(),
+                        data: buf.freeze(),
+                        status: Some(400),
+                    },
+                })
+            }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
             Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
                 return Ok(Head::Invalid {
@@ -422,6 +433,38 @@ async fn read_head<I: AsyncRead + Unpin>(io: &mut I) -> Result<Head, ServiceErro
             }
         }
     }
+}
+
+/// What hyper would refuse in a head httparse accepts (it would answer with a
+/// bare 400 of its own, without the persona's `Server` header).
+fn head_problem(req: &httparse::Request<'_, '_>) -> Option<&'static str> {
+    if let Some(target) = req.path {
+        if target.parse::<::http::Uri>().is_err() {
+            return Some("invalid request target");
+        }
+    }
+    let mut length: Option<u64> = None;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value)
+                .ok()
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok());
+            match (v, length) {
+                (None, _) => return Some("invalid Content-Length"),
+                (Some(v), Some(prev)) if v != prev => return Some("conflicting Content-Length"),
+                (Some(v), _) => length = Some(v),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = h.value.rsplit(|b| *b == b',').next().unwrap_or_default();
+            let last = String::from_utf8_lossy(last);
+            if !last.trim().eq_ignore_ascii_case("chunked") {
+                return Some("unsupported Transfer-Encoding");
+            }
+        }
+    }
+    None
 }
 
 /// Records a `protocol_error` with what the peer sent, and returns the error to end with.
@@ -1094,6 +1137,21 @@ mod tests {
                 ..
             }
         ));
+        for smuggle in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        ] {
+            let mut input = smuggle;
+            assert!(matches!(
+                read_head(&mut input).await.unwrap(),
+                Head::Invalid {
+                    reason: "malformed_request",
+                    status: Some(400),
+                    ..
+                }
+            ));
+        }
         let mut empty: &[u8] = b"";
         assert!(matches!(
             read_head(&mut empty).await.unwrap(),
