@@ -1076,6 +1076,57 @@ mod tests {
         assert!(text.ends_with("\r\n\r\nhello"));
     }
 
+    fn runtime(distro: &str) -> DeckyRuntime {
+        DeckyRuntime {
+            config: decnet_core::config::model::DeckyConfig {
+                name: "d".into(),
+                ip: "127.0.0.1".parse().unwrap(),
+                hostname: "d-host".into(),
+                os_family: decnet_core::persona::OsFamily::Linux,
+                distro: decnet_core::persona::distro(distro).unwrap(),
+                archetype: None,
+                services: vec![],
+            },
+            seed: decnet_core::seed::InstanceSeed::derive_for(b"k", "d"),
+            data_dir: std::env::temp_dir(),
+            limits: decnet_core::config::model::Limits::DEFAULT,
+        }
+    }
+
+    fn cfg(persona: &[(&str, &str)]) -> ServiceConfig {
+        ServiceConfig {
+            name: "http".into(),
+            port: 80,
+            persona: persona
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn persona_defaults_follow_the_distro_and_bad_values_name_the_key() {
+        let s = site_from_persona("http", &runtime("debian"), &cfg(&[])).unwrap();
+        assert_eq!(s.server_header, "nginx/1.22.1");
+        assert_eq!((s.app, s.flavor), (FakeApp::Nginx, Flavor::Nginx));
+        assert_eq!(s.hostname, "d-host");
+        let s = site_from_persona("http", &runtime("ubuntu22"), &cfg(&[])).unwrap();
+        assert_eq!((s.app, s.flavor), (FakeApp::Apache, Flavor::Apache));
+        assert_eq!(s.distro_name, "Ubuntu");
+        for (key, value) in [
+            ("fake_app", "drupal"),
+            ("response_code", "99"),
+            ("response_code", "abc"),
+            ("hostname", "bad host"),
+            ("server_header", "nginx\r\nX-Evil: 1"),
+        ] {
+            match site_from_persona("http", &runtime("debian"), &cfg(&[(key, value)])) {
+                Err(ServiceError::Persona { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{key}={value:?} gave {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn bodies_are_text_only_when_printable() {
         assert_eq!(body_text(b"a=1&b=2\r\n", false), Some("a=1&b=2\r\n"));
