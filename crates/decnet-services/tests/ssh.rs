@@ -341,7 +341,11 @@ async fn a_hydra_brute_force_is_captured_exactly_once_per_password() {
         .filter(|e| e.event_type == EventType::LoginAttempt)
         .count();
     let distinct: HashSet<&String> = seen.iter().collect();
-    assert_eq!(seen.len() + extra, N, "one event per attempt");
+    assert_eq!(
+        seen.len() + extra,
+        N,
+        "one event per attempt; hydra said:\n{text}"
+    );
     assert_eq!(distinct.len(), N, "every password exactly once");
     assert!(list.iter().all(|p| distinct.contains(p)));
 }

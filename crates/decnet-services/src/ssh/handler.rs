@@ -93,7 +93,16 @@ impl SshHandler {
             Auth::Accept
         } else {
             tokio::time::sleep(self.shared.auth_delay).await;
-            Auth::reject()
+            self.reject()
+        }
+    }
+
+    /// A refusal that keeps offering every method, as OpenSSH does; russh would
+    /// otherwise drop the refused method and clients (libssh, hydra) give up on it.
+    fn reject(&self) -> Auth {
+        Auth::Reject {
+            proceed_with_methods: Some(self.shared.methods.clone()),
+            partial_success: false,
         }
     }
 
@@ -151,7 +160,7 @@ impl russh::server::Handler for SshHandler {
         )
         .await;
         // Every key is refused so the client falls back to a password.
-        Ok(Auth::reject())
+        Ok(self.reject())
     }
 
     async fn channel_open_session(

@@ -33,8 +33,11 @@ use crate::shell::Persona;
 pub const DEFAULT_USERS: &str = "root:root,admin:admin";
 /// OpenSSH with PAM answers a wrong password after about two seconds (pam_faildelay).
 pub const DEFAULT_AUTH_DELAY_MS: u64 = 2000;
-/// OpenSSH `MaxAuthTries`.
-pub const MAX_AUTH_ATTEMPTS: usize = 6;
+/// Refused attempts one connection may make before it is dropped. Higher than
+/// OpenSSH's `MaxAuthTries` (6) on purpose: russh drops the request past the cap
+/// unseen, and brute-forcers then retry it elsewhere, so a low cap loses
+/// captures. The refusal delay and [`LOGIN_GRACE`] bound a connection anyway.
+pub const MAX_AUTH_ATTEMPTS: usize = 100;
 /// OpenSSH `LoginGraceTime`: unauthenticated connections end after this.
 pub const LOGIN_GRACE: Duration = Duration::from_secs(120);
 /// Session channels one connection may open (OpenSSH `MaxSessions` is 10).
@@ -97,6 +100,8 @@ pub struct Shared {
     pub persona: Persona,
     /// Where sessions are recorded.
     pub recorder: Recorder,
+    /// Authentication methods offered.
+    pub methods: MethodSet,
 }
 
 impl Shared {
@@ -274,6 +279,7 @@ impl Service for Ssh {
             auth_delay: Duration::from_millis(auth_delay_ms),
             persona,
             recorder: Recorder::new(&decky.artifacts_dir("ssh"), RecorderLimits::from_env()),
+            methods: MethodSet::from(methods.as_slice()),
         };
         Ok(Arc::new(SshInstance {
             config: Arc::new(config),
