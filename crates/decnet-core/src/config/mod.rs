@@ -89,6 +89,8 @@ pub fn plan_deploy(
 
 /// Archetypes the demo fleet wants, in order.
 const DEMO_ARCHETYPES: [&str; 3] = ["linux-server", "web-server", "deaddeck"];
+/// Distros of the demo deckies, so the demo shows a mixed LAN rather than three clones.
+const DEMO_DISTROS: [&str; 3] = ["debian", "ubuntu22", "rocky9"];
 
 /// The demo fleet `decnet up` runs with no arguments: three deckies on 127.42.0.0/24 — a `linux-server`, a `web-server` and a `deaddeck` (or another archetype whose services are all implemented), each with its own address.
 ///
@@ -131,6 +133,10 @@ pub fn demo_fleet(
         d.archetype = Some(Spanned {
             value: slug.to_string(),
             at: at.at_key("archetype", None),
+        });
+        d.distro = DEMO_DISTROS.get(i).map(|distro| Spanned {
+            value: (*distro).to_string(),
+            at: at.at_key("distro", None),
         });
         spec.deckies.push(d);
     }
