@@ -379,3 +379,27 @@ async fn host_keys_are_stable_per_seed_and_differ_between_deckies() {
     assert_eq!(ka1, ka2);
     assert_ne!(ka1, kb);
 }
+
+#[tokio::test]
+async fn a_malformed_client_ends_its_connection_with_a_protocol_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = start(tmp.path(), "ssh-garbage", FAST).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"SSH-2.0-evil\r\n\x00\x00\x00\x0c\x0a\x15garbagegarbage")
+        .await
+        .unwrap();
+    // No credential was tried, so it is also a scan, carrying what the client said.
+    let scan = s.wait_type(EventType::Scan).await.expect("scan");
+    assert_eq!(scan.fields["client_version"], "SSH-2.0-evil");
+    let e = s
+        .wait_type(EventType::ProtocolError)
+        .await
+        .expect("protocol_error");
+    assert!(!e.fields["reason"].as_str().unwrap().is_empty());
+    // The service is still up for the next client.
+    let mut c2 = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut banner = [0u8; 40];
+    use tokio::io::AsyncReadExt;
+    let n = c2.read(&mut banner).await.unwrap();
+    assert!(banner[..n].starts_with(b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6"));
+}
