@@ -1,4 +1,5 @@
 //! End-to-end tests of the `decnet` binary: real processes, real sockets, real clients.
 
 mod cli;
+mod kill;
 mod support;
