@@ -54,7 +54,8 @@ impl Served {
 
     /// Waits for the next event of a type.
     pub async fn wait_type(&mut self, t: EventType) -> Option<Event> {
-        self.wait_for(Duration::from_secs(20), |e| e.event_type == t).await
+        self.wait_for(Duration::from_secs(20), |e| e.event_type == t)
+            .await
     }
 
     /// Every event received until none arrives for `quiet`.
@@ -170,5 +171,10 @@ pub fn unique_ip() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
-    format!("127.{}.{}.{}", 100 + (pid % 100), (pid / 100) % 250 + 1, (n % 250) + 1)
+    format!(
+        "127.{}.{}.{}",
+        100 + (pid % 100),
+        (pid / 100) % 250 + 1,
+        (n % 250) + 1
+    )
 }
