@@ -2,13 +2,13 @@
 //! listener (all or nothing), start the journal, run the accept loops, and on
 //! shutdown close the listeners, end the connections and flush the journal.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use decnet_core::config::model::FleetConfig;
+use decnet_core::config::ConfigError;
 use decnet_core::seed::InstanceSeed;
 use decnet_services::{DeckyRuntime, Emitter, Registry, ServiceError};
 use tokio::sync::Semaphore;
@@ -22,16 +22,9 @@ use crate::supervisor::{Listener, SourceLimiter};
 /// Why a fleet could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// Two services claim one address and port.
-    #[error("{first} and {second} both claim {addr}; give one of them another ip or port")]
-    Conflict {
-        /// Address and port.
-        addr: SocketAddr,
-        /// `decky/service` of the first claim.
-        first: String,
-        /// `decky/service` of the second claim.
-        second: String,
-    },
+    /// The fleet is inconsistent (e.g. two services claim one address and port).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A service named in the fleet is not in this build.
     #[error(
         "decky {decky}: service {service} is not implemented in this build (see `decnet services`)"
@@ -189,22 +182,7 @@ impl Engine {
         let key = installation_key(&opts.data_dir)?;
         let offset = fleet.general.port_offset;
 
-        let mut claims: HashMap<SocketAddr, String> = HashMap::new();
-        for d in &fleet.deckies {
-            for s in &d.services {
-                let addr = d.bind_addr(s, offset);
-                let who = format!("{}/{}", d.name, s.name);
-                if addr.port() != 0 {
-                    if let Some(first) = claims.insert(addr, who.clone()) {
-                        return Err(EngineError::Conflict {
-                            addr,
-                            first,
-                            second: who,
-                        });
-                    }
-                }
-            }
-        }
+        fleet.check_binds()?;
 
         // Phase one: every instance builds before any socket is bound.
         let mut planned = Vec::new();

@@ -310,10 +310,10 @@ async fn two_deckies_on_one_address_and_port_are_refused_naming_both() {
     .await
     .unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, EngineError::Conflict { .. }), "{msg}");
+    assert!(matches!(err, EngineError::Config(_)), "{msg}");
     assert!(
-        msg.contains("alpha/echo")
-            && msg.contains("beta/echo")
+        msg.contains("decky `alpha` service `echo`")
+            && msg.contains("decky `beta` service `echo`")
             && msg.contains(&format!("{ip}:4242")),
         "{msg}"
     );

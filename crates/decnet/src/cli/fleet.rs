@@ -158,7 +158,6 @@ async fn run_fleet(
     registry: &Registry,
     data_dir: PathBuf,
 ) -> anyhow::Result<ExitCode> {
-    fleet.check_binds()?;
     let engine = Engine::start(
         &fleet,
         registry,
