@@ -6,6 +6,7 @@
 //! - [`seed`]: per-decky instance seeds
 //! - [`catalog`]: what a service declares (ports, persona keys) so config can be checked
 //! - [`config`]: the typed fleet config, the INI loader and the resolver
+//! - [`topics`]: bus topic names (DESIGN §8)
 
 pub mod catalog;
 pub mod config;
@@ -13,5 +14,6 @@ pub mod event;
 pub mod persona;
 pub mod seed;
 pub mod syslog;
+pub mod topics;
 
 pub use event::{Credential, Event, EventType, Fields, Secret, SecretKind};

@@ -74,18 +74,7 @@ pub fn registry() -> Registry {
 
 /// A loopback address unique to this test process.
 pub fn unique_ip() -> IpAddr {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id();
-    format!(
-        "127.{}.{}.{}",
-        20 + (pid % 60),
-        (pid / 60) % 250 + 1,
-        (n % 250) + 1
-    )
-    .parse()
-    .unwrap()
+    decnet_testkit::unique_ip(20)
 }
 
 /// A decky on `ip` running the echo service on `port` (0 = any).

@@ -147,34 +147,10 @@ pub async fn serve(decky: Arc<DeckyRuntime>, service: &str) -> Served {
     }
 }
 
-/// Whether a client program is on PATH. In CI (`CI` set) a missing client is a
-/// failure, because `.ci/run` installs it; elsewhere the test is skipped with a message.
-pub fn have(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{tool} is not installed, but .ci/run should have installed it");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install it to run this test)");
-    }
-    found
-}
+/// Whether a client program is installed (fails in CI, skips elsewhere).
+pub use decnet_testkit::have;
 
-/// A loopback address unique to this test process, so parallel tests never collide.
+/// A loopback address unique to this test process.
 pub fn unique_ip() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id();
-    format!(
-        "127.{}.{}.{}",
-        100 + (pid % 100),
-        (pid / 100) % 250 + 1,
-        (n % 250) + 1
-    )
+    decnet_testkit::unique_ip(100).to_string()
 }

@@ -109,37 +109,10 @@ pub fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitSta
 
 /// A loopback address unique to this test process.
 pub fn unique_ip() -> IpAddr {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id();
-    format!(
-        "127.{}.{}.{}",
-        180 + (pid % 60),
-        (pid / 60) % 250 + 1,
-        (n % 250) + 1
-    )
-    .parse()
-    .unwrap()
+    decnet_testkit::unique_ip(180)
 }
 
-/// Whether a client program is installed; in CI a missing one is a failure.
-pub fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is not installed, but .ci/run should have installed it"
-        );
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install it to run this test)");
-    }
-    found
-}
+pub use decnet_testkit::have;
 
 /// Every journal event (as JSON values) printed by `decnet events`.
 pub fn events(data: &Path, extra: &[&str]) -> Vec<serde_json::Value> {

@@ -1,0 +1,60 @@
+//! What DECNET's integration tests share: per-process loopback addresses so
+//! parallel test processes never collide, and the guard for tests that drive
+//! real client programs.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A loopback address unique to this test process and call, in 127.`band`…
+/// Each crate passes its own band (an octet in 1..=250) so crates never collide either.
+pub fn unique_ip(band: u8) -> IpAddr {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        band,
+        ((pid % 250) + 1) as u8,
+        ((pid / 250 + n) % 250 + 1) as u8,
+    ))
+}
+
+/// Whether a client program is on PATH. In CI (`CI` set) a missing client is a
+/// failure, because `.ci/run` installs it; elsewhere the caller skips with a message.
+pub fn have(tool: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let p = dir.join(tool);
+            p.is_file()
+                && std::fs::metadata(&p).is_ok_and(|m| {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.permissions().mode() & 0o111 != 0
+                })
+        })
+    });
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed, but .ci/run should have installed it"
+        );
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install it to run this test)");
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn addresses_differ_between_calls_and_stay_in_the_band() {
+        let a = super::unique_ip(77);
+        let b = super::unique_ip(77);
+        assert_ne!(a, b);
+        assert!(a.is_loopback());
+        assert!(a.to_string().starts_with("127.77."));
+    }
+
+    #[test]
+    fn a_shell_is_found() {
+        assert!(super::have("sh"));
+    }
+}
