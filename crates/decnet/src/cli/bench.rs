@@ -232,6 +232,11 @@ async fn ssh_worker(
         let pw = format!("bench-{worker}-{i}");
         i += 1;
         match session.authenticate_password("root", pw).await {
+            // russh reports a closed connection as a failure offering no methods;
+            // only a refusal that re-offers methods is an answer from the server.
+            Ok(russh::client::AuthResult::Failure {
+                remaining_methods, ..
+            }) if remaining_methods.is_empty() => return Ok(()),
             Ok(_) => {
                 done.fetch_add(1, Ordering::Relaxed);
             }
