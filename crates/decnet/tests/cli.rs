@@ -299,3 +299,15 @@ fn unsafe_free_is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+#[test]
+fn the_config_reference_in_docs_is_what_the_binary_prints() {
+    let out = decnet().arg("config-reference").output().unwrap();
+    assert!(out.status.success());
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md");
+    let committed = std::fs::read_to_string(&doc).unwrap();
+    assert!(
+        committed == String::from_utf8(out.stdout).unwrap(),
+        "docs/config.md is stale: regenerate it with `decnet config-reference > docs/config.md`"
+    );
+}

@@ -131,6 +131,7 @@ pub fn distros(a: ListArgs) -> anyhow::Result<ExitCode> {
 pub fn config_reference() -> anyhow::Result<ExitCode> {
     let reg = Registry::builtin();
     print!("{}", decnet_core::config::reference::reference_markdown());
+    print!("\n## Services\n\n");
     print!(
         "{}",
         decnet_core::config::reference::service_reference_markdown(&reg)
