@@ -1,0 +1,209 @@
+//! DECNET storage (DESIGN §9): the schema, its migrations and every query,
+//! over SQLite (WAL, `<data>/decnet.db`, the default) or PostgreSQL
+//! (`DECNET_DATABASE_URL=postgres://…`).
+//!
+//! Layout: [`Store`] connects and migrates (this file); `sql` builds queries
+//! whose text runs unchanged on both backends (`$N` placeholders, integer
+//! microsecond timestamps, UUIDs as text) through sqlx's `Any` driver;
+//! `ingest` is the write side the ingester drives inside one transaction per
+//! batch ([`IngestTx`]); `query` is the read side for the API; `users` holds
+//! dashboard accounts; `model` the row types both sides share.
+
+mod ingest;
+mod model;
+mod query;
+mod sql;
+pub mod testing;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use ingest::IngestTx;
+pub use model::*;
+
+/// Environment variable naming the database URL (else SQLite under the data dir).
+pub const DATABASE_URL_ENV: &str = "DECNET_DATABASE_URL";
+/// SQLite file name under the data dir.
+pub const SQLITE_FILE: &str = "decnet.db";
+/// Longest free-text search accepted, in characters.
+pub const MAX_SEARCH_CHARS: usize = 512;
+/// Largest page size.
+pub const MAX_PAGE: u32 = 500;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or a statement failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying the schema migrations failed.
+    #[error("database migration failed: {0} (is this database from a newer DECNET?)")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A caller-supplied value is out of range or malformed.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Which input (`limit`, `cursor`, `search`, …).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A unique value (a username) is already taken.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// Another ingester moved the offset this one started from.
+    #[error("ingest offset of consumer {consumer:?} moved underneath us (two ingesters on one database?)")]
+    OffsetMoved {
+        /// The consumer whose offset moved.
+        consumer: String,
+    },
+    /// A stored value does not decode (a row written by something else).
+    #[error("stored {column} is malformed: {value:?}")]
+    Corrupt {
+        /// Column.
+        column: &'static str,
+        /// The stored text.
+        value: String,
+    },
+    /// The data directory for the SQLite file could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// Directory.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in WAL mode.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A connection pool to the DECNET database, migrated to the current schema.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to `target` and migrates: a `postgres://`/`postgresql://` or
+    /// `sqlite:` URL, or else a data directory holding `decnet.db`.
+    pub async fn connect(target: &str) -> Result<Store> {
+        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            Store::connect_postgres(target).await
+        } else if let Some(rest) = target.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            Store::connect_sqlite(Path::new(path)).await
+        } else {
+            Store::open_data_dir(Path::new(target)).await
+        }
+    }
+
+    /// `DECNET_DATABASE_URL` when set, else SQLite at `<data_dir>/decnet.db`.
+    pub async fn from_env(data_dir: &Path) -> Result<Store> {
+        match std::env::var(DATABASE_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => Store::connect(url.trim()).await,
+            _ => Store::open_data_dir(data_dir).await,
+        }
+    }
+
+    /// SQLite at `<data_dir>/decnet.db`, creating the directory and file.
+    pub async fn open_data_dir(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        Store::connect_sqlite(&data_dir.join(SQLITE_FILE)).await
+    }
+
+    async fn connect_sqlite(path: &Path) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            // WAL gives concurrent readers; SQLite still has one writer, so
+            // more connections only help the read side.
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL: readers never block the ingester's writer.
+                    // synchronous=FULL: the journal can replay lost events,
+                    // but not users' password changes, so every acknowledged
+                    // commit must survive a power cut; batching makes the
+                    // extra fsync per commit cheap.
+                    // busy_timeout: a writer waits for another instead of failing.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA busy_timeout = 15000",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        conn.execute(pragma).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        tracing::debug!(path = %path.display(), "sqlite store ready");
+        Ok(Store {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    async fn connect_postgres(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let opts = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(opts)
+            .await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        tracing::debug!("postgres store ready");
+        Ok(Store {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// Which engine this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool (for tests and tools; prefer the typed methods).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Round-trips a trivial statement: the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (waits for checked-out ones to return).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

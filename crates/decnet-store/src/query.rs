@@ -1,0 +1,604 @@
+//! The read side: filtered, keyset-paginated lists and aggregates for the API.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+
+use crate::sql::{
+    check_limit, col_list, col_opt_ts, col_opt_uuid, col_ts, col_u16, col_u64, col_uuid,
+    decode_cursor, encode_cursor, from_micros, like_contains, micros, Arg, Sql, Where,
+};
+use crate::{
+    ArtifactRecord, Attacker, AttackerFilter, AttackerSort, Bucket, Count, CredentialFilter,
+    CredentialRecord, EventFilter, Page, PageRequest, Result, ReuseGroup, SessionRecord, Stats,
+    Store, StoreError, StoredEvent,
+};
+
+pub(crate) const EVENT_COLS: &str = "id, ts, decky, service, event_type, src_ip, src_port, \
+     dst_ip, dst_port, session_id, attacker_uuid, raw";
+pub(crate) const ATTACKER_COLS: &str = "uuid, ip, first_seen, last_seen, event_count, deckies, \
+     services, credential_count, session_count";
+pub(crate) const SESSION_COLS: &str = "sid, attacker_uuid, decky, service, src_ip, src_port, \
+     started_at, ended_at, event_count, command_count, recording_shard, recording_bytes, \
+     recording_duration_s, recording_truncated";
+const CREDENTIAL_COLS: &str = "event_id, ts, attacker_uuid, src_ip, decky, service, session_id, \
+     principal, secret_printable, secret_b64, secret_kind, realm, secret_sha256, outcome";
+const ARTIFACT_COLS: &str =
+    "event_id, ts, kind, name, sha256, size, decky, service, attacker_uuid, session_id";
+
+/// Longest histogram accepted, in buckets.
+pub const MAX_BUCKETS: i64 = 10_000;
+
+pub(crate) fn event_from_row(r: &AnyRow) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: col_uuid(r, "id")?,
+        ts: col_ts(r, "ts")?,
+        decky: r.try_get("decky")?,
+        service: r.try_get("service")?,
+        event_type: r.try_get("event_type")?,
+        src_ip: r.try_get("src_ip")?,
+        src_port: col_u16(r, "src_port")?,
+        dst_ip: r.try_get("dst_ip")?,
+        dst_port: col_u16(r, "dst_port")?,
+        session_id: col_opt_uuid(r, "session_id")?,
+        attacker_uuid: col_uuid(r, "attacker_uuid")?,
+        raw: r.try_get("raw")?,
+    })
+}
+
+pub(crate) fn attacker_from_row(r: &AnyRow) -> Result<Attacker> {
+    Ok(Attacker {
+        uuid: col_uuid(r, "uuid")?,
+        ip: r.try_get("ip")?,
+        first_seen: col_ts(r, "first_seen")?,
+        last_seen: col_ts(r, "last_seen")?,
+        event_count: col_u64(r, "event_count")?,
+        deckies: col_list(r, "deckies")?,
+        services: col_list(r, "services")?,
+        credential_count: col_u64(r, "credential_count")?,
+        session_count: col_u64(r, "session_count")?,
+    })
+}
+
+pub(crate) fn session_from_row(r: &AnyRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        sid: col_uuid(r, "sid")?,
+        attacker_uuid: col_uuid(r, "attacker_uuid")?,
+        decky: r.try_get("decky")?,
+        service: r.try_get("service")?,
+        src_ip: r.try_get("src_ip")?,
+        src_port: col_u16(r, "src_port")?,
+        started_at: col_ts(r, "started_at")?,
+        ended_at: col_opt_ts(r, "ended_at")?,
+        event_count: col_u64(r, "event_count")?,
+        command_count: col_u64(r, "command_count")?,
+        recording_shard: r.try_get("recording_shard")?,
+        recording_bytes: r
+            .try_get::<Option<i64>, _>("recording_bytes")?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
+        recording_duration_s: r.try_get("recording_duration_s")?,
+        recording_truncated: r
+            .try_get::<Option<i64>, _>("recording_truncated")?
+            .map(|v| v != 0),
+    })
+}
+
+fn credential_from_row(r: &AnyRow) -> Result<CredentialRecord> {
+    Ok(CredentialRecord {
+        event_id: col_uuid(r, "event_id")?,
+        ts: col_ts(r, "ts")?,
+        attacker_uuid: col_uuid(r, "attacker_uuid")?,
+        src_ip: r.try_get("src_ip")?,
+        decky: r.try_get("decky")?,
+        service: r.try_get("service")?,
+        session_id: col_opt_uuid(r, "session_id")?,
+        principal: r.try_get("principal")?,
+        secret_printable: r.try_get("secret_printable")?,
+        secret_b64: r.try_get("secret_b64")?,
+        secret_kind: r.try_get("secret_kind")?,
+        realm: r.try_get("realm")?,
+        secret_sha256: r.try_get("secret_sha256")?,
+        outcome: r.try_get("outcome")?,
+    })
+}
+
+fn artifact_from_row(r: &AnyRow) -> Result<ArtifactRecord> {
+    Ok(ArtifactRecord {
+        event_id: col_uuid(r, "event_id")?,
+        ts: col_ts(r, "ts")?,
+        kind: r.try_get("kind")?,
+        name: r.try_get("name")?,
+        sha256: r.try_get("sha256")?,
+        size: r
+            .try_get::<Option<i64>, _>("size")?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
+        decky: r.try_get("decky")?,
+        service: r.try_get("service")?,
+        attacker_uuid: col_uuid(r, "attacker_uuid")?,
+        session_id: col_opt_uuid(r, "session_id")?,
+    })
+}
+
+fn text(s: &str) -> Arg {
+    Arg::Text(s.to_owned())
+}
+
+/// Adds the event filter's conditions (columns unqualified, table `events`).
+fn event_where(f: &EventFilter, sql: &mut Sql, w: &mut Where) -> Result<()> {
+    for (col, v) in [
+        ("decky", &f.decky),
+        ("service", &f.service),
+        ("event_type", &f.event_type),
+        ("src_ip", &f.attacker_ip),
+    ] {
+        if let Some(v) = v {
+            w.and(format!("{col} = {}", sql.arg(text(v))));
+        }
+    }
+    if let Some(u) = f.attacker_uuid {
+        w.and(format!("attacker_uuid = {}", sql.arg(text(&u.to_string()))));
+    }
+    if let Some(u) = f.session_id {
+        w.and(format!("session_id = {}", sql.arg(text(&u.to_string()))));
+    }
+    if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
+        let pat = like_contains(s)?;
+        w.and(format!(
+            "LOWER(raw) LIKE {} ESCAPE '\\'",
+            sql.arg(Arg::Text(pat))
+        ));
+    }
+    if let Some(t) = f.start {
+        w.and(format!("ts >= {}", sql.arg(Arg::I64(micros(t)))));
+    }
+    if let Some(t) = f.end {
+        w.and(format!("ts < {}", sql.arg(Arg::I64(micros(t)))));
+    }
+    Ok(())
+}
+
+/// Adds `(key, tie) < cursor` for a descending keyset page.
+fn keyset(page: &PageRequest, key: &str, tie: &str, sql: &mut Sql, w: &mut Where) -> Result<i64> {
+    let limit = check_limit(page.limit)?;
+    if let Some(c) = page.cursor.as_deref() {
+        let (k, t) = decode_cursor(c)?;
+        let pk = sql.arg(Arg::I64(k));
+        let pt = sql.arg(Arg::Text(t));
+        w.and(format!("({key} < {pk} OR ({key} = {pk} AND {tie} < {pt}))"));
+    }
+    Ok(limit)
+}
+
+/// Runs a keyset page query (`sql` is complete but for ORDER/LIMIT) and
+/// builds the page; `cursor_of` gives each row's (key, tie).
+async fn page_of<T>(
+    store: &Store,
+    mut sql: Sql,
+    order: &str,
+    limit: i64,
+    decode: fn(&AnyRow) -> Result<T>,
+    cursor_of: fn(&T) -> (i64, String),
+) -> Result<Page<T>> {
+    sql.push(&format!(" ORDER BY {order} LIMIT "))
+        .bind(Arg::I64(limit + 1));
+    let rows = sql.query().fetch_all(&store.pool).await?;
+    let mut items = rows.iter().map(decode).collect::<Result<Vec<T>>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        items.last().map(|t| {
+            let (k, tie) = cursor_of(t);
+            encode_cursor(k, &tie)
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+impl Store {
+    /// Events matching `f`, newest first by (ts, id).
+    pub async fn list_events(
+        &self,
+        f: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<StoredEvent>> {
+        let mut sql = Sql::new("");
+        let mut w = Where::default();
+        event_where(f, &mut sql, &mut w)?;
+        let limit = keyset(page, "ts", "id", &mut sql, &mut w)?;
+        sql.text = format!("SELECT {EVENT_COLS} FROM events{}{}", w.render(), sql.text);
+        page_of(self, sql, "ts DESC, id DESC", limit, event_from_row, |e| {
+            (micros(e.ts), e.id.to_string())
+        })
+        .await
+    }
+
+    /// One event by id.
+    pub async fn event(&self, id: Uuid) -> Result<Option<StoredEvent>> {
+        let sql = format!("SELECT {EVENT_COLS} FROM events WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    /// Events per `bucket_secs` over `[start, end)`, matching `f` (its own
+    /// start/end are ignored); every bucket is present, empty ones with 0.
+    pub async fn histogram(
+        &self,
+        f: &EventFilter,
+        bucket_secs: u32,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Bucket>> {
+        if bucket_secs == 0 {
+            return Err(StoreError::Invalid {
+                field: "bucket",
+                reason: "must be at least 1 second".into(),
+            });
+        }
+        let (s, e) = (micros(start), micros(end));
+        let width = i64::from(bucket_secs) * 1_000_000;
+        let n = if e > s {
+            (e - s + width - 1) / width
+        } else {
+            0
+        };
+        if n > MAX_BUCKETS {
+            return Err(StoreError::Invalid {
+                field: "bucket",
+                reason: format!("range would need {n} buckets; at most {MAX_BUCKETS}"),
+            });
+        }
+        let f = EventFilter {
+            start: Some(start),
+            end: Some(end),
+            ..f.clone()
+        };
+        let mut sql = Sql::new("");
+        let mut w = Where::default();
+        event_where(&f, &mut sql, &mut w)?;
+        let ps = sql.arg(Arg::I64(s));
+        let pw = sql.arg(Arg::I64(width));
+        sql.text = format!(
+            "SELECT (ts - {ps}) / {pw} AS b, COUNT(*) AS n FROM events{} GROUP BY (ts - {ps}) / {pw}",
+            w.render()
+        );
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut out: Vec<Bucket> = (0..n)
+            .map(|i| Bucket {
+                start: from_micros(s + i * width),
+                count: 0,
+            })
+            .collect();
+        for r in rows {
+            let b: i64 = r.try_get("b")?;
+            let c: i64 = r.try_get("n")?;
+            if let Some(slot) = usize::try_from(b).ok().and_then(|i| out.get_mut(i)) {
+                slot.count = u64::try_from(c).unwrap_or(0);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Attackers matching `f`, in `sort` order (descending), paginated.
+    pub async fn list_attackers(
+        &self,
+        f: &AttackerFilter,
+        sort: AttackerSort,
+        page: &PageRequest,
+    ) -> Result<Page<Attacker>> {
+        let mut sql = Sql::new("");
+        let mut w = Where::default();
+        if let Some(ip) = &f.ip {
+            w.and(format!("ip = {}", sql.arg(text(ip))));
+        }
+        if let Some(d) = &f.decky {
+            w.and(format!(
+                "uuid IN (SELECT attacker_uuid FROM attacker_targets WHERE decky = {})",
+                sql.arg(text(d))
+            ));
+        }
+        if let Some(s) = &f.service {
+            w.and(format!(
+                "uuid IN (SELECT attacker_uuid FROM attacker_targets WHERE service = {})",
+                sql.arg(text(s))
+            ));
+        }
+        let key = match sort {
+            AttackerSort::LastSeen => "last_seen",
+            AttackerSort::FirstSeen => "first_seen",
+            AttackerSort::EventCount => "event_count",
+        };
+        let limit = keyset(page, key, "uuid", &mut sql, &mut w)?;
+        sql.text = format!(
+            "SELECT {ATTACKER_COLS} FROM attackers{}{}",
+            w.render(),
+            sql.text
+        );
+        let cursor_of: fn(&Attacker) -> (i64, String) = match sort {
+            AttackerSort::LastSeen => |a| (micros(a.last_seen), a.uuid.to_string()),
+            AttackerSort::FirstSeen => |a| (micros(a.first_seen), a.uuid.to_string()),
+            AttackerSort::EventCount => |a| {
+                (
+                    i64::try_from(a.event_count).unwrap_or(i64::MAX),
+                    a.uuid.to_string(),
+                )
+            },
+        };
+        let order = format!("{key} DESC, uuid DESC");
+        page_of(self, sql, &order, limit, attacker_from_row, cursor_of).await
+    }
+
+    /// One attacker.
+    pub async fn attacker(&self, uuid: Uuid) -> Result<Option<Attacker>> {
+        let sql = format!("SELECT {ATTACKER_COLS} FROM attackers WHERE uuid = $1");
+        let row = sqlx::query(&sql)
+            .bind(uuid.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(attacker_from_row).transpose()
+    }
+
+    /// Credentials matching `f`, newest first.
+    pub async fn list_credentials(
+        &self,
+        f: &CredentialFilter,
+        page: &PageRequest,
+    ) -> Result<Page<CredentialRecord>> {
+        let mut sql = Sql::new("");
+        let mut w = Where::default();
+        for (col, v) in [
+            ("principal", &f.principal),
+            ("secret_kind", &f.secret_kind),
+            ("decky", &f.decky),
+            ("service", &f.service),
+        ] {
+            if let Some(v) = v {
+                w.and(format!("{col} = {}", sql.arg(text(v))));
+            }
+        }
+        if let Some(u) = f.attacker_uuid {
+            w.and(format!("attacker_uuid = {}", sql.arg(text(&u.to_string()))));
+        }
+        let limit = keyset(page, "ts", "event_id", &mut sql, &mut w)?;
+        sql.text = format!(
+            "SELECT {CREDENTIAL_COLS} FROM credentials{}{}",
+            w.render(),
+            sql.text
+        );
+        page_of(
+            self,
+            sql,
+            "ts DESC, event_id DESC",
+            limit,
+            credential_from_row,
+            |c| (micros(c.ts), c.event_id.to_string()),
+        )
+        .await
+    }
+
+    /// Credentials an attacker offered, newest first.
+    pub async fn attacker_credentials(
+        &self,
+        uuid: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<CredentialRecord>> {
+        let f = CredentialFilter {
+            attacker_uuid: Some(uuid),
+            ..Default::default()
+        };
+        self.list_credentials(&f, page).await
+    }
+
+    /// Events attributed to an attacker, newest first.
+    pub async fn attacker_events(
+        &self,
+        uuid: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<StoredEvent>> {
+        let f = EventFilter {
+            attacker_uuid: Some(uuid),
+            ..Default::default()
+        };
+        self.list_events(&f, page).await
+    }
+
+    /// An attacker's sessions, newest first.
+    pub async fn attacker_sessions(
+        &self,
+        uuid: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<SessionRecord>> {
+        let mut sql = Sql::new("");
+        let mut w = Where::default();
+        w.and(format!(
+            "attacker_uuid = {}",
+            sql.arg(text(&uuid.to_string()))
+        ));
+        let limit = keyset(page, "started_at", "sid", &mut sql, &mut w)?;
+        sql.text = format!(
+            "SELECT {SESSION_COLS} FROM sessions{}{}",
+            w.render(),
+            sql.text
+        );
+        page_of(
+            self,
+            sql,
+            "started_at DESC, sid DESC",
+            limit,
+            session_from_row,
+            |s| (micros(s.started_at), s.sid.to_string()),
+        )
+        .await
+    }
+
+    /// An attacker's artifacts, newest first.
+    pub async fn attacker_artifacts(
+        &self,
+        uuid: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<ArtifactRecord>> {
+        let mut sql = Sql::new("");
+        let mut w = Where::default();
+        w.and(format!(
+            "attacker_uuid = {}",
+            sql.arg(text(&uuid.to_string()))
+        ));
+        let limit = keyset(page, "ts", "event_id", &mut sql, &mut w)?;
+        sql.text = format!(
+            "SELECT {ARTIFACT_COLS} FROM artifacts{}{}",
+            w.render(),
+            sql.text
+        );
+        page_of(
+            self,
+            sql,
+            "ts DESC, event_id DESC",
+            limit,
+            artifact_from_row,
+            |a| (micros(a.ts), a.event_id.to_string()),
+        )
+        .await
+    }
+
+    /// One session.
+    pub async fn session(&self, sid: Uuid) -> Result<Option<SessionRecord>> {
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE sid = $1");
+        let row = sqlx::query(&sql)
+            .bind(sid.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// Secrets tried against ≥ 2 deckies or for ≥ 2 principals, most captured first.
+    pub async fn credential_reuse(&self, limit: u32) -> Result<Vec<ReuseGroup>> {
+        let limit = check_limit(limit)?;
+        let keys: Vec<(String, String)> = sqlx::query_as(
+            "SELECT secret_sha256, secret_kind FROM credentials \
+             GROUP BY secret_sha256, secret_kind \
+             HAVING COUNT(DISTINCT decky) >= 2 OR COUNT(DISTINCT principal) >= 2 \
+             ORDER BY COUNT(*) DESC, secret_sha256 ASC, secret_kind ASC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (sha, kind) in keys {
+            if let Some(g) = reuse_group_on(&mut conn, &sha, &kind).await? {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Totals and the `top` commonest values of each dimension.
+    pub async fn stats(&self, top: u32) -> Result<Stats> {
+        let top = check_limit(top)?;
+        let mut conn = self.pool.acquire().await?;
+        let mut totals = [0u64; 4];
+        for (i, table) in ["events", "attackers", "credentials", "sessions"]
+            .iter()
+            .enumerate()
+        {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&mut *conn)
+                .await?;
+            totals[i] = u64::try_from(n).unwrap_or(0);
+        }
+        let mut tops = Vec::new();
+        for (table, col, cond) in [
+            ("events", "src_ip", ""),
+            ("events", "decky", ""),
+            ("events", "service", ""),
+            ("events", "event_type", ""),
+            ("credentials", "principal", ""),
+            (
+                "credentials",
+                "secret_printable",
+                " WHERE secret_kind = 'password' AND secret_printable IS NOT NULL",
+            ),
+        ] {
+            let sql = format!(
+                "SELECT {col} AS v, COUNT(*) AS n FROM {table}{cond} GROUP BY {col} \
+                 ORDER BY COUNT(*) DESC, {col} ASC LIMIT $1"
+            );
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as(&sql).bind(top).fetch_all(&mut *conn).await?;
+            tops.push(
+                rows.into_iter()
+                    .map(|(value, n)| Count {
+                        value,
+                        count: u64::try_from(n).unwrap_or(0),
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let mut tops = tops.into_iter();
+        let mut next = || tops.next().unwrap_or_default();
+        Ok(Stats {
+            events: totals[0],
+            attackers: totals[1],
+            credentials: totals[2],
+            sessions: totals[3],
+            top_src_ips: next(),
+            top_deckies: next(),
+            top_services: next(),
+            top_event_types: next(),
+            top_principals: next(),
+            top_passwords: next(),
+        })
+    }
+}
+
+/// A secret's reuse group read on `conn` (so inside a transaction when needed).
+pub(crate) async fn reuse_group_on(
+    conn: &mut AnyConnection,
+    sha256: &str,
+    kind: &str,
+) -> Result<Option<ReuseGroup>> {
+    let rows = sqlx::query(
+        "SELECT decky, principal, attacker_uuid, secret_printable, ts FROM credentials \
+         WHERE secret_sha256 = $1 AND secret_kind = $2",
+    )
+    .bind(sha256)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut deckies = BTreeSet::new();
+    let mut principals = BTreeSet::new();
+    let mut attackers = BTreeSet::new();
+    let mut printable = None;
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for r in &rows {
+        deckies.insert(r.try_get::<String, _>("decky")?);
+        principals.insert(r.try_get::<String, _>("principal")?);
+        attackers.insert(col_uuid(r, "attacker_uuid")?);
+        if printable.is_none() {
+            printable = r.try_get::<Option<String>, _>("secret_printable")?;
+        }
+        let ts: i64 = r.try_get("ts")?;
+        first = first.min(ts);
+        last = last.max(ts);
+    }
+    Ok(Some(ReuseGroup {
+        secret_sha256: sha256.to_owned(),
+        secret_kind: kind.to_owned(),
+        secret_printable: printable,
+        deckies: deckies.into_iter().collect(),
+        principals: principals.into_iter().collect(),
+        attacker_uuids: attackers.into_iter().collect(),
+        count: rows.len() as u64,
+        first_seen: from_micros(first),
+        last_seen: from_micros(last),
+    }))
+}
