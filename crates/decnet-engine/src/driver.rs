@@ -56,6 +56,43 @@ mod tests {
     }
 
     #[test]
+    fn accepted_sockets_get_the_family_receive_buffer() {
+        let l = bind_tcp(
+            "127.0.0.1:0".parse().unwrap(),
+            OsFamily::Cisco,
+            Driver::Host,
+        )
+        .unwrap();
+        l.set_nonblocking(false).unwrap();
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let got = socket2::SockRef::from(&s).recv_buffer_size().unwrap();
+        // Linux doubles the request for bookkeeping; the default would be far larger.
+        assert!(
+            got >= OsFamily::Cisco.recv_buffer() && got <= 4 * OsFamily::Cisco.recv_buffer(),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn host_driver_binds_an_address_the_host_has() {
+        let l = bind_tcp(
+            "127.0.0.1:0".parse().unwrap(),
+            OsFamily::Linux,
+            Driver::Host,
+        )
+        .unwrap();
+        assert!(l.local_addr().unwrap().port() > 0);
+        let err = bind_tcp(
+            "192.0.2.1:0".parse().unwrap(),
+            OsFamily::Linux,
+            Driver::Host,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrNotAvailable);
+    }
+
+    #[test]
     fn loopback_driver_refuses_other_addresses() {
         let err = bind_tcp(
             "192.0.2.1:0".parse().unwrap(),

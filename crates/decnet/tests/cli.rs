@@ -67,6 +67,13 @@ fn up_runs_a_config_file_records_events_and_stops_cleanly_on_sigterm() {
     assert_eq!(req["fields"]["path"], "/index.html");
     assert_eq!(req["fields"]["user_agent"], "e2e-agent");
 
+    // Filters: another service, or a time after every event, match nothing.
+    assert!(events(&data, &["--service", "ssh"]).is_empty());
+    assert!(events(&data, &["--since", "2999-01-01T00:00:00Z"]).is_empty());
+    let all = events(&data, &[]);
+    let first_ts = all[0]["ts"].as_str().unwrap().to_owned();
+    assert_eq!(events(&data, &["--since", &first_ts]).len(), all.len());
+
     let status = run.terminate();
     assert!(status.success(), "exit status {status}");
     // After a clean stop every connection's disconnect is on disk.
