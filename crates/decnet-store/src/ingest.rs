@@ -189,8 +189,9 @@ impl IngestTx {
         sqlx::query(
             "INSERT INTO sessions (sid, attacker_uuid, decky, service, src_ip, src_port, \
              started_at, ended_at, event_count, command_count, recording_shard, \
-             recording_bytes, recording_duration_s, recording_truncated) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             recording_bytes, recording_duration_s, recording_truncated, recording_sid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             CAST($13 AS DOUBLE PRECISION), $14, $15) \
              ON CONFLICT (sid) DO UPDATE SET attacker_uuid = excluded.attacker_uuid, \
              decky = excluded.decky, service = excluded.service, src_ip = excluded.src_ip, \
              src_port = excluded.src_port, started_at = excluded.started_at, \
@@ -198,7 +199,8 @@ impl IngestTx {
              command_count = excluded.command_count, recording_shard = excluded.recording_shard, \
              recording_bytes = excluded.recording_bytes, \
              recording_duration_s = excluded.recording_duration_s, \
-             recording_truncated = excluded.recording_truncated",
+             recording_truncated = excluded.recording_truncated, \
+             recording_sid = excluded.recording_sid",
         )
         .bind(s.sid.to_string())
         .bind(s.attacker_uuid.to_string())
@@ -212,8 +214,11 @@ impl IngestTx {
         .bind(i64_of(s.command_count))
         .bind(s.recording_shard.as_deref())
         .bind(s.recording_bytes.map(i64_of))
-        .bind(s.recording_duration_s)
+        // As text: sqlx's Any driver binds a NULL f64 as float4 on
+        // PostgreSQL, which a float8 statement then refuses.
+        .bind(s.recording_duration_s.map(|d| d.to_string()))
         .bind(s.recording_truncated.map(i64::from))
+        .bind(s.recording_sid.map(|u| u.to_string()))
         .execute(self.conn())
         .await?;
         Ok(())

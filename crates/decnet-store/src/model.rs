@@ -248,6 +248,8 @@ pub struct SessionRecord {
     pub event_count: u64,
     /// `command` events in the session.
     pub command_count: u64,
+    /// The transcript's own `sid` (the tag on its shard lines), once recorded.
+    pub recording_sid: Option<Uuid>,
     /// Transcript shard path, once recorded.
     pub recording_shard: Option<String>,
     /// Transcript payload bytes.

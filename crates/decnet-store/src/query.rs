@@ -22,7 +22,8 @@ pub(crate) const EVENT_COLS: &str = "id, ts, decky, service, event_type, src_ip,
 pub(crate) const ATTACKER_COLS: &str = "uuid, ip, first_seen, last_seen, event_count, deckies, \
      services, credential_count, session_count";
 pub(crate) const SESSION_COLS: &str = "sid, attacker_uuid, decky, service, src_ip, src_port, \
-     started_at, ended_at, event_count, command_count, recording_shard, recording_bytes, \
+     started_at, ended_at, event_count, command_count, recording_sid, recording_shard, \
+     recording_bytes, \
      recording_duration_s, recording_truncated";
 const CREDENTIAL_COLS: &str = "event_id, ts, attacker_uuid, src_ip, decky, service, session_id, \
      principal, secret_printable, secret_b64, secret_kind, realm, secret_sha256, outcome";
@@ -75,6 +76,7 @@ pub(crate) fn session_from_row(r: &AnyRow) -> Result<SessionRecord> {
         ended_at: col_opt_ts(r, "ended_at")?,
         event_count: col_u64(r, "event_count")?,
         command_count: col_u64(r, "command_count")?,
+        recording_sid: col_opt_uuid(r, "recording_sid")?,
         recording_shard: r.try_get("recording_shard")?,
         recording_bytes: r
             .try_get::<Option<i64>, _>("recording_bytes")?

@@ -397,6 +397,7 @@ async fn attackers_credentials_sessions_and_artifacts_read_back() {
             ended_at: Some(at(70)),
             event_count: 4,
             command_count: 2,
+            recording_sid: Some(Uuid::now_v7()),
             recording_shard: Some("artifacts/d1/ssh/transcripts/sessions-2023-11-14.jsonl".into()),
             recording_bytes: Some(1234),
             recording_duration_s: Some(60.5),

@@ -81,6 +81,7 @@ CREATE TABLE sessions (
     ended_at             BIGINT,
     event_count          BIGINT NOT NULL DEFAULT 0,
     command_count        BIGINT NOT NULL DEFAULT 0,
+    recording_sid        TEXT,
     recording_shard      TEXT,
     recording_bytes      BIGINT,
     recording_duration_s DOUBLE PRECISION,

@@ -81,6 +81,7 @@ CREATE TABLE sessions (
     ended_at             INTEGER,
     event_count          INTEGER NOT NULL DEFAULT 0,
     command_count        INTEGER NOT NULL DEFAULT 0,
+    recording_sid        TEXT,
     recording_shard      TEXT,
     recording_bytes      INTEGER,
     recording_duration_s REAL,

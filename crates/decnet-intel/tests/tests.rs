@@ -1,0 +1,3 @@
+//! Ingester tests against SQLite and, when configured, PostgreSQL.
+
+mod ingest;
