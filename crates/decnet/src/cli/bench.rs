@@ -40,6 +40,8 @@ pub enum Target {
     SshAuth,
     /// HTTP requests per second over keep-alive connections.
     Http,
+    /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers.
+    Bus,
 }
 
 pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -51,6 +53,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             EventType::LoginAttempt,
         ),
         Target::Http => ("http", vec![], EventType::HttpRequest),
+        Target::Bus => return super::bus::bench(a.duration).await,
     };
     let fleet = FleetConfig {
         general: General {
@@ -105,6 +108,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 let r = match a.target {
                     Target::SshAuth => ssh_worker(addr, w, deadline, &done).await,
                     Target::Http => http_worker(addr, deadline, &done).await,
+                    Target::Bus => unreachable!("the bus bench returned above"),
                 };
                 if r.is_err() {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -137,6 +141,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let unit = match a.target {
         Target::SshAuth => "attempts",
         Target::Http => "requests",
+        Target::Bus => unreachable!("the bus bench returned above"),
     };
     println!("target:        {:?} on {addr}", a.target);
     println!("connections:   {}", a.connections);
@@ -163,7 +168,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn tempfile_dir() -> anyhow::Result<TempDir> {
+pub(super) fn tempfile_dir() -> anyhow::Result<TempDir> {
     let path = std::env::temp_dir().join(format!("decnet-bench-{}", uuid_like()));
     std::fs::create_dir_all(&path)?;
     Ok(TempDir(path))
@@ -181,9 +186,9 @@ fn uuid_like() -> String {
 }
 
 /// A directory removed on drop.
-struct TempDir(std::path::PathBuf);
+pub(super) struct TempDir(std::path::PathBuf);
 impl TempDir {
-    fn path(&self) -> &std::path::Path {
+    pub(super) fn path(&self) -> &std::path::Path {
         &self.0
     }
 }
@@ -194,7 +199,7 @@ impl Drop for TempDir {
 }
 
 /// Peak resident set size of this process, from /proc (0 where unavailable).
-fn peak_rss_kib() -> u64 {
+pub(super) fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch.
 
 mod bench;
+mod bus;
 mod catalog;
 mod events;
 mod fleet;
@@ -51,6 +52,8 @@ enum Command {
     ConfigReference,
     /// Measure a service under load: throughput, journal completeness, peak memory.
     Bench(bench::BenchArgs),
+    /// Run the host's bus broker in the foreground until Ctrl-C or SIGTERM.
+    Bus(bus::BusArgs),
 }
 
 /// Sets up `tracing` on stderr.
@@ -80,5 +83,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(a) => events::events(a).await,
         Command::ConfigReference => catalog::config_reference(),
         Command::Bench(a) => bench::bench(a).await,
+        Command::Bus(a) => bus::bus(a).await,
     }
 }
