@@ -40,6 +40,8 @@ pub enum Target {
     SshAuth,
     /// HTTP requests per second over keep-alive connections.
     Http,
+    /// Events per second from journal to database (SQLite; PostgreSQL too when DECNET_DATABASE_URL is set).
+    Ingest,
     /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers.
     Bus,
 }
@@ -53,6 +55,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             EventType::LoginAttempt,
         ),
         Target::Http => ("http", vec![], EventType::HttpRequest),
+        Target::Ingest => return super::ingest_bench::run().await,
         Target::Bus => return super::bus::bench(a.duration).await,
     };
     let fleet = FleetConfig {
@@ -108,6 +111,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 let r = match a.target {
                     Target::SshAuth => ssh_worker(addr, w, deadline, &done).await,
                     Target::Http => http_worker(addr, deadline, &done).await,
+                    Target::Ingest => unreachable!("the ingest bench returned above"),
                     Target::Bus => unreachable!("the bus bench returned above"),
                 };
                 if r.is_err() {
@@ -141,6 +145,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let unit = match a.target {
         Target::SshAuth => "attempts",
         Target::Http => "requests",
+        Target::Ingest => unreachable!("the ingest bench returned above"),
         Target::Bus => unreachable!("the bus bench returned above"),
     };
     println!("target:        {:?} on {addr}", a.target);

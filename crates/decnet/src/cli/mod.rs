@@ -5,7 +5,9 @@ mod bus;
 mod catalog;
 mod events;
 mod fleet;
+mod ingest_bench;
 mod output;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +54,8 @@ enum Command {
     ConfigReference,
     /// Measure a service under load: throughput, journal completeness, peak memory.
     Bench(bench::BenchArgs),
+    /// Run one worker alone: `ingester` moves the journal into the database.
+    Worker(worker::WorkerArgs),
     /// Run the host's bus broker in the foreground until Ctrl-C or SIGTERM.
     Bus(bus::BusArgs),
 }
@@ -83,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(a) => events::events(a).await,
         Command::ConfigReference => catalog::config_reference(),
         Command::Bench(a) => bench::bench(a).await,
+        Command::Worker(a) => worker::worker(a).await,
         Command::Bus(a) => bus::bus(a).await,
     }
 }

@@ -1,0 +1,80 @@
+//! `decnet worker <name>`: run one worker alone, talking to the others over
+//! the journal and the database.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use decnet_intel::{Ingester, NullNotifier};
+use decnet_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use super::DataDirArg;
+
+/// `decnet worker`.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(subcommand)]
+    worker: Worker,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Worker {
+    /// Move events from the journal into the database, exactly once, until Ctrl-C or SIGTERM.
+    Ingester(IngesterArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct IngesterArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Database URL (postgres://…); SQLite at <data-dir>/decnet.db when unset.
+    #[arg(long, env = "DECNET_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+/// Runs the chosen worker.
+pub async fn worker(a: WorkerArgs) -> anyhow::Result<ExitCode> {
+    match a.worker {
+        Worker::Ingester(a) => ingester(a).await,
+    }
+}
+
+async fn ingester(a: IngesterArgs) -> anyhow::Result<ExitCode> {
+    let store = match a.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_data_dir(&a.data.data_dir).await,
+    }
+    .context("opening the database")?;
+    // No bus here yet: the ingester polls the journal either way.
+    let ing = Ingester::new(
+        store.clone(),
+        a.data.data_dir.join("journal"),
+        Arc::new(NullNotifier),
+    );
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        on_signal.cancel();
+    });
+    let stats = ing.run(stop).await;
+    store.close().await;
+    tracing::info!(
+        events = stats.events,
+        batches = stats.batches,
+        "ingester worker done"
+    );
+    Ok(ExitCode::SUCCESS)
+}
