@@ -1,5 +1,6 @@
 //! End-to-end tests of the `decnet` binary: real processes, real sockets, real clients.
 
+mod bus;
 mod cli;
 mod ingest_kill;
 mod kill;

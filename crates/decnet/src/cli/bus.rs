@@ -33,6 +33,7 @@ pub async fn bus(a: BusArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .with_context(|| format!("cannot start the bus broker on {}", path.display()))?;
+    println!("bus broker listening on {}", path.display());
     wait_for_stop().await;
     tracing::info!("stopping the bus broker");
     broker.shutdown().await;
