@@ -6,7 +6,8 @@
 //! - `derive.rs`: the derivations applied inside that transaction —
 //!   attackers, sessions, credentials (and reuse), artifacts — and the
 //!   notifications they produce.
-//! - [`notify`]: where notifications go after commit (a bus, a channel, nowhere).
+//! - [`notify`]: where notifications go after commit ([`BusNotifier`] for
+//!   the DECNET bus, a channel, nowhere).
 
 mod derive;
 mod ingester;
@@ -14,7 +15,7 @@ pub mod notify;
 
 pub use derive::{secret_sha256, BatchOutcome};
 pub use ingester::{IngestOptions, IngestStats, Ingester, CONSUMER};
-pub use notify::{ChannelNotifier, FnNotifier, Notification, Notifier, NullNotifier};
+pub use notify::{BusNotifier, ChannelNotifier, FnNotifier, Notification, Notifier, NullNotifier};
 
 /// Ingester failures.
 #[derive(Debug, thiserror::Error)]

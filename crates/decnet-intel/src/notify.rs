@@ -87,3 +87,19 @@ impl<F: Fn(&str, &str, Value) + Send + Sync> Notifier for FnNotifier<F> {
         (self.0)(topic, ty, payload)
     }
 }
+
+/// Publishes on a DECNET bus (in-process, UNIX broker, or [`decnet_bus::NullBus`]).
+#[derive(Clone)]
+pub struct BusNotifier(pub Arc<dyn decnet_bus::Bus>);
+
+impl std::fmt::Debug for BusNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BusNotifier")
+    }
+}
+
+impl Notifier for BusNotifier {
+    fn publish(&self, topic: &str, ty: &str, payload: Value) {
+        self.0.publish(topic, ty, payload);
+    }
+}

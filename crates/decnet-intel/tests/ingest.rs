@@ -332,3 +332,26 @@ async fn heartbeats_go_out_on_system_ingester_health() {
     stop.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn notifications_reach_the_bus_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(dir.path()).await.unwrap();
+    let journal = dir.path().join("journal");
+    let mut events = session("d1", "10.9.3.1", "root", "toor");
+    events.extend(session("d2", "10.9.3.2", "root", "toor"));
+    write(&journal, &events, None);
+    let bus = Arc::new(decnet_bus::FakeBus::new());
+    let mut ing = Ingester::new(
+        store.clone(),
+        &journal,
+        Arc::new(decnet_intel::BusNotifier(bus.clone())),
+    );
+    drain(&mut ing).await;
+    assert_eq!(bus.published_on("system.log").len(), events.len());
+    assert_eq!(bus.published_on("attacker.observed").len(), 2);
+    assert_eq!(bus.published_on("credential.captured").len(), 4);
+    let reuse = bus.published_on("credential.reuse.detected");
+    assert_eq!(reuse.len(), 1);
+    assert_eq!(reuse[0].payload["deckies"], serde_json::json!(["d1", "d2"]));
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use decnet_intel::{Ingester, NullNotifier};
+use decnet_intel::{BusNotifier, Ingester};
 use decnet_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -46,11 +46,13 @@ async fn ingester(a: IngesterArgs) -> anyhow::Result<ExitCode> {
         None => Store::open_data_dir(&a.data.data_dir).await,
     }
     .context("opening the database")?;
-    // No bus here yet: the ingester polls the journal either way.
+    // The host bus when a broker runs (publications are dropped otherwise);
+    // the ingester polls the journal either way.
+    let bus = BusNotifier(decnet_bus::bus_from_env("ingester"));
     let ing = Ingester::new(
         store.clone(),
         a.data.data_dir.join("journal"),
-        Arc::new(NullNotifier),
+        Arc::new(bus),
     );
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
