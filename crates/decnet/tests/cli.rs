@@ -260,7 +260,8 @@ fn an_unprivileged_user_is_told_which_listener_failed_and_the_three_fixes() {
             "--inh-caps=-all",
         ])
         .arg(env!("CARGO_BIN_EXE_decnet"));
-        c.env("DECNET_LOG", "warn");
+        c.env("DECNET_LOG", "warn")
+            .env("DECNET_API_LISTEN", "127.0.0.1:0");
         c
     } else {
         decnet()

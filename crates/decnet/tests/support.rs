@@ -14,7 +14,10 @@ pub fn decnet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_decnet"));
     c.env_remove("DECNET_DATA_DIR")
         .env_remove("DECNET_PORT_OFFSET")
-        .env("DECNET_LOG", "warn");
+        .env("DECNET_LOG", "warn")
+        // Parallel tests each get their own API port.
+        .env("DECNET_API_LISTEN", "127.0.0.1:0")
+        .env_remove("DECNET_DATABASE_URL");
     c
 }
 

@@ -34,26 +34,10 @@ pub async fn bus(a: BusArgs) -> anyhow::Result<ExitCode> {
     .await
     .with_context(|| format!("cannot start the bus broker on {}", path.display()))?;
     println!("bus broker listening on {}", path.display());
-    wait_for_stop().await;
+    super::signals::stop_requested().await;
     tracing::info!("stopping the bus broker");
     broker.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_stop() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the broker");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 /// `decnet bench bus`: one publisher, then 1 and then 10 subscribers, each run `duration`

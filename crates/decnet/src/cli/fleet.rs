@@ -1,15 +1,25 @@
 //! `decnet up` and `decnet deploy`: resolve a fleet, run it in the foreground.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use decnet_api::auth::ADMIN_PASSWORD_ENV;
+use decnet_api::{
+    bootstrap_admin, serve_on, ApiConfig, AppState, Bootstrap, DeckyInfo, DeckyService, JwtSecret,
+};
+use decnet_bus::{bus_enabled, Bus, InProcessBus, NullBus};
+use decnet_core::catalog::ServiceCatalog;
 use decnet_core::config::model::{Driver, FleetConfig};
 use decnet_core::config::{demo_fleet, load_ini, plan_deploy, DeployRequest};
 use decnet_engine::journal::JournalOptions;
 use decnet_engine::{installation_key, Engine, EngineOptions};
+use decnet_intel::{BusNotifier, Ingester};
 use decnet_services::Registry;
+use decnet_store::Store;
+use tokio_util::sync::CancellationToken;
 
 use super::output::table;
 use super::DataDirArg;
@@ -25,6 +35,19 @@ pub struct UpArgs {
     /// Add N to every service port (e.g. 10000, to run unprivileged).
     #[arg(long, env = "DECNET_PORT_OFFSET")]
     pub port_offset: Option<u16>,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// Where the API listens and which database the ingester fills.
+#[derive(Debug, clap::Args, Clone)]
+pub struct RunOpts {
+    /// API listen address, ADDR:PORT (default 127.0.0.1:8000; DECNET_API_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Database URL (postgres://…); SQLite at <data-dir>/decnet.db when unset.
+    #[arg(long, env = "DECNET_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// `decnet deploy`.
@@ -68,6 +91,8 @@ pub struct DeployArgs {
     pub port_offset: u16,
     #[command(flatten)]
     pub data: DataDirArg,
+    #[command(flatten)]
+    pub run: RunOpts,
 }
 
 fn parse_driver(s: &str) -> Result<Driver, String> {
@@ -88,7 +113,7 @@ pub async fn up(a: UpArgs) -> anyhow::Result<ExitCode> {
     if let Some(off) = a.port_offset {
         fleet.general.port_offset = off;
     }
-    run_fleet(fleet, &registry, a.data.data_dir).await
+    run_fleet(fleet, &registry, a.data.data_dir, &a.run).await
 }
 
 pub async fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
@@ -116,7 +141,7 @@ pub async fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    run_fleet(fleet, &registry, a.data.data_dir).await
+    run_fleet(fleet, &registry, a.data.data_dir, &a.run).await
 }
 
 /// Decky table; with a running engine, the ports actually bound.
@@ -153,11 +178,28 @@ fn plan_table(fleet: &FleetConfig, engine: Option<&Engine>) -> String {
     )
 }
 
+/// Runs engine, bus, ingester and API in this process until Ctrl-C or SIGTERM.
 async fn run_fleet(
     fleet: FleetConfig,
     registry: &Registry,
     data_dir: PathBuf,
+    run: &RunOpts,
 ) -> anyhow::Result<ExitCode> {
+    // Everything that can fail on configuration fails before a decky listens.
+    let store = open_store(&data_dir, run.database_url.as_deref()).await?;
+    let api_config = ApiConfig::from_env(run.listen.as_deref())?;
+    let secret = JwtSecret::from_env_or_file(&data_dir)?;
+    let api_listener = tokio::net::TcpListener::bind(api_config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for the API on {}: choose another address with --listen or DECNET_API_LISTEN",
+                api_config.listen
+            )
+        })?;
+    let api_addr = api_listener.local_addr()?;
+    let bootstrap = bootstrap_admin(&store, std::env::var(ADMIN_PASSWORD_ENV).ok()).await?;
+
     let engine = Engine::start(
         &fleet,
         registry,
@@ -167,39 +209,100 @@ async fn run_fleet(
         },
     )
     .await?;
+
+    // One process: an in-process bus with the broker's semantics, no socket.
+    let bus: Arc<dyn Bus> = if bus_enabled(std::env::var("DECNET_BUS_ENABLED").ok().as_deref()) {
+        Arc::new(InProcessBus::new())
+    } else {
+        Arc::new(NullBus)
+    };
+    let stop = CancellationToken::new();
+    let notifier = Arc::new(BusNotifier(bus.clone()));
+    let journal_dir = data_dir.join("journal");
+    let ingester = tokio::spawn(
+        Ingester::new(store.clone(), journal_dir.clone(), notifier.clone()).run(stop.child_token()),
+    );
+    let state = AppState::new(store.clone(), &secret, &api_config, &data_dir)
+        .with_bus(bus.clone())
+        .with_deckies(decky_infos(&fleet, &engine, registry));
+    let api_stop = stop.clone();
+    let api = tokio::spawn(serve_on(api_listener, state, async move {
+        api_stop.cancelled().await
+    }));
+
     print!("{}", plan_table(&fleet, Some(&engine)));
     println!(
-        "\n{} deckies up; events go to {}. Watch them with: decnet events --follow --data-dir {}\nCtrl-C stops.",
+        "\n{} deckies up; events go to {}. Watch them with: decnet events --follow --data-dir {}",
         fleet.deckies.len(),
-        data_dir.join("journal").display(),
+        journal_dir.display(),
         data_dir.display()
     );
-    wait_for_stop().await;
-    tracing::info!("stopping: closing listeners and flushing the journal");
+    println!(
+        "API listening on http://{api_addr}/api/v1 (database: {:?})",
+        store.backend()
+    );
+    if let Bootstrap::Generated(password) = &bootstrap {
+        println!(
+            "First start: log in to the API as `admin` with password {password} (shown only now; you must change it at first login)"
+        );
+    }
+    println!("Ctrl-C stops.");
+    super::signals::stop_requested().await;
+
+    tracing::info!("stopping: closing listeners, flushing the journal, draining the ingester");
+    stop.cancel();
     let stats = engine.shutdown().await?;
+    if let Ok(Err(e)) = api.await {
+        tracing::warn!(error = %e, "API server ended with an error");
+    }
+    let _ = ingester.await;
+    // Catch up with the last events (disconnects at shutdown) so the database
+    // holds this whole run when `up` returns.
+    let mut drain = Ingester::new(store.clone(), journal_dir, notifier);
+    while drain.ingest_once().await? > 0 {}
+    store.close().await;
     println!("stopped; {} events recorded this run", stats.written);
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the fleet");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+async fn open_store(data_dir: &Path, url: Option<&str>) -> anyhow::Result<Store> {
+    let store = match url.filter(|u| !u.trim().is_empty()) {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_data_dir(data_dir).await,
+    };
+    store.context("opening the database (check DECNET_DATABASE_URL or --data-dir)")
+}
+
+/// The running fleet as the API shows it, with the ports actually bound.
+fn decky_infos(fleet: &FleetConfig, engine: &Engine, registry: &Registry) -> Vec<DeckyInfo> {
+    fleet
+        .deckies
+        .iter()
+        .map(|d| DeckyInfo {
+            name: d.name.clone(),
+            ip: d.ip,
+            hostname: d.hostname.clone(),
+            os_family: d.os_family.to_string(),
+            distro: d.distro.slug.to_owned(),
+            archetype: d.archetype.map(str::to_owned),
+            services: d
+                .services
+                .iter()
+                .map(|s| DeckyService {
+                    name: s.name.clone(),
+                    port: engine.addr_of(&d.name, &s.name).map_or_else(
+                        || d.bind_addr(s, fleet.general.port_offset).port(),
+                        |a| a.port(),
+                    ),
+                    transport: registry
+                        .service(&s.name)
+                        .map_or("tcp", |i| match i.transport {
+                            decnet_core::catalog::Transport::Tcp => "tcp",
+                            decnet_core::catalog::Transport::Udp => "udp",
+                        })
+                        .to_owned(),
+                })
+                .collect(),
+        })
+        .collect()
 }

@@ -5,6 +5,7 @@ mod bus;
 mod catalog;
 mod events;
 mod fleet;
+mod signals;
 mod ingest_bench;
 mod output;
 mod worker;

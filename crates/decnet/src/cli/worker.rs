@@ -57,18 +57,7 @@ async fn ingester(a: IngesterArgs) -> anyhow::Result<ExitCode> {
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        super::signals::stop_requested().await;
         on_signal.cancel();
     });
     let stats = ing.run(stop).await;
