@@ -8,6 +8,22 @@
 //! [`ratelimit`] login backoff; `routes/` one module per resource; `stream`
 //! the SSE route; `transcript` the session-shard reader; `openapi` the document.
 //! The API reads the store and the bus, never a protocol module (DESIGN §2).
+//!
+//! Wiring (what `decnet up` does):
+//! ```text
+//! let config = ApiConfig::from_env(args.listen.as_deref())?;          // --listen / DECNET_API_LISTEN, CORS, TTL
+//! let secret = JwtSecret::from_env_or_file(&data_dir)?;                // refuses weak DECNET_JWT_SECRET
+//! if let Bootstrap::Generated(pw) =
+//!     bootstrap_admin(&store, std::env::var(auth::ADMIN_PASSWORD_ENV).ok()).await? {
+//!     println!("admin password (change it at first login): {pw}");   // print once, never log
+//! }
+//! let state = AppState::new(store, &secret, &config, &data_dir).with_bus(bus).with_deckies(fleet);
+//! serve(&config, state, shutdown_signal).await?;
+//! ```
+//!
+//! Authentication: every route needs a bearer token except `POST /auth/login`,
+//! `GET /health` (a liveness probe: database/bus status and worker names and
+//! ages, nothing captured) and `GET /openapi.json`.
 
 pub mod auth;
 pub mod dto;

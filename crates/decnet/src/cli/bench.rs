@@ -44,6 +44,8 @@ pub enum Target {
     Ingest,
     /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers.
     Bus,
+    /// REST API: GET /api/v1/logs?limit=50 over 100,000 stored events, at 64 and 256 connections.
+    Api,
 }
 
 pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -57,6 +59,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Http => ("http", vec![], EventType::HttpRequest),
         Target::Ingest => return super::ingest_bench::run().await,
         Target::Bus => return super::bus::bench(a.duration).await,
+        Target::Api => return super::api_bench::run(a.duration).await,
     };
     let fleet = FleetConfig {
         general: General {
@@ -113,6 +116,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     Target::Http => http_worker(addr, deadline, &done).await,
                     Target::Ingest => unreachable!("the ingest bench returned above"),
                     Target::Bus => unreachable!("the bus bench returned above"),
+                    Target::Api => unreachable!("the api bench returned above"),
                 };
                 if r.is_err() {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -147,6 +151,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Http => "requests",
         Target::Ingest => unreachable!("the ingest bench returned above"),
         Target::Bus => unreachable!("the bus bench returned above"),
+        Target::Api => unreachable!("the api bench returned above"),
     };
     println!("target:        {:?} on {addr}", a.target);
     println!("connections:   {}", a.connections);

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod api_bench;
 mod bench;
 mod bus;
 mod catalog;
