@@ -1,7 +1,7 @@
 //! End-to-end tests of the `decnet` binary: real processes, real sockets, real clients.
 
-mod bus;
 mod api;
+mod bus;
 mod cli;
 mod ingest_kill;
 mod kill;

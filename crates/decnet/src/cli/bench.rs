@@ -48,19 +48,36 @@ pub enum Target {
     Api,
 }
 
+/// A decky service driven by real protocol clients.
+#[derive(Debug, Clone, Copy)]
+enum Driven {
+    SshAuth,
+    Http,
+}
+
 pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    match a.target {
+        Target::SshAuth => service_bench(Driven::SshAuth, &a).await,
+        Target::Http => service_bench(Driven::Http, &a).await,
+        Target::Ingest => super::ingest_bench::run().await,
+        Target::Bus => super::bus::bench(a.duration).await,
+        Target::Api => super::api_bench::run(a.duration).await,
+    }
+}
+
+/// Runs one decky in-process and drives it with `a.connections` clients.
+async fn service_bench(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let data = tempfile_dir()?;
-    let (service, persona, event_type): (&str, Vec<(&str, &str)>, EventType) = match a.target {
-        Target::SshAuth => (
-            "ssh",
-            vec![("users", "root:correct-horse"), ("auth_delay_ms", "0")],
-            EventType::LoginAttempt,
-        ),
-        Target::Http => ("http", vec![], EventType::HttpRequest),
-        Target::Ingest => return super::ingest_bench::run().await,
-        Target::Bus => return super::bus::bench(a.duration).await,
-        Target::Api => return super::api_bench::run(a.duration).await,
-    };
+    let (service, persona, event_type, unit): (&str, Vec<(&str, &str)>, EventType, &str) =
+        match driven {
+            Driven::SshAuth => (
+                "ssh",
+                vec![("users", "root:correct-horse"), ("auth_delay_ms", "0")],
+                EventType::LoginAttempt,
+                "attempts",
+            ),
+            Driven::Http => ("http", vec![], EventType::HttpRequest, "requests"),
+        };
     let fleet = FleetConfig {
         general: General {
             limits: Limits {
@@ -111,12 +128,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let errors = errors.clone();
         workers.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                let r = match a.target {
-                    Target::SshAuth => ssh_worker(addr, w, deadline, &done).await,
-                    Target::Http => http_worker(addr, deadline, &done).await,
-                    Target::Ingest => unreachable!("the ingest bench returned above"),
-                    Target::Bus => unreachable!("the bus bench returned above"),
-                    Target::Api => unreachable!("the api bench returned above"),
+                let r = match driven {
+                    Driven::SshAuth => ssh_worker(addr, w, deadline, &done).await,
+                    Driven::Http => http_worker(addr, deadline, &done).await,
                 };
                 if r.is_err() {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -146,13 +160,6 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let unit = match a.target {
-        Target::SshAuth => "attempts",
-        Target::Http => "requests",
-        Target::Ingest => unreachable!("the ingest bench returned above"),
-        Target::Bus => unreachable!("the bus bench returned above"),
-        Target::Api => unreachable!("the api bench returned above"),
-    };
     println!("target:        {:?} on {addr}", a.target);
     println!("connections:   {}", a.connections);
     println!("duration:      {elapsed:.2} s");

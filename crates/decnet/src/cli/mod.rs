@@ -6,9 +6,9 @@ mod bus;
 mod catalog;
 mod events;
 mod fleet;
-mod signals;
 mod ingest_bench;
 mod output;
+mod signals;
 mod worker;
 
 use std::path::PathBuf;
