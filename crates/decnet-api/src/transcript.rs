@@ -3,12 +3,12 @@
 //! lines tagged with `sid`, rotations oldest (lowest N) first, then the
 //! current shard. Format only: the API never imports the recorder.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use chrono::NaiveDate;
+use decnet_core::transcript::session_lines;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -46,81 +46,33 @@ pub fn transcripts_dir(data_dir: &Path, decky: &str, service: &str) -> Option<Pa
     })
 }
 
-/// Every shard of `day` in `dir`, oldest first.
-pub fn day_shards(dir: &Path, day: NaiveDate) -> Vec<PathBuf> {
-    let d = day.format("%Y-%m-%d").to_string();
-    let prefix = format!("sessions-{d}.");
-    let mut rotations: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let n = name
-                .to_str()?
-                .strip_prefix(&prefix)?
-                .strip_suffix(".jsonl")?
-                .parse::<u32>()
-                .ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    rotations.sort_by_key(|(n, _)| *n);
-    let mut out: Vec<PathBuf> = rotations.into_iter().map(|(_, p)| p).collect();
-    let base = dir.join(format!("sessions-{d}.jsonl"));
-    if base.exists() {
-        out.push(base);
-    }
-    out
-}
-
 /// Collects session `sid`'s lines from the shards of `days` under `dir`.
 pub fn read_transcript(dir: &Path, days: &[NaiveDate], sid: Uuid) -> io::Result<Transcript> {
-    let needle = format!("\"sid\":\"{sid}\"");
     let mut t = Transcript::default();
+    let sid_text = sid.to_string();
     for day in days {
-        for path in day_shards(dir, *day) {
-            let f = match File::open(&path) {
-                Ok(f) => f,
-                // A rotation may be pruned between listing and opening.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+        for buf in session_lines(dir, *day, sid)? {
+            let Ok(Value::Object(mut line)) = serde_json::from_slice::<Value>(&buf) else {
+                continue;
             };
-            let mut r = BufReader::new(f);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                if r.read_until(b'\n', &mut buf)? == 0 {
-                    break;
-                }
-                // Cheap substring test first: most lines are other sessions'.
-                if !buf.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    continue;
-                }
-                let Ok(Value::Object(mut line)) = serde_json::from_slice::<Value>(&buf) else {
-                    continue;
-                };
-                if line.get("sid").and_then(Value::as_str) != Some(sid.to_string().as_str()) {
-                    continue;
-                }
-                if let Some(h) = line.remove("hdr") {
-                    t.header = Some(h);
-                } else if line.get("trunc").and_then(Value::as_bool) == Some(true) {
-                    t.truncated = true;
-                } else if let (Some(ts), Some(ch)) =
-                    (line.get("t").cloned(), line.get("ch").cloned())
-                {
-                    match (line.get("d"), line.get("b").and_then(Value::as_str)) {
-                        (Some(d), _) => t.events.push(json!([ts, ch, d])),
-                        (None, Some(b)) => {
-                            let text = base64::engine::general_purpose::STANDARD
-                                .decode(b)
-                                .map(|v| String::from_utf8_lossy(&v).into_owned())
-                                .unwrap_or_default();
-                            t.events.push(json!([ts, ch, text, b]));
-                        }
-                        (None, None) => {}
+            if line.get("sid").and_then(Value::as_str) != Some(sid_text.as_str()) {
+                continue;
+            }
+            if let Some(h) = line.remove("hdr") {
+                t.header = Some(h);
+            } else if line.get("trunc").and_then(Value::as_bool) == Some(true) {
+                t.truncated = true;
+            } else if let (Some(ts), Some(ch)) = (line.get("t").cloned(), line.get("ch").cloned()) {
+                match (line.get("d"), line.get("b").and_then(Value::as_str)) {
+                    (Some(d), _) => t.events.push(json!([ts, ch, d])),
+                    (None, Some(b)) => {
+                        let text = base64::engine::general_purpose::STANDARD
+                            .decode(b)
+                            .map(|v| String::from_utf8_lossy(&v).into_owned())
+                            .unwrap_or_default();
+                        t.events.push(json!([ts, ch, text, b]));
                     }
+                    (None, None) => {}
                 }
             }
         }
@@ -139,7 +91,7 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let write = |name: &str, lines: &[String]| {
-            let mut f = File::create(tmp.path().join(name)).unwrap();
+            let mut f = std::fs::File::create(tmp.path().join(name)).unwrap();
             for l in lines {
                 writeln!(f, "{l}").unwrap();
             }

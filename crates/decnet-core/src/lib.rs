@@ -5,6 +5,7 @@
 //! - [`persona`]: OS families, distros, archetypes and known service names
 //! - [`seed`]: per-decky instance seeds
 //! - [`catalog`]: what a service declares (ports, persona keys) so config can be checked
+//! - [`transcript`]: where session transcript shards live and how a session's lines are found
 //! - [`config`]: the typed fleet config, the INI loader and the resolver
 //! - [`topics`]: bus topic names (DESIGN §8)
 
@@ -15,5 +16,6 @@ pub mod persona;
 pub mod seed;
 pub mod syslog;
 pub mod topics;
+pub mod transcript;
 
 pub use event::{Credential, Event, EventType, Fields, Secret, SecretKind};

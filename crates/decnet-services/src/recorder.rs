@@ -11,13 +11,14 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use base64::Engine as _;
 use chrono::{NaiveDate, Utc};
+use decnet_core::transcript::{rotations, session_lines, shard_path};
 use uuid::Uuid;
 
 /// Largest payload piece per line, as in the Python sessrec, so lines stay under 4 KiB.
@@ -301,15 +302,6 @@ fn split_chunks(data: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// `sessions-YYYY-MM-DD.jsonl`, or `sessions-YYYY-MM-DD.N.jsonl` for rotation N.
-pub fn shard_path(dir: &Path, day: NaiveDate, rotation: Option<u32>) -> PathBuf {
-    let d = day.format("%Y-%m-%d");
-    match rotation {
-        None => dir.join(format!("sessions-{d}.jsonl")),
-        Some(n) => dir.join(format!("sessions-{d}.{n}.jsonl")),
-    }
-}
-
 fn free_bytes(dir: &Path) -> Option<u64> {
     let st = nix::sys::statvfs::statvfs(dir).ok()?;
     #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
@@ -407,65 +399,12 @@ impl ShardWriter {
     }
 }
 
-/// The rotations of a day, oldest (lowest N) first.
-fn rotations(dir: &Path, day: NaiveDate) -> Vec<(u32, PathBuf)> {
-    let prefix = format!("sessions-{}.", day.format("%Y-%m-%d"));
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in rd.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(n) = name
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(".jsonl"))
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        out.push((n, entry.path()));
-    }
-    out.sort_by_key(|(n, _)| *n);
-    out
-}
-
-/// Every shard of a day, oldest first (rotations by N, then the current shard).
-pub fn day_shards(dir: &Path, day: NaiveDate) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = rotations(dir, day).into_iter().map(|(_, p)| p).collect();
-    let base = shard_path(dir, day, None);
-    if base.exists() {
-        out.push(base);
-    }
-    out
-}
-
 /// All lines of session `sid` in a day's shards, in the order written.
 pub fn read_session(dir: &Path, day: NaiveDate, sid: Uuid) -> io::Result<Vec<String>> {
-    let needle = format!("\"sid\":\"{sid}\"");
-    let mut out = Vec::new();
-    for path in day_shards(dir, day) {
-        let f = match File::open(&path) {
-            Ok(f) => f,
-            // A rotation may be pruned between listing and opening.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let mut r = BufReader::new(f);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            if r.read_until(b'\n', &mut buf)? == 0 {
-                break;
-            }
-            let line = String::from_utf8_lossy(&buf);
-            let line = line.trim_end_matches('\n');
-            if line.contains(&needle) {
-                out.push(line.to_owned());
-            }
-        }
-    }
-    Ok(out)
+    Ok(session_lines(dir, day, sid)?
+        .into_iter()
+        .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .collect())
 }
 
 #[cfg(test)]
