@@ -13,6 +13,9 @@ use tokio::net::UnixStream;
 /// Generous: CI machines are slow, and a pass returns as soon as the condition holds.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// How often [`wait_until`] re-checks its condition.
+const POLL: Duration = Duration::from_millis(5);
+
 /// Polls `cond` until it holds; panics naming `what` after [`DEADLINE`].
 pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let end = tokio::time::Instant::now() + DEADLINE;
@@ -21,7 +24,7 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
             tokio::time::Instant::now() < end,
             "timed out waiting for {what}"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 

@@ -276,25 +276,15 @@ async fn with_the_bus_off_the_ingester_polls_the_journal() {
         );
         let stop = CancellationToken::new();
         let task = tokio::spawn(ing.run(stop.clone()));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // Events arrive after the ingester started; nobody tells it.
-        let events = session("d3", "10.9.2.1", "u", "p");
-        write(&journal, &events, None);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let page = store
-                .list_events(&EventFilter::default(), &PageRequest::first(100))
-                .await
-                .unwrap();
-            if page.items.len() == events.len() {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "ingester never picked the events up"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Two rounds of events, each written while the ingester is already
+        // running; nobody tells it, so only its polling can find them.
+        let first = session("d3", "10.9.2.1", "u", "p");
+        write(&journal, &first, None);
+        wait_for_count(&store, first.len()).await;
+        let second = session("d3", "10.9.2.2", "v", "q");
+        write(&journal, &second, None);
+        let events: Vec<_> = first.iter().chain(&second).cloned().collect();
+        wait_for_count(&store, events.len()).await;
         stop.cancel();
         let stats = task.await.unwrap();
         assert_eq!(stats.events, events.len() as u64);
@@ -354,4 +344,25 @@ async fn notifications_reach_the_bus_after_commit() {
     let reuse = bus.published_on("credential.reuse.detected");
     assert_eq!(reuse.len(), 1);
     assert_eq!(reuse[0].payload["deckies"], serde_json::json!(["d1", "d2"]));
+}
+
+/// Waits (up to 20 s) until the store holds `n` events.
+async fn wait_for_count(store: &decnet_store::Store, n: usize) {
+    const POLL: Duration = Duration::from_millis(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = store
+            .list_events(&EventFilter::default(), &PageRequest::first(500))
+            .await
+            .unwrap();
+        if page.items.len() == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ingester never picked up the events ({} of {n})",
+            page.items.len()
+        );
+        tokio::time::sleep(POLL).await;
+    }
 }
