@@ -45,7 +45,7 @@ pub struct RunOpts {
     /// API listen address, ADDR:PORT (default 127.0.0.1:8000; DECNET_API_LISTEN).
     #[arg(long)]
     pub listen: Option<String>,
-    /// Database URL (postgres://…); SQLite at <data-dir>/decnet.db when unset.
+    /// Database URL (postgres://…); SQLite at DATA_DIR/decnet.db when unset.
     #[arg(long, env = "DECNET_DATABASE_URL")]
     pub database_url: Option<String>,
 }

@@ -28,7 +28,7 @@ enum Worker {
 struct IngesterArgs {
     #[command(flatten)]
     data: DataDirArg,
-    /// Database URL (postgres://…); SQLite at <data-dir>/decnet.db when unset.
+    /// Database URL (postgres://…); SQLite at DATA_DIR/decnet.db when unset.
     #[arg(long, env = "DECNET_DATABASE_URL")]
     database_url: Option<String>,
 }
