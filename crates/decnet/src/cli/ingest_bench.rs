@@ -15,7 +15,8 @@ use decnet_store::Store;
 const EVENTS: usize = 50_000;
 
 /// A realistic mix: sessions of connect, logins with credentials, commands, disconnect.
-fn journal(dir: &std::path::Path) -> anyhow::Result<()> {
+/// Writes whole sessions until at least `EVENTS` events; returns how many were written.
+fn journal(dir: &std::path::Path) -> anyhow::Result<usize> {
     let mut w = JournalWriter::open(dir, JournalOptions::default())?;
     let mut n = 0usize;
     let mut i = 0u32;
@@ -47,7 +48,7 @@ fn journal(dir: &std::path::Path) -> anyhow::Result<()> {
         push(EventType::Disconnect, &|_| {})?;
     }
     w.sync()?;
-    Ok(())
+    Ok(n)
 }
 
 async fn run_one(label: &str, store: Store, journal_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -76,8 +77,8 @@ async fn run_one(label: &str, store: Store, journal_dir: &std::path::Path) -> an
 pub async fn run() -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("decnet-bench-ingest-{}", std::process::id()));
     let journal_dir = dir.join("journal");
-    journal(&journal_dir)?;
-    println!("journal: {EVENTS} events (sessions of connect, 3 logins with credentials, a command, disconnect)");
+    let written = journal(&journal_dir)?;
+    println!("journal: {written} events (sessions of connect, 3 logins with credentials, a command, disconnect)");
     let sqlite = Store::open_data_dir(&dir).await?;
     let r = run_one("sqlite", sqlite, &journal_dir).await;
     if r.is_ok() {
