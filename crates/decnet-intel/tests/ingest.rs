@@ -189,7 +189,11 @@ async fn a_journal_becomes_events_attackers_sessions_credentials_and_notificatio
             decnet_intel::secret_sha256(b"toor")
         );
         assert!(creds.items.iter().any(|c| c.outcome == "success"));
-        let reuse = store.credential_reuse(10).await.unwrap();
+        let reuse = store
+            .credential_reuse(&decnet_store::PageRequest::first(10))
+            .await
+            .unwrap()
+            .items;
         assert_eq!(reuse.len(), 1);
         assert_eq!(reuse[0].deckies, vec!["d1", "d2"]);
 

@@ -479,25 +479,48 @@ impl Store {
     }
 
     /// Secrets tried against ≥ 2 deckies or for ≥ 2 principals, most captured first.
-    pub async fn credential_reuse(&self, limit: u32) -> Result<Vec<ReuseGroup>> {
-        let limit = check_limit(limit)?;
-        let keys: Vec<(String, String)> = sqlx::query_as(
-            "SELECT secret_sha256, secret_kind FROM credentials \
+    pub async fn credential_reuse(&self, page: &PageRequest) -> Result<Page<ReuseGroup>> {
+        let limit = check_limit(page.limit)?;
+        // Ranked by captures, then by the group's key so ties page stably.
+        const TIE: &str = "secret_kind || ':' || secret_sha256";
+        let mut sql = Sql::new(
+            "SELECT secret_sha256, secret_kind, COUNT(*) FROM credentials \
              GROUP BY secret_sha256, secret_kind \
-             HAVING COUNT(DISTINCT decky) >= 2 OR COUNT(DISTINCT principal) >= 2 \
-             ORDER BY COUNT(*) DESC, secret_sha256 ASC, secret_kind ASC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             HAVING (COUNT(DISTINCT decky) >= 2 OR COUNT(DISTINCT principal) >= 2)",
+        );
+        if let Some(c) = page.cursor.as_deref() {
+            let (k, t) = decode_cursor(c)?;
+            let pk = sql.arg(Arg::I64(k));
+            let pt = sql.arg(Arg::Text(t));
+            sql.push(&format!(
+                " AND (COUNT(*) < {pk} OR (COUNT(*) = {pk} AND {TIE} < {pt}))"
+            ));
+        }
+        sql.push(&format!(" ORDER BY COUNT(*) DESC, {TIE} DESC LIMIT "))
+            .bind(Arg::I64(limit + 1));
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let sha: String = r.try_get(0)?;
+            let kind: String = r.try_get(1)?;
+            let n: i64 = r.try_get(2)?;
+            keys.push((sha, kind, n));
+        }
+        let next_cursor = if keys.len() as i64 > limit {
+            keys.truncate(usize::try_from(limit).unwrap_or(0));
+            keys.last()
+                .map(|(sha, kind, n)| encode_cursor(*n, &format!("{kind}:{sha}")))
+        } else {
+            None
+        };
         let mut conn = self.pool.acquire().await?;
-        let mut out = Vec::with_capacity(keys.len());
-        for (sha, kind) in keys {
+        let mut items = Vec::with_capacity(keys.len());
+        for (sha, kind, _) in keys {
             if let Some(g) = reuse_group_on(&mut conn, &sha, &kind).await? {
-                out.push(g);
+                items.push(g);
             }
         }
-        Ok(out)
+        Ok(Page { items, next_cursor })
     }
 
     /// Totals and the `top` commonest values of each dimension.

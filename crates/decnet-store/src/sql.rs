@@ -196,7 +196,8 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (k, tie) = raw.split_once(':').ok_or_else(bad)?;
     let key = k.parse().map_err(|_| bad())?;
-    if tie.len() > 64 {
+    // Ties are ids or hash:kind pairs; anything longer was not made here.
+    if tie.len() > 128 {
         return Err(bad());
     }
     Ok((key, tie.to_owned()))

@@ -592,7 +592,11 @@ async fn attackers_credentials_sessions_and_artifacts_read_back() {
         assert!(q(f).await.is_empty());
 
         // Reuse: "toor" for two principals on two deckies, "123456" on two deckies.
-        let reuse = store.credential_reuse(10).await.unwrap();
+        let reuse = store
+            .credential_reuse(&decnet_store::PageRequest::first(10))
+            .await
+            .unwrap()
+            .items;
         assert_eq!(reuse.len(), 2);
         let toor = reuse
             .iter()
@@ -611,6 +615,22 @@ async fn attackers_credentials_sessions_and_artifacts_read_back() {
             .unwrap();
         assert_eq!(six.deckies, vec!["d2", "d3"]);
         assert_eq!(six.principals, vec!["root"]);
+        // One group per page: the same groups, in the same ranked order, each once.
+        let mut walked = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .credential_reuse(&decnet_store::PageRequest::after(1, cursor))
+                .await
+                .unwrap();
+            walked.extend(page.items.into_iter().map(|g| g.secret_sha256));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let ranked: Vec<String> = reuse.iter().map(|g| g.secret_sha256.clone()).collect();
+        assert_eq!(walked, ranked);
 
         // Stats.
         let s = store.stats(2).await.unwrap();

@@ -68,12 +68,13 @@ pub(crate) struct ReuseQuery {
     /// How many groups, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
-    /// Accepted for symmetry with other lists; this view is a ranking and has one page.
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// Secrets tried against two or more deckies or for two or more principals,
-/// most captured first. A ranking: one page of the top `limit`, `next_cursor` null.
+/// most captured first. The ranking is live: while captures arrive a group can
+/// move between pages.
 #[utoipa::path(
     get, path = "/api/v1/credentials/reuse", tag = "credentials",
     params(ReuseQuery),
@@ -89,16 +90,7 @@ pub(crate) async fn reuse(
     _user: AuthUser,
     Query(q): Query<ReuseQuery>,
 ) -> Result<axum::Json<Page<ReuseGroupDto>>, ApiError> {
-    if q.cursor.is_some() {
-        return Err(ApiError::invalid(
-            "cursor",
-            "this ranking has a single page",
-        ));
-    }
-    let page = page_request(q.limit, None)?;
-    let groups = state.store().credential_reuse(page.limit).await?;
-    Ok(axum::Json(Page {
-        items: groups.into_iter().map(ReuseGroupDto::from).collect(),
-        next_cursor: None,
-    }))
+    let page = page_request(q.limit, q.cursor)?;
+    let p = state.store().credential_reuse(&page).await?;
+    Ok(axum::Json(Page::from_store(p, ReuseGroupDto::from)))
 }
