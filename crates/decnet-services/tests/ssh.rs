@@ -350,9 +350,9 @@ async fn a_hydra_brute_force_is_captured_exactly_once_per_password() {
     assert!(list.iter().all(|p| distinct.contains(p)));
 }
 
-async fn host_key(s: &Served) -> String {
+async fn host_key(s: &Served, kind: &str) -> String {
     let mut c = Command::new("ssh-keyscan");
-    c.args(["-t", "ed25519", "-p"])
+    c.args(["-t", kind, "-p"])
         .arg(s.addr.port().to_string())
         .arg(s.addr.ip().to_string())
         .kill_on_drop(true);
@@ -374,10 +374,19 @@ async fn host_keys_are_stable_per_seed_and_differ_between_deckies() {
     let a1 = start(tmp.path(), "ssh-key-a", FAST).await;
     let a2 = start(tmp.path(), "ssh-key-a", FAST).await;
     let b = start(tmp.path(), "ssh-key-b", FAST).await;
-    let (ka1, ka2, kb) = (host_key(&a1).await, host_key(&a2).await, host_key(&b).await);
-    assert!(ka1.starts_with("ssh-ed25519 AAAA"), "{ka1}");
-    assert_eq!(ka1, ka2);
-    assert_ne!(ka1, kb);
+    for (kind, prefix) in [
+        ("ed25519", "ssh-ed25519 AAAA"),
+        ("ecdsa", "ecdsa-sha2-nistp256 AAAA"),
+    ] {
+        let (ka1, ka2, kb) = (
+            host_key(&a1, kind).await,
+            host_key(&a2, kind).await,
+            host_key(&b, kind).await,
+        );
+        assert!(ka1.starts_with(prefix), "{kind}: {ka1}");
+        assert_eq!(ka1, ka2, "{kind}");
+        assert_ne!(ka1, kb, "{kind}");
+    }
 }
 
 #[tokio::test]

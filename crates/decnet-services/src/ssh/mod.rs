@@ -161,7 +161,12 @@ pub fn openssh_preferred() -> Preferred {
             kex::DH_G14_SHA256,
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
         ]),
-        key: Cow::Borrowed(&[russh::keys::Algorithm::Ed25519]),
+        key: Cow::Borrowed(&[
+            russh::keys::Algorithm::Ecdsa {
+                curve: russh::keys::EcdsaCurve::NistP256,
+            },
+            russh::keys::Algorithm::Ed25519,
+        ]),
         host_key_certificates: Cow::Borrowed(&[]),
         cipher: Cow::Borrowed(&[
             cipher::CHACHA20_POLY1305,
@@ -266,7 +271,7 @@ impl Service for Ssh {
             // The handler sleeps before refusing a password; key offers and `none` are refused at once, as OpenSSH does.
             auth_rejection_time: Duration::ZERO,
             auth_rejection_time_initial: Some(Duration::ZERO),
-            keys: vec![keys::host_key(seed)],
+            keys: keys::host_keys(seed),
             preferred: openssh_preferred(),
             max_auth_attempts: MAX_AUTH_ATTEMPTS,
             inactivity_timeout: Some(decky.limits.idle_timeout),
