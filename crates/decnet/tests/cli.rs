@@ -319,3 +319,39 @@ fn the_config_reference_in_docs_is_what_the_binary_prints() {
         "docs/config.md is stale: regenerate it with `decnet config-reference > docs/config.md`"
     );
 }
+
+#[test]
+fn a_failed_first_start_still_shows_the_admin_password_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let cfg = write_config(dir.path(), ip);
+    let data = dir.path().join("data");
+    // Another program holds the decky's port: the first start fails.
+    let squatter = std::net::TcpListener::bind((ip, 25080)).unwrap();
+    let out = decnet()
+        .args(["up", "--port-offset", "25000", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("password"), "{stdout}");
+    drop(squatter);
+    // The next start creates the admin and shows its password.
+    let mut cmd = decnet();
+    cmd.args(["up", "--port-offset", "25000", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data);
+    let run = Running::spawn(cmd);
+    let lines = run.wait_line("Ctrl-C stops", DEADLINE);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("log in to the API as `admin` with password")),
+        "{lines:#?}"
+    );
+    assert!(run.terminate().success());
+}

@@ -198,7 +198,6 @@ async fn run_fleet(
             )
         })?;
     let api_addr = api_listener.local_addr()?;
-    let bootstrap = bootstrap_admin(&store, std::env::var(ADMIN_PASSWORD_ENV).ok()).await?;
 
     let engine = Engine::start(
         &fleet,
@@ -209,6 +208,9 @@ async fn run_fleet(
         },
     )
     .await?;
+    // Only once the fleet is up: a start that fails must not leave an admin
+    // whose generated password was never shown.
+    let bootstrap = bootstrap_admin(&store, std::env::var(ADMIN_PASSWORD_ENV).ok()).await?;
 
     // One process: an in-process bus with the broker's semantics, no socket.
     let bus: Arc<dyn Bus> = if bus_enabled(std::env::var("DECNET_BUS_ENABLED").ok().as_deref()) {
