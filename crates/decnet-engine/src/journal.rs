@@ -37,6 +37,9 @@ pub enum JournalError {
         /// Underlying error.
         source: io::Error,
     },
+    /// Another process already writes this journal.
+    #[error("journal {0} is already being written by another decnet process: stop it, or give this one its own --data-dir")]
+    Locked(PathBuf),
     /// A position string is malformed.
     #[error("journal position {0:?} is not of the form SEGMENT:OFFSET")]
     BadPosition(String),
@@ -138,6 +141,8 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>, JournalError> {
 /// Appends events to the newest segment, rolling by size.
 #[derive(Debug)]
 pub struct JournalWriter {
+    /// Held for the writer's lifetime: one writer per journal, across processes.
+    _lock: File,
     dir: PathBuf,
     opts: JournalOptions,
     segment: u64,
@@ -151,6 +156,20 @@ impl JournalWriter {
     /// Opens the journal in `dir`, creating it; repairs a torn last line left by a crash.
     pub fn open(dir: &Path, opts: JournalOptions) -> Result<JournalWriter, JournalError> {
         fs::create_dir_all(dir).map_err(io_err(dir, "create journal directory"))?;
+        let lock_path = dir.join("writer.lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path, "open lock file"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked(dir.to_path_buf()))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, "lock")(e)),
+        }
         let segment = list_segments(dir)?.last().copied().unwrap_or(1);
         let path = segment_path(dir, segment);
         let mut file = OpenOptions::new()
@@ -161,6 +180,7 @@ impl JournalWriter {
             .map_err(io_err(&path, "open segment"))?;
         let len = repair_torn_tail(&mut file).map_err(io_err(&path, "repair segment"))?;
         Ok(JournalWriter {
+            _lock: lock,
             dir: dir.to_path_buf(),
             opts,
             segment,
@@ -729,6 +749,17 @@ mod tests {
         }
         drop(emitter);
         h.close().unwrap();
+    }
+
+    #[test]
+    fn one_writer_per_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = JournalWriter::open(dir.path(), JournalOptions::default()).unwrap();
+        let err = JournalWriter::open(dir.path(), JournalOptions::default()).unwrap_err();
+        assert!(matches!(err, JournalError::Locked(_)), "{err}");
+        assert!(err.to_string().contains("--data-dir"));
+        drop(w);
+        JournalWriter::open(dir.path(), JournalOptions::default()).unwrap();
     }
 
     #[test]
