@@ -252,6 +252,9 @@ fn an_unprivileged_user_is_told_which_listener_failed_and_the_three_fixes() {
                 .status()
                 .unwrap();
         }
+        // The build dir may sit under a directory only root can enter: run a copy.
+        let bin = dir.path().join("decnet");
+        std::fs::copy(env!("CARGO_BIN_EXE_decnet"), &bin).unwrap();
         let mut c = std::process::Command::new("setpriv");
         c.args([
             "--reuid=65534",
@@ -259,7 +262,7 @@ fn an_unprivileged_user_is_told_which_listener_failed_and_the_three_fixes() {
             "--clear-groups",
             "--inh-caps=-all",
         ])
-        .arg(env!("CARGO_BIN_EXE_decnet"));
+        .arg(&bin);
         c.env("DECNET_LOG", "warn")
             .env("DECNET_API_LISTEN", "127.0.0.1:0");
         c
