@@ -358,3 +358,15 @@ fn a_failed_first_start_still_shows_the_admin_password_on_the_next_start() {
     );
     assert!(run.terminate().success());
 }
+
+#[test]
+fn the_openapi_document_in_docs_is_what_the_binary_serves() {
+    let out = decnet().arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let committed = std::fs::read_to_string(&doc).unwrap();
+    assert!(
+        committed == String::from_utf8(out.stdout).unwrap(),
+        "docs/openapi.json is stale: regenerate it with `decnet openapi > docs/openapi.json`"
+    );
+}

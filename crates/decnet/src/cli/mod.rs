@@ -54,6 +54,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Print the config file reference (Markdown).
     ConfigReference,
+    /// Print the REST API's OpenAPI document (JSON).
+    Openapi,
     /// Measure a service under load: throughput, journal completeness, peak memory.
     Bench(bench::BenchArgs),
     /// Run one worker alone: `ingester` moves the journal into the database.
@@ -88,6 +90,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Distros(a) => catalog::distros(a),
         Command::Events(a) => events::events(a).await,
         Command::ConfigReference => catalog::config_reference(),
+        Command::Openapi => {
+            let doc: serde_json::Value = serde_json::from_str(&decnet_api::openapi_json())?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(a) => bench::bench(a).await,
         Command::Worker(a) => worker::worker(a).await,
         Command::Bus(a) => bus::bus(a).await,
