@@ -267,7 +267,8 @@ async fn run_fleet(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_store(data_dir: &Path, url: Option<&str>) -> anyhow::Result<Store> {
+/// The database: `url` (postgres://…) when given, else SQLite in the data dir.
+pub(super) async fn open_store(data_dir: &Path, url: Option<&str>) -> anyhow::Result<Store> {
     let store = match url.filter(|u| !u.trim().is_empty()) {
         Some(url) => Store::connect(url).await,
         None => Store::open_data_dir(data_dir).await,

@@ -4,9 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use decnet_intel::{BusNotifier, Ingester};
-use decnet_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use super::DataDirArg;
@@ -41,11 +39,7 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn ingester(a: IngesterArgs) -> anyhow::Result<ExitCode> {
-    let store = match a.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        Some(url) => Store::connect(url).await,
-        None => Store::open_data_dir(&a.data.data_dir).await,
-    }
-    .context("opening the database")?;
+    let store = super::fleet::open_store(&a.data.data_dir, a.database_url.as_deref()).await?;
     // The host bus when a broker runs (publications are dropped otherwise);
     // the ingester polls the journal either way.
     let bus = BusNotifier(decnet_bus::bus_from_env("ingester"));
