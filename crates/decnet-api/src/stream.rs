@@ -106,12 +106,14 @@ async fn run(
         }
     };
     if let Some(mut bus) = bus {
+        let mut forwarded = false;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tx.closed() => return,
                 env = bus.next() => match env {
                     Some(env) => {
+                        forwarded = true;
                         if tx.send(bus_event(&env)).await.is_err() {
                             return;
                         }
@@ -121,9 +123,13 @@ async fn run(
                 },
             }
         }
-        // Events stored while the bus was up were notified, not sent: start
-        // polling from now rather than replaying them.
-        mark = newest(&state).await.ok().flatten().or(mark);
+        // Events stored while the bus was live were notified, not sent: poll
+        // from now rather than replay them. A bus that never delivered (off
+        // from the start) covered nothing, so polling resumes at the snapshot
+        // and an event stored since is not skipped.
+        if forwarded {
+            mark = newest(&state).await.ok().flatten().or(mark);
+        }
     }
     let mut tick = tokio::time::interval(state.stream_settings().poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
