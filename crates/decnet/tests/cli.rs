@@ -370,3 +370,37 @@ fn the_openapi_document_in_docs_is_what_the_binary_serves() {
         "docs/openapi.json is stale: regenerate it with `decnet openapi > docs/openapi.json`"
     );
 }
+
+#[test]
+fn the_readme_example_config_resolves() {
+    let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let text = std::fs::read_to_string(readme).unwrap();
+    let start = text.find("```ini\n").expect("README has an ini example") + "```ini\n".len();
+    let len = text[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("example.ini");
+    std::fs::write(&cfg, &text[start..start + len]).unwrap();
+    let out = decnet()
+        .args(["up", "--dry-run", "--json", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = plan["deckies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gateway", "web-01", "web-02", "web-03"]);
+    assert_eq!(plan["deckies"][0]["ip"], "127.42.0.1");
+    // Nothing was bound and no API started: the data dir holds no database.
+    assert!(!dir.path().join("decnet.db").exists());
+}

@@ -35,6 +35,12 @@ pub struct UpArgs {
     /// Add N to every service port (e.g. 10000, to run unprivileged).
     #[arg(long, env = "DECNET_PORT_OFFSET")]
     pub port_offset: Option<u16>,
+    /// Print the fleet the config resolves to and exit without binding anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
     #[command(flatten)]
     pub run: RunOpts,
 }
@@ -113,6 +119,9 @@ pub async fn up(a: UpArgs) -> anyhow::Result<ExitCode> {
     if let Some(off) = a.port_offset {
         fleet.general.port_offset = off;
     }
+    if a.dry_run {
+        return print_plan(&fleet, a.json);
+    }
     run_fleet(fleet, &registry, a.data.data_dir, &a.run).await
 }
 
@@ -132,16 +141,21 @@ pub async fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
         name_prefix: a.name_prefix.clone(),
     };
     let fleet = plan_deploy(&req, &registry, &key)?;
-    fleet.check_binds()?;
     if a.dry_run {
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&fleet)?);
-        } else {
-            print!("{}", plan_table(&fleet, None));
-        }
-        return Ok(ExitCode::SUCCESS);
+        return print_plan(&fleet, a.json);
     }
     run_fleet(fleet, &registry, a.data.data_dir, &a.run).await
+}
+
+/// Checks the binds and prints the plan (table or JSON) without binding anything.
+fn print_plan(fleet: &FleetConfig, json: bool) -> anyhow::Result<ExitCode> {
+    fleet.check_binds()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(fleet)?);
+    } else {
+        print!("{}", plan_table(fleet, None));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Decky table; with a running engine, the ports actually bound.
