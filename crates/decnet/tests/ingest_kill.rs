@@ -14,6 +14,11 @@ use decnet_store::testing::{postgres_url, PgSchema};
 use decnet_store::{AttackerSort, IngestOffset, PageRequest, Store};
 use uuid::Uuid;
 
+use crate::support::wait_exit;
+
+/// How often the test re-counts stored events while the ingester catches up.
+const POLL: Duration = Duration::from_millis(100);
+
 /// Tiny xorshift so kill points vary run to run without a dependency.
 struct Rng(u64);
 
@@ -130,12 +135,17 @@ async fn kill_and_restart(url: Option<String>) {
     let deadline = Instant::now() + Duration::from_secs(300);
     while count_events(&store).await < all.len() as u64 {
         assert!(Instant::now() < deadline, "ingester never caught up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL).await;
     }
-    // Give a duplicate (if there were one) the chance to land, then stop.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // A clean stop: once the process has exited, any duplicate it could
+    // write is already in the database.
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
 
     // Exactly the journal's events.
     let mut ids = Vec::new();

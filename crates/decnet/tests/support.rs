@@ -106,9 +106,12 @@ pub fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitSta
             let _ = child.kill();
             panic!("decnet did not exit within {deadline:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(EXIT_POLL);
     }
 }
+
+/// How often [`wait_exit`] checks whether the child is gone.
+const EXIT_POLL: Duration = Duration::from_millis(20);
 
 /// A loopback address unique to this test process.
 pub fn unique_ip() -> IpAddr {
