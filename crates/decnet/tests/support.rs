@@ -110,6 +110,9 @@ pub fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitSta
     }
 }
 
+/// How often [`wait_events`] re-reads the journal.
+const EVENTS_POLL: Duration = Duration::from_millis(100);
+
 /// How often [`wait_exit`] checks whether the child is gone.
 const EXIT_POLL: Duration = Duration::from_millis(20);
 
@@ -152,6 +155,6 @@ pub fn wait_events(
         if pred(&ev) || std::time::Instant::now() > end {
             return ev;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(EVENTS_POLL);
     }
 }
