@@ -20,18 +20,28 @@ fn opts(dir: &std::path::Path) -> EngineOptions {
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-#[tokio::test]
-async fn a_connection_yields_connect_events_and_disconnect_with_one_session_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let ip = unique_ip();
+/// One decky `d1` on `ip` running the echo service on any port; returns the engine and that port's address.
+async fn start_one(
+    data: &std::path::Path,
+    ip: std::net::IpAddr,
+    limits: Limits,
+) -> (Engine, std::net::SocketAddr) {
     let engine = Engine::start(
-        &fleet(vec![decky("d1", ip, 0)], Limits::DEFAULT),
+        &fleet(vec![decky("d1", ip, 0)], limits),
         &registry(),
-        opts(dir.path()),
+        opts(data),
     )
     .await
     .unwrap();
     let addr = engine.addr_of("d1", "echo").unwrap();
+    (engine, addr)
+}
+
+#[tokio::test]
+async fn a_connection_yields_connect_events_and_disconnect_with_one_session_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let (engine, addr) = start_one(dir.path(), ip, Limits::DEFAULT).await;
     let mut s = BufReader::new(TcpStream::connect(addr).await.unwrap());
     s.get_mut().write_all(b"hello\n").await.unwrap();
     let mut line = String::new();
@@ -67,14 +77,7 @@ async fn a_connection_yields_connect_events_and_disconnect_with_one_session_id()
 #[tokio::test]
 async fn a_panicking_service_ends_only_its_own_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(
-        &fleet(vec![decky("d1", unique_ip(), 0)], Limits::DEFAULT),
-        &registry(),
-        opts(dir.path()),
-    )
-    .await
-    .unwrap();
-    let addr = engine.addr_of("d1", "echo").unwrap();
+    let (engine, addr) = start_one(dir.path(), unique_ip(), Limits::DEFAULT).await;
     let mut survivor = BufReader::new(TcpStream::connect(addr).await.unwrap());
     survivor.get_mut().write_all(b"one\n").await.unwrap();
     let mut line = String::new();
@@ -124,14 +127,7 @@ async fn the_per_source_limit_refuses_extra_connections_with_an_event() {
         max_connections_per_source: 2,
         ..Limits::DEFAULT
     };
-    let engine = Engine::start(
-        &fleet(vec![decky("d1", unique_ip(), 0)], limits),
-        &registry(),
-        opts(dir.path()),
-    )
-    .await
-    .unwrap();
-    let addr = engine.addr_of("d1", "echo").unwrap();
+    let (engine, addr) = start_one(dir.path(), unique_ip(), limits).await;
     let mut held = Vec::new();
     for i in 0..2 {
         let mut s = BufReader::new(TcpStream::connect(addr).await.unwrap());
@@ -187,14 +183,7 @@ async fn the_per_decky_limit_counts_every_source() {
         max_connections_per_decky: 1,
         ..Limits::DEFAULT
     };
-    let engine = Engine::start(
-        &fleet(vec![decky("d1", unique_ip(), 0)], limits),
-        &registry(),
-        opts(dir.path()),
-    )
-    .await
-    .unwrap();
-    let addr = engine.addr_of("d1", "echo").unwrap();
+    let (engine, addr) = start_one(dir.path(), unique_ip(), limits).await;
     let mut first = BufReader::new(TcpStream::connect(addr).await.unwrap());
     first.get_mut().write_all(b"x\n").await.unwrap();
     let mut line = String::new();
@@ -220,14 +209,7 @@ async fn an_idle_connection_is_closed_with_a_limit_event() {
         idle_timeout: Duration::from_millis(300),
         ..Limits::DEFAULT
     };
-    let engine = Engine::start(
-        &fleet(vec![decky("d1", unique_ip(), 0)], limits),
-        &registry(),
-        opts(dir.path()),
-    )
-    .await
-    .unwrap();
-    let addr = engine.addr_of("d1", "echo").unwrap();
+    let (engine, addr) = start_one(dir.path(), unique_ip(), limits).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = [0u8; 4];
     // The server closes the silent connection; the read returns EOF.
@@ -253,14 +235,7 @@ async fn a_connection_outliving_the_session_timeout_is_ended() {
         session_timeout: Duration::from_millis(400),
         ..Limits::DEFAULT
     };
-    let engine = Engine::start(
-        &fleet(vec![decky("d1", unique_ip(), 0)], limits),
-        &registry(),
-        opts(dir.path()),
-    )
-    .await
-    .unwrap();
-    let addr = engine.addr_of("d1", "echo").unwrap();
+    let (engine, addr) = start_one(dir.path(), unique_ip(), limits).await;
     let mut s = BufReader::new(TcpStream::connect(addr).await.unwrap());
     // Keep talking so the idle limit never trips.
     let mut ended = false;
@@ -352,14 +327,7 @@ async fn a_port_taken_by_another_program_stops_start_and_releases_what_was_bound
 #[tokio::test]
 async fn shutdown_closes_listeners_and_flushes_every_event() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(
-        &fleet(vec![decky("d1", unique_ip(), 0)], Limits::DEFAULT),
-        &registry(),
-        opts(dir.path()),
-    )
-    .await
-    .unwrap();
-    let addr = engine.addr_of("d1", "echo").unwrap();
+    let (engine, addr) = start_one(dir.path(), unique_ip(), Limits::DEFAULT).await;
     let mut s = BufReader::new(TcpStream::connect(addr).await.unwrap());
     for i in 0..100 {
         s.get_mut()
