@@ -33,19 +33,18 @@ fn call(
 }
 
 /// Starts `up` with `ini`, returns the process and the API base URL.
-fn start(dir: &std::path::Path, ini: &str, port_offset: &str) -> (Running, String) {
+fn start(dir: &std::path::Path, ini: &str, port_offset: u16) -> (Running, String) {
     let cfg = dir.join("fleet.ini");
     std::fs::write(&cfg, ini).unwrap();
-    let mut cmd = decnet();
-    cmd.env("DECNET_ADMIN_PASSWORD", "first-password-123")
-        .args(["up", "--port-offset", port_offset, "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir.join("data"));
-    let run = Running::spawn(cmd);
-    let lines = run.wait_line("API listening on", DEADLINE);
+    let (run, lines) = up(
+        &cfg,
+        &dir.join("data"),
+        port_offset,
+        &[("DECNET_ADMIN_PASSWORD", "first-password-123")],
+    );
     let base = lines
-        .last()
+        .iter()
+        .find(|l| l.starts_with("API listening on"))
         .unwrap()
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -113,7 +112,7 @@ fn an_ssh_session_reaches_the_api_with_its_commands_download_and_transcript() {
         &format!(
             "[box]\nip = {ip}\nservices = ssh\n[box.ssh]\nusers = root:toor\nauth_delay_ms = 10\n"
         ),
-        "24000",
+        24000,
     );
     let token = admin_token(&base);
 
@@ -201,7 +200,7 @@ fn captured_events_reach_the_api_after_the_forced_password_change() {
     let (run, base) = start(
         dir.path(),
         &format!("[web1]\nip = {ip}\nservices = http\n"),
-        "23000",
+        23000,
     );
 
     // The attacker's request, with credentials.

@@ -29,13 +29,7 @@ fn up_runs_a_config_file_records_events_and_stops_cleanly_on_sigterm() {
     let ip = unique_ip();
     let cfg = write_config(dir.path(), ip);
     let data = dir.path().join("data");
-    let mut cmd = decnet();
-    cmd.args(["up", "--port-offset", "20000", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(&data);
-    let run = Running::spawn(cmd);
-    let table = run.wait_line("deckies up", DEADLINE);
+    let (run, table) = up(&cfg, &data, 20000, &[]);
     let row = table
         .iter()
         .find(|l| l.starts_with("web1"))
@@ -91,13 +85,7 @@ fn events_follow_prints_new_events_as_they_are_captured() {
     let ip = unique_ip();
     let cfg = write_config(dir.path(), ip);
     let data = dir.path().join("data");
-    let mut cmd = decnet();
-    cmd.args(["up", "--port-offset", "21000", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(&data);
-    let run = Running::spawn(cmd);
-    run.wait_line("deckies up", DEADLINE);
+    let (run, _) = up(&cfg, &data, 21000, &[]);
 
     let mut follow = decnet();
     follow
@@ -343,13 +331,7 @@ fn a_failed_first_start_still_shows_the_admin_password_on_the_next_start() {
     assert!(!stdout.contains("password"), "{stdout}");
     drop(squatter);
     // The next start creates the admin and shows its password.
-    let mut cmd = decnet();
-    cmd.args(["up", "--port-offset", "25000", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(&data);
-    let run = Running::spawn(cmd);
-    let lines = run.wait_line("Ctrl-C stops", DEADLINE);
+    let (run, lines) = up(&cfg, &data, 25000, &[]);
     assert!(
         lines
             .iter()

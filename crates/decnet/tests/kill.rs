@@ -37,14 +37,7 @@ fn get(addr: SocketAddr, path: &str) -> bool {
 }
 
 fn start(cfg: &std::path::Path, data: &std::path::Path) -> Running {
-    let mut cmd = decnet();
-    cmd.args(["up", "--port-offset", "22000", "--config"])
-        .arg(cfg)
-        .arg("--data-dir")
-        .arg(data);
-    let run = Running::spawn(cmd);
-    run.wait_line("deckies up", DEADLINE);
-    run
+    up(cfg, data, 22000, &[]).0
 }
 
 #[test]

@@ -95,6 +95,29 @@ impl Drop for Running {
     }
 }
 
+/// How long `decnet up` may take to come up.
+const UP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Starts `decnet up --config cfg --data-dir data --port-offset offset` with
+/// `env` added, and waits until it is fully up (its last start-up line);
+/// returns the process and everything it printed.
+pub fn up(
+    cfg: &Path,
+    data: &Path,
+    port_offset: u16,
+    env: &[(&str, &str)],
+) -> (Running, Vec<String>) {
+    let mut cmd = decnet();
+    cmd.envs(env.iter().copied())
+        .args(["up", "--port-offset", &port_offset.to_string(), "--config"])
+        .arg(cfg)
+        .arg("--data-dir")
+        .arg(data);
+    let run = Running::spawn(cmd);
+    let lines = run.wait_line("Ctrl-C stops", UP_DEADLINE);
+    (run, lines)
+}
+
 /// Waits for a child to exit, killing it after the deadline.
 pub fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
     let end = std::time::Instant::now() + deadline;
