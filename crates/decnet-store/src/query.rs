@@ -174,6 +174,42 @@ fn keyset(page: &PageRequest, key: &str, tie: &str, sql: &mut Sql, w: &mut Where
     Ok(limit)
 }
 
+/// A table's rows of one attacker, newest first by (`key`, `tie`).
+struct ByAttacker {
+    table: &'static str,
+    cols: &'static str,
+    key: &'static str,
+    tie: &'static str,
+}
+
+impl ByAttacker {
+    async fn page<T>(
+        &self,
+        store: &Store,
+        uuid: Uuid,
+        page: &PageRequest,
+        decode: fn(&AnyRow) -> Result<T>,
+        cursor_of: fn(&T) -> (i64, String),
+    ) -> Result<Page<T>> {
+        let mut sql = Sql::new("");
+        let mut w = Where::default();
+        w.and(format!(
+            "attacker_uuid = {}",
+            sql.arg(text(&uuid.to_string()))
+        ));
+        let limit = keyset(page, self.key, self.tie, &mut sql, &mut w)?;
+        sql.text = format!(
+            "SELECT {} FROM {}{}{}",
+            self.cols,
+            self.table,
+            w.render(),
+            sql.text
+        );
+        let order = format!("{} DESC, {} DESC", self.key, self.tie);
+        page_of(store, sql, &order, limit, decode, cursor_of).await
+    }
+}
+
 /// Runs a keyset page query (`sql` is complete but for ORDER/LIMIT) and
 /// builds the page; `cursor_of` gives each row's (key, tie).
 async fn page_of<T>(
@@ -416,26 +452,15 @@ impl Store {
         uuid: Uuid,
         page: &PageRequest,
     ) -> Result<Page<SessionRecord>> {
-        let mut sql = Sql::new("");
-        let mut w = Where::default();
-        w.and(format!(
-            "attacker_uuid = {}",
-            sql.arg(text(&uuid.to_string()))
-        ));
-        let limit = keyset(page, "started_at", "sid", &mut sql, &mut w)?;
-        sql.text = format!(
-            "SELECT {SESSION_COLS} FROM sessions{}{}",
-            w.render(),
-            sql.text
-        );
-        page_of(
-            self,
-            sql,
-            "started_at DESC, sid DESC",
-            limit,
-            session_from_row,
-            |s| (micros(s.started_at), s.sid.to_string()),
-        )
+        let rows = ByAttacker {
+            table: "sessions",
+            cols: SESSION_COLS,
+            key: "started_at",
+            tie: "sid",
+        };
+        rows.page(self, uuid, page, session_from_row, |s| {
+            (micros(s.started_at), s.sid.to_string())
+        })
         .await
     }
 
@@ -445,26 +470,15 @@ impl Store {
         uuid: Uuid,
         page: &PageRequest,
     ) -> Result<Page<ArtifactRecord>> {
-        let mut sql = Sql::new("");
-        let mut w = Where::default();
-        w.and(format!(
-            "attacker_uuid = {}",
-            sql.arg(text(&uuid.to_string()))
-        ));
-        let limit = keyset(page, "ts", "event_id", &mut sql, &mut w)?;
-        sql.text = format!(
-            "SELECT {ARTIFACT_COLS} FROM artifacts{}{}",
-            w.render(),
-            sql.text
-        );
-        page_of(
-            self,
-            sql,
-            "ts DESC, event_id DESC",
-            limit,
-            artifact_from_row,
-            |a| (micros(a.ts), a.event_id.to_string()),
-        )
+        let rows = ByAttacker {
+            table: "artifacts",
+            cols: ARTIFACT_COLS,
+            key: "ts",
+            tie: "event_id",
+        };
+        rows.page(self, uuid, page, artifact_from_row, |a| {
+            (micros(a.ts), a.event_id.to_string())
+        })
         .await
     }
 
