@@ -18,14 +18,39 @@ pub fn bind_tcp(
     family: OsFamily,
     driver: Driver,
 ) -> io::Result<std::net::TcpListener> {
+    let socket = persona_socket(addr, family, driver, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Builds a bound UDP socket for a decky service; its replies carry the persona's TTL.
+pub fn bind_udp(
+    addr: SocketAddr,
+    family: OsFamily,
+    driver: Driver,
+) -> io::Result<std::net::UdpSocket> {
+    let socket = persona_socket(addr, family, driver, Type::DGRAM, Protocol::UDP)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// A non-blocking socket with the persona's TTL and receive buffer, not yet bound.
+fn persona_socket(
+    addr: SocketAddr,
+    family: OsFamily,
+    driver: Driver,
+    ty: Type,
+    protocol: Protocol,
+) -> io::Result<Socket> {
     if driver == Driver::Loopback && !addr.ip().is_loopback() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a loopback address (driver loopback)", addr.ip()),
         ));
     }
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
     if addr.is_ipv4() {
         socket.set_ttl(family.ttl())?;
     } else {
@@ -34,9 +59,7 @@ pub fn bind_tcp(
     // The kernel doubles and clamps this; what matters is the window's order of magnitude.
     socket.set_recv_buffer_size(family.recv_buffer())?;
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
+    Ok(socket)
 }
 
 #[cfg(test)]
@@ -90,6 +113,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrNotAvailable);
+    }
+
+    #[test]
+    fn udp_replies_carry_the_persona_ttl() {
+        let s = bind_udp(
+            "127.0.0.1:0".parse().unwrap(),
+            OsFamily::Windows,
+            Driver::Loopback,
+        )
+        .unwrap();
+        assert_eq!(s.ttl().unwrap(), OsFamily::Windows.ttl());
+        let err = bind_udp(
+            "192.0.2.1:0".parse().unwrap(),
+            OsFamily::Linux,
+            Driver::Loopback,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

@@ -7,17 +7,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use decnet_core::catalog::{ListenerInfo, Transport};
 use decnet_core::config::model::FleetConfig;
 use decnet_core::config::ConfigError;
 use decnet_core::seed::InstanceSeed;
-use decnet_services::{DeckyRuntime, Emitter, Registry, ServiceError};
+use decnet_services::{DeckyRuntime, Emitter, Instance, Registry, ServiceError};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::driver;
 use crate::journal::{JournalError, JournalHandle, JournalOptions, JournalStats};
-use crate::supervisor::{Listener, SourceLimiter};
+use crate::supervisor::{Listener, PacketLimiter, SourceLimiter, UdpListener, UDP_WINDOW};
 
 /// Why a fleet could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +45,16 @@ pub enum EngineError {
         source: ServiceError,
     },
     /// A listener could not be bound.
-    #[error("decky {decky} service {service}: cannot listen on {addr}: {source}. {hint}")]
+    #[error(
+        "decky {decky} service {service}: cannot listen on {addr}/{transport}: {source}. {hint}"
+    )]
     Bind {
         /// Decky name.
         decky: String,
-        /// Service name.
+        /// Listener name.
         service: String,
+        /// Its transport.
+        transport: Transport,
         /// Address and port.
         addr: SocketAddr,
         /// OS error.
@@ -142,15 +147,35 @@ pub fn installation_key(data_dir: &Path) -> Result<[u8; 32], EngineError> {
     Ok(key)
 }
 
-/// One listening service.
+/// One listening socket of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoundService {
     /// Decky name.
     pub decky: String,
     /// Service name.
     pub service: String,
+    /// Listener name (`https` of `http`).
+    pub listener: String,
+    /// Its transport.
+    pub transport: Transport,
     /// Where it listens (the real port when the config asked for 0).
     pub addr: SocketAddr,
+}
+
+/// One listener to bind, built in phase one.
+struct Planned {
+    runtime: Arc<DeckyRuntime>,
+    service: &'static str,
+    info: &'static ListenerInfo,
+    addr: SocketAddr,
+    instance: Arc<dyn Instance>,
+    slots: Arc<Semaphore>,
+}
+
+/// A bound socket of either transport.
+enum Socket {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
 }
 
 /// How the engine runs.
@@ -209,28 +234,43 @@ impl Engine {
                         source,
                     }
                 })?;
-                planned.push((
-                    runtime.clone(),
-                    service.info().name,
-                    d.bind_addr(s, offset),
-                    instance,
-                    slots.clone(),
-                ));
+                for l in &s.listeners {
+                    let info = service.info().listener(l.name).ok_or_else(|| {
+                        EngineError::UnknownService {
+                            decky: d.name.clone(),
+                            service: format!("{} (listener {})", s.name, l.name),
+                        }
+                    })?;
+                    planned.push(Planned {
+                        runtime: runtime.clone(),
+                        service: service.info().name,
+                        info,
+                        addr: d.bind_addr(l, offset),
+                        instance: instance.clone(),
+                        slots: slots.clone(),
+                    });
+                }
             }
         }
 
         // Phase two: bind all; on the first failure the already-bound sockets drop and close.
         let mut sockets = Vec::with_capacity(planned.len());
-        for (runtime, service, addr, _, _) in &planned {
-            let l = driver::bind_tcp(*addr, runtime.config.os_family, fleet.general.driver)
-                .map_err(|source| EngineError::Bind {
-                    decky: runtime.config.name.clone(),
-                    service: (*service).to_owned(),
-                    addr: *addr,
-                    hint: bind_hint(&source, *addr),
-                    source,
-                })?;
-            sockets.push(l);
+        for p in &planned {
+            let family = p.runtime.config.os_family;
+            let driver = fleet.general.driver;
+            let bound = match p.info.transport {
+                Transport::Tcp => driver::bind_tcp(p.addr, family, driver).map(Socket::Tcp),
+                Transport::Udp => driver::bind_udp(p.addr, family, driver).map(Socket::Udp),
+            };
+            let socket = bound.map_err(|source| EngineError::Bind {
+                decky: p.runtime.config.name.clone(),
+                service: p.info.name.to_owned(),
+                transport: p.info.transport,
+                addr: p.addr,
+                hint: bind_hint(&source, p.addr),
+                source,
+            })?;
+            sockets.push(socket);
         }
 
         let journal = JournalHandle::start(&opts.data_dir.join("journal"), opts.journal)?;
@@ -245,38 +285,64 @@ impl Engine {
         let emitter = Emitter::durable(tx);
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let sources = SourceLimiter::new(fleet.general.limits.max_connections_per_source);
+        let limits = fleet.general.limits;
+        let sources = SourceLimiter::new(limits.max_connections_per_source);
+        let rate = PacketLimiter::new(
+            limits.udp_packets_per_source,
+            limits.udp_bytes_per_source,
+            UDP_WINDOW,
+        );
         let mut bound = Vec::with_capacity(planned.len());
-        for ((runtime, service, _, instance, slots), socket) in planned.into_iter().zip(sockets) {
-            let listener = tokio::net::TcpListener::from_std(socket).map_err(|source| {
-                EngineError::DataDir {
-                    path: opts.data_dir.clone(),
-                    op: "register listener with the runtime",
-                    source,
-                }
+        for (p, socket) in planned.into_iter().zip(sockets) {
+            let register = |source| EngineError::DataDir {
+                path: opts.data_dir.clone(),
+                op: "register listener with the runtime",
+                source,
+            };
+            let addr = match &socket {
+                Socket::Tcp(l) => l.local_addr(),
+                Socket::Udp(u) => u.local_addr(),
+            }
+            .map_err(|source| EngineError::DataDir {
+                path: opts.data_dir.clone(),
+                op: "read listener address",
+                source,
             })?;
-            let addr = listener
-                .local_addr()
-                .map_err(|source| EngineError::DataDir {
-                    path: opts.data_dir.clone(),
-                    op: "read listener address",
-                    source,
-                })?;
             bound.push(BoundService {
-                decky: runtime.config.name.clone(),
-                service: service.to_owned(),
+                decky: p.runtime.config.name.clone(),
+                service: p.service.to_owned(),
+                listener: p.info.name.to_owned(),
+                transport: p.info.transport,
                 addr,
             });
-            let l = Listener {
-                listener,
-                instance,
-                decky: runtime,
-                service,
-                decky_slots: slots,
-                sources: sources.clone(),
-                emitter: emitter.clone(),
-            };
-            tracker.spawn(l.run(cancel.clone(), tracker.clone()));
+            match socket {
+                Socket::Tcp(socket) => {
+                    let l = Listener {
+                        listener: tokio::net::TcpListener::from_std(socket).map_err(register)?,
+                        instance: p.instance,
+                        decky: p.runtime,
+                        service: p.service,
+                        info: p.info,
+                        decky_slots: p.slots,
+                        sources: sources.clone(),
+                        emitter: emitter.clone(),
+                    };
+                    tracker.spawn(l.run(cancel.clone(), tracker.clone()));
+                }
+                Socket::Udp(socket) => {
+                    let u = UdpListener {
+                        socket: tokio::net::UdpSocket::from_std(socket).map_err(register)?,
+                        instance: p.instance,
+                        decky: p.runtime,
+                        service: p.service,
+                        info: p.info,
+                        decky_slots: p.slots,
+                        rate: rate.clone(),
+                        emitter: emitter.clone(),
+                    };
+                    tracker.spawn(u.run(cancel.clone(), tracker.clone()));
+                }
+            }
         }
         tracing::info!(listeners = bound.len(), "fleet is up");
         Ok(Engine {
@@ -293,11 +359,11 @@ impl Engine {
         &self.bound
     }
 
-    /// Where a decky's service listens.
-    pub fn addr_of(&self, decky: &str, service: &str) -> Option<SocketAddr> {
+    /// Where a decky's listener listens (by listener name: `ssh`, `http`, `https`).
+    pub fn addr_of(&self, decky: &str, listener: &str) -> Option<SocketAddr> {
         self.bound
             .iter()
-            .find(|b| b.decky == decky && b.service == service)
+            .find(|b| b.decky == decky && b.listener == listener)
             .map(|b| b.addr)
     }
 

@@ -1,16 +1,20 @@
-//! Listener supervision: one accept loop per (decky, service, address), the
-//! connection limits, and the connect / disconnect / limit_exceeded events.
-//! A service that errors or panics ends its own connection only.
+//! Listener supervision: one accept loop per TCP listener and one receive loop
+//! per UDP listener of every decky, the connection and datagram limits, and the
+//! connect / disconnect / limit_exceeded events. A service that errors or
+//! panics ends its own connection (or drops its own datagram) only.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use decnet_core::catalog::ListenerInfo;
 use decnet_core::{Event, EventType};
 use decnet_services::conn::LimitTrip;
+use decnet_services::service::AMPLIFICATION_CAP;
 use decnet_services::{Conn, ConnCtx, DeckyRuntime, Emitter, Instance};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -86,6 +90,8 @@ pub struct Listener {
     pub decky: Arc<DeckyRuntime>,
     /// Service name.
     pub service: &'static str,
+    /// Which of the service's listeners this is.
+    pub info: &'static ListenerInfo,
     /// Connection slots of the decky (shared by its listeners).
     pub decky_slots: Arc<Semaphore>,
     /// Host-wide per-source limiter.
@@ -150,12 +156,13 @@ impl Listener {
             let ctx = ConnCtx {
                 decky: self.decky.clone(),
                 service: self.service,
+                listener: self.info,
                 peer,
                 local,
                 session_id: uuid::Uuid::now_v7(),
                 emitter: self.emitter.clone(),
             };
-            let span = tracing::debug_span!("conn", decky = %self.decky.config.name, service = self.service, %peer, session = %ctx.session_id);
+            let span = tracing::debug_span!("conn", decky = %self.decky.config.name, listener = self.info.name, %peer, session = %ctx.session_id);
             tracker.spawn(
                 serve_connection(
                     stream,
@@ -172,16 +179,284 @@ impl Listener {
 
     async fn reject(&self, peer: SocketAddr, local: SocketAddr, limit: &str, max: u32) {
         // The stream was already dropped by the caller's `let … else`: the peer sees a close.
-        let mut e = Event::now(
-            self.decky.config.name.clone(),
-            self.service,
-            EventType::LimitExceeded,
-            peer,
-            local,
-        );
-        e.fields.insert("limit".into(), limit.into());
-        e.fields.insert("max".into(), max.into());
+        let e = limit_event(&self.decky, self.info, peer, local, limit, u64::from(max));
         self.emitter.emit(e).await;
+    }
+}
+
+/// A `limit_exceeded` event outside any session (a refused connection or datagram).
+fn limit_event(
+    decky: &DeckyRuntime,
+    info: &ListenerInfo,
+    peer: SocketAddr,
+    local: SocketAddr,
+    limit: &str,
+    max: u64,
+) -> Event {
+    let mut e = Event::now(
+        decky.config.name.clone(),
+        info.name,
+        EventType::LimitExceeded,
+        peer,
+        local,
+    );
+    e.session_id = Some(uuid::Uuid::now_v7());
+    e.fields.insert("limit".into(), limit.into());
+    e.fields.insert("max".into(), max.into());
+    e
+}
+
+/// Largest datagram read; anything longer is truncated by the kernel, as on a real host.
+const MAX_DATAGRAM: usize = 65_535;
+/// Time a service may take to answer one datagram.
+const DATAGRAM_DEADLINE: Duration = Duration::from_secs(5);
+/// Length of one rate-limit window of [`PacketLimiter`].
+pub const UDP_WINDOW: Duration = Duration::from_secs(1);
+/// Sources a [`PacketLimiter`] tracks at once; bounds its memory under spoofed floods.
+const MAX_TRACKED_SOURCES: usize = 65_536;
+
+/// What [`PacketLimiter::check`] decided about one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the source's budget: serve it.
+    Pass,
+    /// Over budget: drop it. `report` is set on the first drop of the window only,
+    /// so a flood costs one `limit_exceeded` event per source and window.
+    Drop {
+        /// The limit that was hit and its value, on the window's first drop.
+        report: Option<(&'static str, u64)>,
+    },
+}
+
+#[derive(Debug)]
+struct Window {
+    start: Instant,
+    packets: u32,
+    bytes: u64,
+    reported: bool,
+}
+
+/// Datagrams and bytes per source IP and window, host-wide.
+#[derive(Debug)]
+pub struct PacketLimiter {
+    max_packets: u32,
+    max_bytes: u64,
+    window: Duration,
+    table: Mutex<HashMap<IpAddr, Window>>,
+}
+
+impl PacketLimiter {
+    /// A limiter allowing `max_packets` datagrams and `max_bytes` bytes per source and `window`.
+    pub fn new(max_packets: u32, max_bytes: u64, window: Duration) -> Arc<PacketLimiter> {
+        Arc::new(PacketLimiter {
+            max_packets,
+            max_bytes,
+            window,
+            table: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts a datagram of `len` bytes from `ip` arriving at `now`.
+    pub fn check(&self, ip: IpAddr, len: usize, now: Instant) -> Verdict {
+        let Ok(mut table) = self.table.lock() else {
+            return Verdict::Drop { report: None };
+        };
+        if table.len() >= MAX_TRACKED_SOURCES && !table.contains_key(&ip) {
+            let window = self.window;
+            table.retain(|_, w| now.duration_since(w.start) < window);
+            if table.len() >= MAX_TRACKED_SOURCES {
+                // Too many live sources to track: refusing is the bounded choice.
+                return Verdict::Drop { report: None };
+            }
+        }
+        let w = table.entry(ip).or_insert(Window {
+            start: now,
+            packets: 0,
+            bytes: 0,
+            reported: false,
+        });
+        if now.duration_since(w.start) >= self.window {
+            *w = Window {
+                start: now,
+                packets: 0,
+                bytes: 0,
+                reported: false,
+            };
+        }
+        w.packets = w.packets.saturating_add(1);
+        w.bytes = w.bytes.saturating_add(len as u64);
+        let over = if w.packets > self.max_packets {
+            Some(("udp_packets_per_source", u64::from(self.max_packets)))
+        } else if w.bytes > self.max_bytes {
+            Some(("udp_bytes_per_source", self.max_bytes))
+        } else {
+            None
+        };
+        match over {
+            None => Verdict::Pass,
+            Some(limit) => {
+                let report = (!w.reported).then_some(limit);
+                w.reported = true;
+                Verdict::Drop { report }
+            }
+        }
+    }
+}
+
+/// Everything one UDP receive loop needs.
+pub struct UdpListener {
+    /// The bound socket.
+    pub socket: UdpSocket,
+    /// The service instance answering it.
+    pub instance: Arc<dyn Instance>,
+    /// Its decky.
+    pub decky: Arc<DeckyRuntime>,
+    /// Service name.
+    pub service: &'static str,
+    /// Which of the service's listeners this is.
+    pub info: &'static ListenerInfo,
+    /// Slots of the decky: a datagram being answered holds one, like a connection.
+    pub decky_slots: Arc<Semaphore>,
+    /// Host-wide per-source datagram budget.
+    pub rate: Arc<PacketLimiter>,
+    /// Event intake.
+    pub emitter: Emitter,
+}
+
+impl UdpListener {
+    /// Receives until `cancel`, answering each admitted datagram on `tracker`.
+    pub async fn run(self, cancel: CancellationToken, tracker: TaskTracker) {
+        let local = match self.socket.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(decky = %self.decky.config.name, listener = self.info.name, error = %e, "UDP listener has no local address; not serving");
+                return;
+            }
+        };
+        let socket = Arc::new(self.socket);
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            let received = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = socket.recv_from(&mut buf) => r,
+            };
+            let (n, peer) = match received {
+                Ok(x) => {
+                    backoff = Duration::from_millis(5);
+                    x
+                }
+                Err(e) => {
+                    tracing::warn!(decky = %self.decky.config.name, listener = self.info.name, error = %e, "UDP receive failed; backing off");
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            match self.rate.check(peer.ip(), n, Instant::now()) {
+                Verdict::Pass => {}
+                Verdict::Drop { report } => {
+                    if let Some((limit, max)) = report {
+                        let mut e = limit_event(&self.decky, self.info, peer, local, limit, max);
+                        e.fields
+                            .insert("window_secs".into(), self.rate.window.as_secs().into());
+                        self.emitter.emit(e).await;
+                    }
+                    continue;
+                }
+            }
+            // A full decky drops datagrams silently: the rate limit already bounds the cost.
+            let Ok(permit) = self.decky_slots.clone().try_acquire_owned() else {
+                continue;
+            };
+            let packet = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+            let ctx = ConnCtx {
+                decky: self.decky.clone(),
+                service: self.service,
+                listener: self.info,
+                peer,
+                local,
+                session_id: uuid::Uuid::now_v7(),
+                emitter: self.emitter.clone(),
+            };
+            let span = tracing::debug_span!("datagram", decky = %self.decky.config.name, listener = self.info.name, %peer, session = %ctx.session_id);
+            tracker.spawn(
+                answer_datagram(
+                    socket.clone(),
+                    packet,
+                    ctx,
+                    self.instance.clone(),
+                    cancel.clone(),
+                    permit,
+                )
+                .instrument(span),
+            );
+        }
+    }
+}
+
+/// Runs the service on one datagram and sends its replies, within the amplification cap.
+async fn answer_datagram(
+    socket: Arc<UdpSocket>,
+    packet: Bytes,
+    ctx: ConnCtx,
+    instance: Arc<dyn Instance>,
+    cancel: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+) {
+    let request_len = packet.len();
+    let service_ctx = ctx.clone();
+    // Its own task, so a panic in the service is caught here and drops this datagram only.
+    let mut task = tokio::spawn(async move { instance.datagram(packet, service_ctx).await });
+    let replies = tokio::select! {
+        r = &mut task => match r {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "datagram ended with an error");
+                return;
+            }
+            Err(e) if e.is_panic() => {
+                tracing::error!("service panicked on a datagram; the datagram was dropped, the decky keeps serving");
+                return;
+            }
+            Err(_) => return,
+        },
+        _ = tokio::time::sleep(DATAGRAM_DEADLINE) => {
+            task.abort();
+            let _ = (&mut task).await;
+            let mut e = ctx.event(EventType::LimitExceeded);
+            e.fields.insert("limit".into(), "datagram_deadline".into());
+            ctx.emit(e).await;
+            return;
+        }
+        _ = cancel.cancelled() => {
+            task.abort();
+            let _ = (&mut task).await;
+            return;
+        }
+    };
+    let mut budget = request_len.saturating_mul(AMPLIFICATION_CAP);
+    let mut withheld = 0usize;
+    for reply in replies {
+        if reply.len() > budget {
+            withheld += reply.len();
+            budget = 0;
+            continue;
+        }
+        budget -= reply.len();
+        if let Err(e) = socket.send_to(&reply, ctx.peer).await {
+            tracing::debug!(error = %e, "UDP reply not sent");
+        }
+    }
+    if withheld > 0 {
+        let mut e = ctx.event(EventType::LimitExceeded);
+        e.fields.insert("limit".into(), "amplification".into());
+        e.fields.insert("request_bytes".into(), request_len.into());
+        e.fields.insert("withheld_bytes".into(), withheld.into());
+        ctx.emit(e).await;
     }
 }
 
@@ -257,5 +532,43 @@ mod tests {
         drop(a);
         assert_eq!(l.held(ip), 1);
         assert!(l.try_acquire(ip).is_some());
+    }
+
+    #[test]
+    fn datagram_budget_reports_once_per_window_and_renews() {
+        let l = PacketLimiter::new(3, 1_000, Duration::from_secs(1));
+        let ip: IpAddr = "10.1.1.1".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(l.check(ip, 10, t0), Verdict::Pass);
+        }
+        assert_eq!(
+            l.check(ip, 10, t0),
+            Verdict::Drop {
+                report: Some(("udp_packets_per_source", 3))
+            }
+        );
+        for _ in 0..5 {
+            assert_eq!(l.check(ip, 10, t0), Verdict::Drop { report: None });
+        }
+        // Another source has its own budget.
+        assert_eq!(l.check("10.1.1.2".parse().unwrap(), 10, t0), Verdict::Pass);
+        // The next window starts afresh.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(l.check(ip, 10, t1), Verdict::Pass);
+    }
+
+    #[test]
+    fn datagram_bytes_are_budgeted_too() {
+        let l = PacketLimiter::new(100, 1_000, Duration::from_secs(1));
+        let ip: IpAddr = "10.1.1.1".parse().unwrap();
+        let t0 = Instant::now();
+        assert_eq!(l.check(ip, 900, t0), Verdict::Pass);
+        assert_eq!(
+            l.check(ip, 200, t0),
+            Verdict::Drop {
+                report: Some(("udp_bytes_per_source", 1_000))
+            }
+        );
     }
 }

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use decnet_core::catalog::{ServiceInfo, Transport};
-use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits, ServiceConfig};
+use bytes::Bytes;
+use decnet_core::catalog::{ListenerInfo, ServiceInfo, Transport};
+use decnet_core::config::model::{
+    DeckyConfig, FleetConfig, General, Limits, ListenerConfig, ServiceConfig,
+};
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::{Event, EventType};
 use decnet_engine::journal::{JournalPos, JournalReader, Record};
@@ -18,9 +21,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 static ECHO: ServiceInfo = ServiceInfo {
     name: "echo",
-    summary: "test: echoes lines, emits each as a command, panics on `panic`",
-    transport: Transport::Tcp,
-    default_port: 7,
+    summary: "test: echoes lines and datagrams, emits each as a command, panics on `panic`",
+    listeners: &[
+        ListenerInfo::tcp("echo", 7),
+        ListenerInfo::udp("echo-udp", 7).on_request(),
+    ],
     persona_keys: &[],
 };
 
@@ -65,6 +70,30 @@ impl Instance for EchoInstance {
             }
         }
     }
+
+    /// Echoes the datagram; `amp…` asks for ten copies (past the amplification cap),
+    /// `panic` panics.
+    async fn datagram(&self, packet: Bytes, ctx: ConnCtx) -> Result<Vec<Bytes>, ServiceError> {
+        let mut e = ctx.event(EventType::Command);
+        e.fields.insert(
+            "command".into(),
+            String::from_utf8_lossy(&packet).into_owned().into(),
+        );
+        ctx.emit(e).await;
+        if packet.starts_with(b"panic") {
+            panic!("test service asked to panic on a datagram");
+        }
+        if packet.starts_with(b"amp") {
+            let big: Vec<u8> = packet
+                .iter()
+                .copied()
+                .cycle()
+                .take(packet.len() * 10)
+                .collect();
+            return Ok(vec![packet.clone(), Bytes::from(big)]);
+        }
+        Ok(vec![packet])
+    }
 }
 
 /// A registry with only the echo service.
@@ -86,12 +115,20 @@ pub fn decky(name: &str, ip: IpAddr, port: u16) -> DeckyConfig {
         os_family: OsFamily::Linux,
         distro: distro("debian").unwrap(),
         archetype: None,
-        services: vec![ServiceConfig {
-            name: "echo".into(),
-            port,
-            persona: Default::default(),
-        }],
+        services: vec![ServiceConfig::defaults(&ECHO, Some(port))],
     }
+}
+
+/// A decky on `ip` running only the echo service's UDP listener on `port` (0 = any).
+pub fn udp_decky(name: &str, ip: IpAddr, port: u16) -> DeckyConfig {
+    let mut d = decky(name, ip, port);
+    d.services[0].listeners = vec![ListenerConfig {
+        name: "echo-udp",
+        transport: Transport::Udp,
+        port,
+        tls: false,
+    }];
+    d
 }
 
 /// A fleet of the given deckies and limits.

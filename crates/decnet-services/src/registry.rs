@@ -25,14 +25,11 @@ impl Registry {
 
     /// Every service this build implements.
     pub fn builtin() -> Registry {
-        Registry::new(vec![
-            Box::new(crate::http::Http::plain()),
-            Box::new(crate::http::Http::tls()),
-            Box::new(crate::ssh::Ssh),
-        ])
+        Registry::new(vec![Box::new(crate::http::Http), Box::new(crate::ssh::Ssh)])
     }
 
-    /// The service of that name.
+    /// The service of that name (not a listener slug: `https` is found as `http`'s listener
+    /// through [`ServiceCatalog::slug`]).
     pub fn get(&self, name: &str) -> Option<&dyn Service> {
         self.services
             .iter()

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use decnet_core::catalog::ServiceInfo;
+use bytes::Bytes;
+use decnet_core::catalog::{ListenerInfo, ServiceInfo};
 use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
 use decnet_core::seed::InstanceSeed;
 use decnet_core::{Event, EventType};
@@ -150,6 +151,8 @@ pub struct ConnCtx {
     pub decky: Arc<DeckyRuntime>,
     /// Service name as configured.
     pub service: &'static str,
+    /// The listener the peer reached (`https` of `http`; its transport and TLS flag).
+    pub listener: &'static ListenerInfo,
     /// Peer address.
     pub peer: SocketAddr,
     /// Decky address the peer reached.
@@ -161,11 +164,12 @@ pub struct ConnCtx {
 }
 
 impl ConnCtx {
-    /// A new event of this connection (fresh id and timestamp).
+    /// A new event of this connection (fresh id and timestamp). Events name the
+    /// listener (`https` traffic of `http` stays `https`, as DECNET's SIEM rules expect).
     pub fn event(&self, event_type: EventType) -> Event {
         let mut e = Event::now(
             self.decky.config.name.clone(),
-            self.service,
+            self.listener.name,
             event_type,
             self.peer,
             self.local,
@@ -189,18 +193,32 @@ impl ConnCtx {
     }
 }
 
-/// One service on one decky, ready to serve connections.
+/// One service on one decky, ready to serve connections and datagrams.
 #[async_trait]
 pub trait Instance: Send + Sync {
-    /// Serves one accepted connection until it ends. Must not panic on any input.
+    /// Serves one accepted connection of a TCP listener until it ends. Must not panic on any input.
     async fn serve(&self, conn: Conn, ctx: ConnCtx) -> Result<(), ServiceError>;
+
+    /// Answers one datagram of a UDP listener with the datagrams to send back (none to
+    /// stay silent). The engine has already applied the per-source rate limit, caps the
+    /// replies at [`AMPLIFICATION_CAP`] times the request and stamps the persona's TTL.
+    /// Must not panic on any input; must answer promptly (it holds a slot while it runs).
+    async fn datagram(&self, packet: Bytes, ctx: ConnCtx) -> Result<Vec<Bytes>, ServiceError> {
+        let _ = (packet, ctx);
+        Ok(Vec::new())
+    }
 }
+
+/// Most reply bytes a UDP listener sends per request byte: a decky must never be a
+/// useful reflector for spoofed-source amplification attacks.
+pub const AMPLIFICATION_CAP: usize = 3;
 
 /// A protocol emulator.
 pub trait Service: Send + Sync + 'static {
     /// What it binds and which persona keys it takes.
     fn info(&self) -> &'static ServiceInfo;
-    /// Builds the per-decky instance (keys, certificates, parsed persona) before anything binds.
+    /// Builds the per-decky instance (keys, certificates, parsed persona) before anything
+    /// binds; `cfg.listeners` says which of its listeners are enabled.
     fn instance(
         &self,
         decky: Arc<DeckyRuntime>,

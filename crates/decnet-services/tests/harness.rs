@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
+use decnet_core::catalog::ServiceCatalog as _;
+use decnet_core::config::model::{DeckyConfig, Limits, ListenerConfig, ServiceConfig};
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::seed::InstanceSeed;
 use decnet_core::{Event, EventType};
@@ -87,29 +88,46 @@ pub fn decky(name: &str, ip: &str, data: &Path, services: Vec<ServiceConfig>) ->
     })
 }
 
-/// A service config with persona keys.
-pub fn svc(name: &str, persona: &[(&str, &str)]) -> ServiceConfig {
-    ServiceConfig {
-        name: name.into(),
-        port: 0,
-        persona: persona
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+/// The config of the service a slug names (`https` is `http` with its TLS listener
+/// alone), on any free port, with persona keys.
+pub fn svc(slug: &str, persona: &[(&str, &str)]) -> ServiceConfig {
+    let registry = Registry::builtin();
+    let found = registry.slug(slug).expect("slug registered");
+    let mut cfg = ServiceConfig::defaults(found.service, Some(0));
+    if let Some(l) = found.listener {
+        cfg.listeners = vec![ListenerConfig {
+            name: l.name,
+            transport: l.transport,
+            port: 0,
+            tls: l.tls,
+        }];
     }
+    cfg.persona = persona
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    cfg
 }
 
-/// Binds the named service of `decky` on `ip:0` and serves it.
-pub async fn serve(decky: Arc<DeckyRuntime>, service: &str) -> Served {
+/// Binds the listener `slug` names (`ssh`, `http`, `https`) of `decky` on `ip:0` and serves it.
+pub async fn serve(decky: Arc<DeckyRuntime>, slug: &str) -> Served {
     let registry = Registry::builtin();
-    let svc = registry.get(service).expect("service registered");
+    let found = registry.slug(slug).expect("slug registered");
+    let listener_name = found.listener.map_or(found.service.name, |l| l.name);
+    let info = found
+        .service
+        .listener(listener_name)
+        .expect("listener declared");
+    let svc = registry
+        .get(found.service.name)
+        .expect("service registered");
     let cfg = decky
         .config
         .services
         .iter()
-        .find(|s| s.name == service)
+        .find(|s| s.listener(listener_name).is_some())
         .cloned()
-        .expect("service configured on decky");
+        .expect("listener configured on decky");
     let instance = svc.instance(decky.clone(), &cfg).expect("instance builds");
     let name: &'static str = svc.info().name;
     let listener = TcpListener::bind(SocketAddr::new(decky.config.ip, 0))
@@ -127,6 +145,7 @@ pub async fn serve(decky: Arc<DeckyRuntime>, service: &str) -> Served {
             let ctx = ConnCtx {
                 decky: d2.clone(),
                 service: name,
+                listener: info,
                 peer,
                 local: addr,
                 session_id: uuid::Uuid::now_v7(),

@@ -217,10 +217,25 @@ fn services_lists_only_implemented_services() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert!(
-        names.contains(&"ssh") && names.contains(&"http") && names.contains(&"https"),
+        names.contains(&"ssh") && names.contains(&"http"),
         "{names:?}"
     );
     assert!(!names.contains(&"smb"), "{names:?}");
+    // `https` is the TLS listener of `http`, named in `services` lists as before.
+    let http = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "http")
+        .unwrap();
+    let https = http["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "https")
+        .unwrap();
+    assert_eq!(https["tls"], true);
+    assert_eq!(https["default_port"], 443);
 }
 
 #[test]

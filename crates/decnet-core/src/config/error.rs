@@ -275,12 +275,14 @@ pub enum ConfigError {
 
 /// Two claims of one address:port (kept behind a box: errors stay small).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}: decky `{first_decky}` service `{first_service}` and decky `{second_decky}` service `{second_service}` both bind {addr}; give one of them another `port` in its [DECKY.SERVICE] section or another `ip`")]
+#[error("{origin}: decky `{first_decky}` service `{first_service}` and decky `{second_decky}` service `{second_service}` both bind {addr}/{transport}; give one of them another `port` in its [DECKY.SERVICE] section or another `ip`")]
 pub struct BindConflict {
     /// The config source (file name, `decnet deploy`, …).
     pub origin: String,
     /// The contested address.
     pub addr: SocketAddr,
+    /// Its transport (`tcp`, `udp`).
+    pub transport: &'static str,
     /// The first claimant.
     pub first_decky: String,
     /// Its service.

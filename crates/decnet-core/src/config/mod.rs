@@ -102,7 +102,7 @@ pub fn demo_fleet(
 ) -> Result<FleetConfig, ConfigError> {
     const SOURCE: &str = "demo fleet";
     let complete = |slug: &str| {
-        archetype(slug).is_some_and(|a| a.services.iter().all(|s| catalog.service(s).is_some()))
+        archetype(slug).is_some_and(|a| a.services.iter().all(|s| catalog.slug(s).is_some()))
     };
     let mut spec = FleetSpec::new(SOURCE);
     spec.general.port_offset.value = port_offset;

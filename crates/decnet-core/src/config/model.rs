@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::catalog::{ServiceInfo, Transport};
 use crate::persona::{Distro, OsFamily};
 
 /// How deckies get their addresses.
@@ -48,6 +49,10 @@ pub struct Limits {
     pub max_bytes_in: u64,
     /// `max_read_bytes`: largest single read handed to a service.
     pub max_read_bytes: usize,
+    /// `udp_packets_per_source`: datagrams one source IP may send per second, host-wide.
+    pub udp_packets_per_source: u32,
+    /// `udp_bytes_per_source`: datagram bytes one source IP may send per second, host-wide.
+    pub udp_bytes_per_source: u64,
 }
 
 impl Limits {
@@ -59,6 +64,8 @@ impl Limits {
         session_timeout: Duration::from_secs(3600),
         max_bytes_in: 32 * 1024 * 1024,
         max_read_bytes: 64 * 1024,
+        udp_packets_per_source: 100,
+        udp_bytes_per_source: 256 * 1024,
     };
 }
 
@@ -95,13 +102,26 @@ pub struct General {
     pub limits: Limits,
 }
 
+/// One enabled listener of a service on one decky.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ListenerConfig {
+    /// Listener name (`http`, `https`).
+    pub name: &'static str,
+    /// Transport.
+    pub transport: Transport,
+    /// Port before `port_offset` (the listener's port key, else its default). 0 = any free port.
+    pub port: u16,
+    /// Whether it speaks TLS from the first byte.
+    pub tls: bool,
+}
+
 /// One service on one decky.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceConfig {
     /// Service name.
     pub name: String,
-    /// Port before `port_offset` (the `port` key, else the service default). 0 = any free port.
-    pub port: u16,
+    /// Its enabled listeners, in the service's declaration order.
+    pub listeners: Vec<ListenerConfig>,
     /// Persona keys, validated against the service's declaration.
     pub persona: BTreeMap<String, String>,
 }
@@ -110,6 +130,35 @@ impl ServiceConfig {
     /// A persona value.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.persona.get(key).map(String::as_str)
+    }
+
+    /// An enabled listener by name.
+    pub fn listener(&self, name: &str) -> Option<&ListenerConfig> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+
+    /// The service with every default listener of `info` on its default port and no persona
+    /// keys (tests and tools that build a decky by hand; `port` overrides the primary's port).
+    pub fn defaults(info: &ServiceInfo, port: Option<u16>) -> ServiceConfig {
+        let primary = info.primary().map(|l| l.name);
+        ServiceConfig {
+            name: info.name.to_owned(),
+            listeners: info
+                .listeners
+                .iter()
+                .filter(|l| l.default_enabled)
+                .map(|l| ListenerConfig {
+                    name: l.name,
+                    transport: l.transport,
+                    port: match port {
+                        Some(p) if Some(l.name) == primary => p,
+                        _ => l.default_port,
+                    },
+                    tls: l.tls,
+                })
+                .collect(),
+            persona: BTreeMap::new(),
+        }
     }
 }
 
@@ -138,12 +187,12 @@ fn distro_slug<S: serde::Serializer>(d: &&'static Distro, s: S) -> Result<S::Ok,
 }
 
 impl DeckyConfig {
-    /// Where a service binds, `port_offset` applied (saturating at 65535; 0 stays 0).
-    pub fn bind_addr(&self, svc: &ServiceConfig, port_offset: u16) -> SocketAddr {
-        let port = if svc.port == 0 {
+    /// Where a listener binds, `port_offset` applied (saturating at 65535; 0 stays 0).
+    pub fn bind_addr(&self, listener: &ListenerConfig, port_offset: u16) -> SocketAddr {
+        let port = if listener.port == 0 {
             0
         } else {
-            svc.port.saturating_add(port_offset)
+            listener.port.saturating_add(port_offset)
         };
         SocketAddr::new(self.ip, port)
     }

@@ -85,6 +85,16 @@ pub static GENERAL_KEYS: &[KeyDoc] = &[
         default: "65536",
         doc: "Largest single read handed to a service (1..=16777216).",
     },
+    KeyDoc {
+        name: "udp_packets_per_source",
+        default: "100",
+        doc: "Datagrams one source IP may send a UDP listener of this host per second (1..=1000000); more are dropped unanswered, with one `limit_exceeded` event per source and second.",
+    },
+    KeyDoc {
+        name: "udp_bytes_per_source",
+        default: "262144",
+        doc: "Datagram bytes one source IP may send per second (1..=1073741824), counted like `udp_packets_per_source`.",
+    },
 ];
 
 /// Keys of a decky section `[NAME]` (or a group: `archetype` + `amount`).
@@ -132,13 +142,30 @@ pub static DECKY_KEYS: &[KeyDoc] = &[
 ];
 
 /// Keys every `[NAME.SERVICE]` section accepts besides the service's own persona keys.
-pub static SERVICE_KEYS: &[KeyDoc] = &[KeyDoc {
-    name: "port",
-    default: "the service's default port",
-    doc: PORT_DOC,
-}];
+pub static SERVICE_KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        name: "port",
+        default: "the listener's default port",
+        doc: PORT_DOC,
+    },
+    KeyDoc {
+        name: "listeners",
+        default: "the service's default listeners",
+        doc: LISTENERS_DOC,
+    },
+    KeyDoc {
+        name: "<listener>_port",
+        default: "the listener's default port",
+        doc: LISTENER_PORT_DOC,
+    },
+];
 
-const PORT_DOC: &str = "Port the service listens on (1..=65535), before `port_offset`.";
+const PORT_DOC: &str = "Port the section's listener listens on (1..=65535), before `port_offset`: \
+     the service's primary listener, or the listener a section is named after (`[NAME.https]`).";
+const LISTENERS_DOC: &str =
+    "Comma list of the service's listeners to enable (e.g. `http, https`); \
+     naming a listener in `services` (e.g. `https`) enables it too.";
+const LISTENER_PORT_DOC: &str = "Port of one listener of the service (e.g. `https_port = 8443`).";
 
 pub(crate) fn names(keys: &[KeyDoc]) -> String {
     keys.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
@@ -200,11 +227,31 @@ pub fn service_reference_markdown(catalog: &dyn ServiceCatalog) -> String {
     services.sort_by_key(|s| s.name);
     let mut out = String::new();
     for s in services {
+        let listeners = s
+            .listeners
+            .iter()
+            .map(|l| {
+                let on = if l.default_enabled {
+                    ""
+                } else {
+                    ", on request"
+                };
+                format!("`{}` {}{on}", l.name, l.describe())
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         let _ = writeln!(
             out,
-            "### [NAME.{}] — {} (default port {})\n\n| key | type | meaning |\n|---|---|---|\n| `port` | port | {} |",
-            s.name, s.summary, s.default_port, PORT_DOC
+            "### [NAME.{}] — {}\n\nListeners: {listeners}.\n\n| key | type | meaning |\n|---|---|---|\n| `port` | port | {} |\n| `listeners` | list | {} |",
+            s.name, s.summary, PORT_DOC, LISTENERS_DOC
         );
+        for l in s.listeners {
+            let _ = writeln!(
+                out,
+                "| `{}_port` | port | Port of the `{}` listener (default {}). |",
+                l.name, l.name, l.default_port
+            );
+        }
         for k in s.persona_keys {
             let kind = match k.kind {
                 KeyKind::Text => "text".to_string(),
@@ -253,6 +300,14 @@ mod tests {
         );
         assert_eq!(default_of("max_bytes_in"), l.max_bytes_in.to_string());
         assert_eq!(default_of("max_read_bytes"), l.max_read_bytes.to_string());
+        assert_eq!(
+            default_of("udp_packets_per_source"),
+            l.udp_packets_per_source.to_string()
+        );
+        assert_eq!(
+            default_of("udp_bytes_per_source"),
+            l.udp_bytes_per_source.to_string()
+        );
     }
 
     #[test]

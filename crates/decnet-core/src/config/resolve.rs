@@ -8,11 +8,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::error::{BindConflict, ConfigError, Location};
 use super::model::{
-    ip_to_u128, u128_to_ip, Cidr, DeckyConfig, Driver, FleetConfig, General, ServiceConfig,
+    ip_to_u128, u128_to_ip, Cidr, DeckyConfig, Driver, FleetConfig, General, ListenerConfig,
+    ServiceConfig,
 };
 use super::reference::{names, SERVICE_KEYS};
 use super::spec::{DeckySpec, FleetSpec, GeneralSpec, ServiceSectionSpec, Spanned};
-use crate::catalog::{check_value, ServiceCatalog, ServiceInfo};
+use crate::catalog::{check_value, ListenerInfo, ServiceCatalog, ServiceInfo, Transport};
 use crate::persona::{
     archetype, distro, generate_hostname, Archetype, Distro, OsFamily, ARCHETYPES, DISTROS,
     KNOWN_SERVICES,
@@ -30,7 +31,11 @@ const LOOPBACK_POOL_END: Ipv4Addr = Ipv4Addr::new(127, 42, 0, 254);
 const MAX_RANDOM_SERVICES: usize = 3;
 
 fn implemented(catalog: &dyn ServiceCatalog) -> String {
-    let mut names: Vec<&str> = catalog.services().iter().map(|s| s.name).collect();
+    let mut names: Vec<&str> = catalog
+        .services()
+        .iter()
+        .flat_map(|s| std::iter::once(s.name).chain(s.listeners.iter().map(|l| l.name)))
+        .collect();
     names.sort_unstable();
     names.dedup();
     if names.is_empty() {
@@ -48,15 +53,16 @@ fn invalid(at: &Location, value: impl ToString, reason: impl Into<String>) -> Co
     }
 }
 
-/// Looks a service up; `archetype` names who asked for it, for the error.
-fn service_info(
+/// Looks a `services=` slug up (a service, or a listener of one such as `https`);
+/// `archetype` names who asked for it, for the error.
+fn slug_info(
     name: &str,
     at: &Location,
     archetype: Option<&str>,
     catalog: &dyn ServiceCatalog,
-) -> Result<ServiceInfo, ConfigError> {
-    if let Some(info) = catalog.service(name) {
-        return Ok(*info);
+) -> Result<(ServiceInfo, Option<&'static ListenerInfo>), ConfigError> {
+    if let Some(slug) = catalog.slug(name) {
+        return Ok((*slug.service, slug.listener));
     }
     if KNOWN_SERVICES.contains(&name) {
         Err(ConfigError::ServiceNotImplemented {
@@ -131,17 +137,31 @@ fn check_hostname(host: &str, at: &Location) -> Result<(), ConfigError> {
 /// A validated `[DECKY.SERVICE]` section.
 struct SectionPersona {
     at: Location,
-    port: Option<u16>,
+    /// Listener ports the section sets (`port`, `<listener>_port`).
+    ports: BTreeMap<&'static str, u16>,
+    /// The `listeners` key: exactly these listeners are enabled.
+    listeners: Option<Vec<&'static str>>,
     persona: BTreeMap<String, String>,
 }
 
+fn parse_port(at: &Location, value: &str) -> Result<u16, ConfigError> {
+    match value.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(invalid(at, value, "expected a port from 1 to 65535")),
+    }
+}
+
+/// Checks a section of `info`; `own` is the listener the section is named after
+/// (`[web.https]`), which its `port` key moves instead of the primary listener.
 fn check_section(
     s: &ServiceSectionSpec,
     info: &ServiceInfo,
+    own: Option<&'static ListenerInfo>,
 ) -> Result<SectionPersona, ConfigError> {
     let mut out = SectionPersona {
         at: s.at.clone(),
-        port: None,
+        ports: BTreeMap::new(),
+        listeners: None,
         persona: BTreeMap::new(),
     };
     for Spanned {
@@ -150,10 +170,47 @@ fn check_section(
     } in &s.keys
     {
         if key == "port" {
-            match value.parse::<u16>() {
-                Ok(p) if p > 0 => out.port = Some(p),
-                _ => return Err(invalid(at, value, "expected a port from 1 to 65535")),
+            if let Some(l) = own.or(info.primary()) {
+                out.ports.insert(l.name, parse_port(at, value)?);
             }
+            continue;
+        }
+        if key == "listeners" {
+            let mut enabled = Vec::new();
+            for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let Some(l) = info.listener(name) else {
+                    return Err(invalid(
+                        at,
+                        value,
+                        format!(
+                            "{name:?} is not a listener of {}; it has {}",
+                            info.name,
+                            listener_names(info)
+                        ),
+                    ));
+                };
+                if !enabled.contains(&l.name) {
+                    enabled.push(l.name);
+                }
+            }
+            if enabled.is_empty() {
+                return Err(invalid(
+                    at,
+                    value,
+                    format!(
+                        "name at least one listener ({}), or drop the service from `services`",
+                        listener_names(info)
+                    ),
+                ));
+            }
+            out.listeners = Some(enabled);
+            continue;
+        }
+        if let Some(l) = key
+            .strip_suffix("_port")
+            .and_then(|name| info.listener(name))
+        {
+            out.ports.insert(l.name, parse_port(at, value)?);
             continue;
         }
         let Some(pk) = info.key(key) else {
@@ -167,6 +224,14 @@ fn check_section(
         out.persona.insert(key.clone(), value.clone());
     }
     Ok(out)
+}
+
+fn listener_names(info: &ServiceInfo) -> String {
+    info.listeners
+        .iter()
+        .map(|l| l.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn pick_index(seed: &InstanceSeed, label: &str, n: usize) -> usize {
@@ -192,7 +257,7 @@ fn random_services(seed: &InstanceSeed, catalog: &dyn ServiceCatalog) -> Vec<Str
     let mut ports = HashSet::new();
     let mut picked: Vec<&str> = infos
         .iter()
-        .filter(|s| ports.insert(s.default_port))
+        .filter(|s| ports.insert(s.primary().map(|l| (l.transport, l.default_port))))
         .take(want)
         .map(|s| s.name)
         .collect();
@@ -238,7 +303,7 @@ fn service_source<'a>(
         }
         let mut seen = HashSet::new();
         for s in &list.value {
-            service_info(s, &list.at, None, catalog)?;
+            slug_info(s, &list.at, None, catalog)?;
             if !seen.insert(s.as_str()) {
                 return Err(ConfigError::DuplicateService {
                     at: Box::new(list.at.clone()),
@@ -260,7 +325,7 @@ fn service_source<'a>(
     }
     if let Some((a, at)) = arch {
         for s in a.services {
-            service_info(s, at, Some(a.slug), catalog)?;
+            slug_info(s, at, Some(a.slug), catalog)?;
         }
         return Ok(ServiceSource::Archetype(a, at));
     }
@@ -386,32 +451,18 @@ fn expand(
             Some(h) => h.value.clone(),
             None => generate_hostname(&seed, family, distro_of),
         };
-        let mut services = Vec::new();
-        for svc in &service_names {
-            let at = match &source {
-                ServiceSource::Listed(list) => &list.at,
-                ServiceSource::Random(at) | ServiceSource::Archetype(_, at) => at,
-            };
-            let info = service_info(svc, at, arch.map(|(a, _)| a.slug), catalog)?;
-            let section = sections.iter().find(|(s, _)| &s.service == svc);
-            services.push(ServiceConfig {
-                name: svc.clone(),
-                port: section
-                    .and_then(|(_, p)| p.port)
-                    .unwrap_or(info.default_port),
-                persona: section.map(|(_, p)| p.persona.clone()).unwrap_or_default(),
-            });
-        }
-        for (s, p) in sections {
-            if !service_names.contains(&s.service) {
-                return Err(ConfigError::ServiceNotRun {
-                    at: Box::new(p.at.clone()),
-                    decky: name.clone(),
-                    service: s.service.clone(),
-                    runs: service_names.join(", "),
-                });
-            }
-        }
+        let at = match &source {
+            ServiceSource::Listed(list) => &list.at,
+            ServiceSource::Random(at) | ServiceSource::Archetype(_, at) => at,
+        };
+        let services = decky_services(
+            &name,
+            &service_names,
+            sections,
+            at,
+            arch.map(|(a, _)| a.slug),
+            catalog,
+        )?;
         members.push(Member {
             at: d.at.clone(),
             explicit_ip: d.ip.clone(),
@@ -428,6 +479,103 @@ fn expand(
         });
     }
     Ok(members)
+}
+
+/// Groups a decky's slugs by the service implementing them (`http, https` is one
+/// `http` with two listeners) and applies the sections' ports and persona keys.
+fn decky_services(
+    decky: &str,
+    slugs: &[String],
+    sections: &[(&ServiceSectionSpec, SectionPersona)],
+    at: &Location,
+    archetype: Option<&str>,
+    catalog: &dyn ServiceCatalog,
+) -> Result<Vec<ServiceConfig>, ConfigError> {
+    // (service, enabled listeners) in order of first mention.
+    let mut wanted: Vec<(ServiceInfo, Vec<&'static str>)> = Vec::new();
+    for slug in slugs {
+        let (info, listener) = slug_info(slug, at, archetype, catalog)?;
+        let names: Vec<&'static str> = match listener {
+            Some(l) => vec![l.name],
+            None => info
+                .listeners
+                .iter()
+                .filter(|l| l.default_enabled)
+                .map(|l| l.name)
+                .collect(),
+        };
+        match wanted.iter_mut().find(|(w, _)| w.name == info.name) {
+            Some((_, enabled)) => {
+                for n in names {
+                    if !enabled.contains(&n) {
+                        enabled.push(n);
+                    }
+                }
+            }
+            None => wanted.push((info, names)),
+        }
+    }
+    for (s, p) in sections {
+        let section_runs = wanted.iter().any(|(info, enabled)| {
+            info.name == s.service
+                || (info.listener(&s.service).is_some() && enabled.contains(&s.service.as_str()))
+        });
+        if !section_runs {
+            return Err(ConfigError::ServiceNotRun {
+                at: Box::new(p.at.clone()),
+                decky: decky.to_string(),
+                service: s.service.clone(),
+                runs: slugs.join(", "),
+            });
+        }
+    }
+    let mut services = Vec::with_capacity(wanted.len());
+    for (info, mut enabled) in wanted {
+        let mine: Vec<&SectionPersona> = sections
+            .iter()
+            .filter(|(s, _)| s.service == info.name || info.listener(&s.service).is_some())
+            .map(|(_, p)| p)
+            .collect();
+        let mut persona: BTreeMap<String, String> = BTreeMap::new();
+        let mut ports: BTreeMap<&'static str, u16> = BTreeMap::new();
+        for p in &mine {
+            if let Some(l) = &p.listeners {
+                enabled = l.clone();
+            }
+            ports.extend(p.ports.iter().map(|(k, v)| (*k, *v)));
+            for (k, v) in &p.persona {
+                if let Some(prev) = persona.insert(k.clone(), v.clone()) {
+                    if &prev != v {
+                        return Err(invalid(
+                            &p.at,
+                            v,
+                            format!(
+                                "{k} is already {prev:?} in another section of service {}; set it once",
+                                info.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let listeners = info
+            .listeners
+            .iter()
+            .filter(|l| enabled.contains(&l.name))
+            .map(|l| ListenerConfig {
+                name: l.name,
+                transport: l.transport,
+                port: ports.get(l.name).copied().unwrap_or(l.default_port),
+                tls: l.tls,
+            })
+            .collect();
+        services.push(ServiceConfig {
+            name: info.name.to_string(),
+            listeners,
+            persona,
+        });
+    }
+    Ok(services)
 }
 
 fn in_loopback_range(ip: IpAddr) -> bool {
@@ -638,8 +786,8 @@ pub(crate) fn resolve(
                 decky: s.decky.clone(),
             });
         }
-        let info = service_info(&s.service, &s.at, None, catalog)?;
-        let persona = check_section(s, &info)?;
+        let (info, own) = slug_info(&s.service, &s.at, None, catalog)?;
+        let persona = check_section(s, &info, own)?;
         by_decky
             .entry(s.decky.as_str())
             .or_default()
@@ -669,17 +817,19 @@ pub(crate) fn resolve(
     let offset = spec.general.port_offset.value;
     for m in &members {
         for s in &m.config.services {
-            let sum = u32::from(s.port) + u32::from(offset);
-            if s.port != 0 && sum > u32::from(u16::MAX) {
-                return Err(invalid(
-                    &spec.general.port_offset.at,
-                    offset,
-                    format!(
-                        "service {} of decky {} listens on port {}, which this offset pushes to {sum}, past 65535; \
-                         lower the offset or give the service a lower `port`",
-                        s.name, m.config.name, s.port
-                    ),
-                ));
+            for l in &s.listeners {
+                let sum = u32::from(l.port) + u32::from(offset);
+                if l.port != 0 && sum > u32::from(u16::MAX) {
+                    return Err(invalid(
+                        &spec.general.port_offset.at,
+                        offset,
+                        format!(
+                            "listener {} of service {} of decky {} listens on port {}, which this offset pushes to {sum}, past 65535; \
+                             lower the offset or give the listener a lower port",
+                            l.name, s.name, m.config.name, l.port
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -693,55 +843,60 @@ pub(crate) fn resolve(
     Ok(fleet)
 }
 
-/// One service's claim on an address and port.
+/// One listener's claim on a transport, address and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BindClaim<'a> {
     /// Decky name.
     pub decky: &'a str,
     /// Service name.
     pub service: &'a str,
+    /// The listener.
+    pub listener: &'a ListenerConfig,
     /// Where it binds, `port_offset` applied.
     pub addr: SocketAddr,
 }
 
 impl FleetConfig {
-    /// Every (decky, service, bind address) claim, in config order.
+    /// Every (decky, service, listener, bind address) claim, in config order.
     pub fn bind_claims(&self) -> Vec<BindClaim<'_>> {
         self.deckies
             .iter()
             .flat_map(|d| {
-                d.services.iter().map(move |s| BindClaim {
-                    decky: &d.name,
-                    service: &s.name,
-                    addr: d.bind_addr(s, self.general.port_offset),
+                d.services.iter().flat_map(move |s| {
+                    s.listeners.iter().map(move |l| BindClaim {
+                        decky: &d.name,
+                        service: &s.name,
+                        listener: l,
+                        addr: d.bind_addr(l, self.general.port_offset),
+                    })
                 })
             })
             .collect()
     }
 
-    /// Every (decky, service, bind address) claim; refuses two claims of one address:port naming both deckies/services.
+    /// Refuses two claims of one (transport, address, port), naming both deckies and listeners.
     ///
-    /// Ports are compared regardless of transport (a TCP and a UDP service on
-    /// one port are refused too), which only ever errs on the safe side.
+    /// A TCP and a UDP listener may share a port (SIP on 5060 is both).
     /// Port 0 asks the OS for any free port and never conflicts.
     pub fn check_binds(&self) -> Result<(), ConfigError> {
         self.check_binds_from("fleet config")
     }
 
     fn check_binds_from(&self, origin: &str) -> Result<(), ConfigError> {
-        let mut seen: HashMap<SocketAddr, BindClaim<'_>> = HashMap::new();
+        let mut seen: HashMap<(Transport, SocketAddr), BindClaim<'_>> = HashMap::new();
         for claim in self.bind_claims() {
             if claim.addr.port() == 0 {
                 continue;
             }
-            if let Some(first) = seen.insert(claim.addr, claim) {
+            if let Some(first) = seen.insert((claim.listener.transport, claim.addr), claim) {
                 return Err(ConfigError::BindConflict(Box::new(BindConflict {
                     origin: origin.to_string(),
                     addr: claim.addr,
+                    transport: claim.listener.transport.as_str(),
                     first_decky: first.decky.to_string(),
-                    first_service: first.service.to_string(),
+                    first_service: first.listener.name.to_string(),
                     second_decky: claim.decky.to_string(),
-                    second_service: claim.service.to_string(),
+                    second_service: claim.listener.name.to_string(),
                 })));
             }
         }
@@ -752,6 +907,11 @@ impl FleetConfig {
 /// Names of the keys a `[DECKY.SERVICE]` section of `info` accepts.
 fn service_keys(info: &ServiceInfo) -> String {
     let mut keys = names(SERVICE_KEYS);
+    for l in info.listeners {
+        keys.push_str(", ");
+        keys.push_str(l.name);
+        keys.push_str("_port");
+    }
     for k in info.persona_keys {
         keys.push_str(", ");
         keys.push_str(k.name);

@@ -315,6 +315,12 @@ fn general_from(section: &Section, at: &Location, g: &mut GeneralSpec) -> Result
                 let n = parse_ranged(v, &kat, 1, 16 * 1024 * 1024)?;
                 g.limits.max_read_bytes = usize::try_from(n).unwrap_or(usize::MAX);
             }
+            "udp_packets_per_source" => {
+                g.limits.udp_packets_per_source = parse_u32(v, &kat, 1, 1_000_000)?
+            }
+            "udp_bytes_per_source" => {
+                g.limits.udp_bytes_per_source = parse_ranged(v, &kat, 1, 1 << 30)?
+            }
             _ => return Err(unknown_key(at, e, names(GENERAL_KEYS))),
         }
     }

@@ -1,4 +1,5 @@
-//! Loader and resolver tests against a small fake catalog (ssh, http, https).
+//! Loader and resolver tests against a small fake catalog (ssh, and http with its
+//! https listener; sip on udp and tcp for the bind check).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -7,7 +8,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::catalog::{KeyKind, PersonaKey, ServiceInfo, Transport};
+use crate::catalog::{KeyKind, ListenerInfo, PersonaKey, ServiceInfo};
 use crate::persona::{distro, generate_hostname, OsFamily};
 use crate::seed::InstanceSeed;
 
@@ -28,27 +29,33 @@ static HTTP_KEYS: [PersonaKey; 1] = [PersonaKey {
     kind: KeyKind::Text,
     doc: "Server header",
 }];
-static ALL: [ServiceInfo; 3] = [
+static SSH_LISTENERS: [ListenerInfo; 1] = [ListenerInfo::tcp("ssh", 22)];
+static HTTP_LISTENERS: [ListenerInfo; 2] = [
+    ListenerInfo::tcp("http", 80),
+    ListenerInfo::tcp("https", 443).with_tls().on_request(),
+];
+static SIP_LISTENERS: [ListenerInfo; 2] = [
+    ListenerInfo::udp("sip", 5060),
+    ListenerInfo::tcp("sip-tcp", 5060),
+];
+static SIP: ServiceInfo = ServiceInfo {
+    name: "sip",
+    summary: "SIP",
+    listeners: &SIP_LISTENERS,
+    persona_keys: &[],
+};
+static ALL: [ServiceInfo; 2] = [
     ServiceInfo {
         name: "ssh",
         summary: "SSH",
-        transport: Transport::Tcp,
-        default_port: 22,
+        listeners: &SSH_LISTENERS,
         persona_keys: &SSH_KEYS,
     },
     ServiceInfo {
         name: "http",
         summary: "HTTP",
-        transport: Transport::Tcp,
-        default_port: 80,
+        listeners: &HTTP_LISTENERS,
         persona_keys: &HTTP_KEYS,
-    },
-    ServiceInfo {
-        name: "https",
-        summary: "HTTPS",
-        transport: Transport::Tcp,
-        default_port: 443,
-        persona_keys: &[],
     },
 ];
 
@@ -72,6 +79,14 @@ fn ssh_only() -> Fake {
 }
 
 const KEY: &[u8] = b"test installation key";
+
+/// Every enabled listener of a decky with its port, in order.
+fn listeners(d: &DeckyConfig) -> Vec<(&'static str, u16)> {
+    d.services
+        .iter()
+        .flat_map(|s| s.listeners.iter().map(|l| (l.name, l.port)))
+        .collect()
+}
 
 fn load(text: &str) -> Result<FleetConfig, ConfigError> {
     load_ini(text, "fleet.ini", &cat(), KEY)
@@ -150,14 +165,14 @@ fn full_example_file_resolves_to_expected_deckies() {
     assert_eq!(gw.archetype, None);
     assert_eq!(gw.services.len(), 2);
     let ssh = &gw.services[0];
-    assert_eq!((ssh.name.as_str(), ssh.port), ("ssh", 2222));
+    assert_eq!(listeners(gw)[0], ("ssh", 2222));
     assert_eq!(ssh.get("ssh_version"), Some("SSH-2.0-OpenSSH_8.0"));
     assert_eq!(ssh.get("users"), Some("root:toor"));
     assert_eq!(ssh.get("port"), None, "port is not a persona key");
-    assert_eq!(gw.services[1].port, 80);
+    assert_eq!(listeners(gw)[1], ("http", 80));
     assert_eq!(gw.services[1].get("server_header"), Some("nginx"));
     assert_eq!(
-        gw.bind_addr(ssh, 10000),
+        gw.bind_addr(&ssh.listeners[0], 10000),
         "127.50.0.2:12222".parse().unwrap()
     );
 
@@ -167,17 +182,12 @@ fn full_example_file_resolves_to_expected_deckies() {
         assert_eq!(d.archetype, Some("web-server"));
         assert_eq!(d.os_family, OsFamily::Linux);
         assert_eq!(d.distro.slug, "debian");
-        let svcs: Vec<(&str, u16)> = d
-            .services
-            .iter()
-            .map(|s| (s.name.as_str(), s.port))
-            .collect();
-        assert_eq!(svcs, [("http", 80), ("https", 443), ("ssh", 22)]);
+        assert_eq!(listeners(d), [("http", 80), ("https", 443), ("ssh", 22)]);
         assert_eq!(
             d.services[0].get("server_header"),
             Some("Apache/2.4.41 (Ubuntu)")
         );
-        assert!(d.services[2].persona.is_empty());
+        assert!(d.services[1].persona.is_empty());
         let seed = InstanceSeed::derive_for(KEY, &d.name);
         assert_eq!(
             d.hostname,
@@ -593,6 +603,7 @@ fn check_binds_detects_two_deckies_on_one_address_and_names_both() {
         ConfigError::BindConflict(Box::new(BindConflict {
             origin: "fleet config".into(),
             addr,
+            transport: "tcp",
             first_decky: "alpha".into(),
             first_service: "ssh".into(),
             second_decky: "beta".into(),
@@ -933,4 +944,80 @@ fn host_driver_allocates_ipv6_after_the_subnet_router_address() {
             .unwrap();
     let ips: Vec<IpAddr> = f.deckies.iter().map(|d| d.ip).collect();
     assert_eq!(ips, [ip("2001:db8::1"), ip("2001:db8::2")]);
+}
+
+#[test]
+fn a_listener_slug_enables_that_listener_of_its_service() {
+    let f = load("[web]\nservices = https, ssh\n").unwrap();
+    let d = &f.deckies[0];
+    assert_eq!(d.services.len(), 2);
+    assert_eq!(d.services[0].name, "http");
+    assert_eq!(listeners(d), [("https", 443), ("ssh", 22)]);
+    assert!(d.services[0].listeners[0].tls);
+
+    let f = load("[web]\nservices = http, https\n").unwrap();
+    assert_eq!(
+        f.deckies[0].services.len(),
+        1,
+        "one http service, two listeners"
+    );
+    assert_eq!(listeners(&f.deckies[0]), [("http", 80), ("https", 443)]);
+}
+
+#[test]
+fn sections_move_and_choose_listeners() {
+    let f = load(
+        "[web]\nservices = http, https\n[web.https]\nport = 8443\nserver_header = nginx\n[web.http]\nport = 8080\n",
+    )
+    .unwrap();
+    let d = &f.deckies[0];
+    assert_eq!(listeners(d), [("http", 8080), ("https", 8443)]);
+    assert_eq!(d.services[0].get("server_header"), Some("nginx"));
+
+    let f =
+        load("[web]\nservices = http\n[web.http]\nlisteners = https\nhttps_port = 4443\n").unwrap();
+    assert_eq!(listeners(&f.deckies[0]), [("https", 4443)]);
+}
+
+#[test]
+fn listener_keys_are_checked_and_named() {
+    let msg = err("[web]\nservices = http\n[web.http]\nlisteners = gopher\n").to_string();
+    assert!(
+        msg.contains("\"gopher\" is not a listener of http"),
+        "{msg}"
+    );
+    assert!(msg.contains("http, https"), "{msg}");
+    let msg = err("[web]\nservices = http\n[web.http]\nftp_port = 21\n").to_string();
+    assert!(msg.contains("ftp_port"), "{msg}");
+    assert!(msg.contains("https_port"), "{msg}");
+    let msg = err("[web]\nservices = http\n[web.https]\nport = 8443\n").to_string();
+    assert!(
+        msg.contains("https"),
+        "an https section needs the https listener: {msg}"
+    );
+    let msg = err(
+        "[web]\nservices = http, https\n[web.http]\nserver_header = a\n[web.https]\nserver_header = b\n",
+    )
+    .to_string();
+    assert!(msg.contains("set it once"), "{msg}");
+}
+
+#[test]
+fn binds_are_keyed_by_transport_address_and_port() {
+    // SIP answers on 5060 over UDP and TCP: not a conflict.
+    let with_sip = Fake(ALL.iter().chain([&SIP]).collect());
+    let f = load_ini(
+        "[pbx]\nservices = sip\nip = 127.60.0.1\n",
+        "fleet.ini",
+        &with_sip,
+        KEY,
+    )
+    .unwrap();
+    assert_eq!(listeners(&f.deckies[0]), [("sip", 5060), ("sip-tcp", 5060)]);
+    f.check_binds().unwrap();
+    // Two TCP listeners on one port are.
+    let msg = err("[web]\nservices = http, https\nip = 127.60.0.2\n[web.http]\nhttps_port = 80\n")
+        .to_string();
+    assert!(msg.contains("127.60.0.2:80/tcp"), "{msg}");
+    assert!(msg.contains("`http`") && msg.contains("`https`"), "{msg}");
 }

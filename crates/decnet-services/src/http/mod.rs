@@ -27,7 +27,7 @@ use ::http::{Request, Response, StatusCode, Version};
 use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::{Buf as _, Bytes, BytesMut};
-use decnet_core::catalog::{KeyKind, PersonaKey, ServiceInfo, Transport};
+use decnet_core::catalog::{KeyKind, ListenerInfo, PersonaKey, ServiceInfo};
 use decnet_core::config::model::ServiceConfig;
 use decnet_core::{Credential, EventType, SecretKind};
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -91,47 +91,27 @@ static KEYS: [PersonaKey; 5] = [
     },
 ];
 
-static HTTP_INFO: ServiceInfo = ServiceInfo {
+static LISTENERS: [ListenerInfo; 2] = [
+    ListenerInfo::tcp("http", 80),
+    // The `https` slug of DECNET's INI files names this listener.
+    ListenerInfo::tcp("https", 443).with_tls().on_request(),
+];
+
+static INFO: ServiceInfo = ServiceInfo {
     name: "http",
-    summary: "Web server (nginx/Apache persona) with fake WordPress, phpMyAdmin and router logins",
-    transport: Transport::Tcp,
-    default_port: 80,
+    summary: "Web server (nginx/Apache persona) with fake WordPress, phpMyAdmin and router logins; \
+              its https listener serves the same site over TLS with a per-decky self-signed certificate",
+    listeners: &LISTENERS,
     persona_keys: &KEYS,
 };
 
-static HTTPS_INFO: ServiceInfo = ServiceInfo {
-    name: "https",
-    summary: "The http service over TLS with a per-decky self-signed certificate",
-    transport: Transport::Tcp,
-    default_port: 443,
-    persona_keys: &KEYS,
-};
-
-/// The `http` or `https` service.
-#[derive(Debug, Clone, Copy)]
-pub struct Http {
-    tls: bool,
-}
-
-impl Http {
-    /// Plain HTTP on port 80.
-    pub fn plain() -> Http {
-        Http { tls: false }
-    }
-
-    /// HTTPS on port 443.
-    pub fn tls() -> Http {
-        Http { tls: true }
-    }
-}
+/// The `http` service and its `https` listener.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Http;
 
 impl Service for Http {
     fn info(&self) -> &'static ServiceInfo {
-        if self.tls {
-            &HTTPS_INFO
-        } else {
-            &HTTP_INFO
-        }
+        &INFO
     }
 
     fn instance(
@@ -139,9 +119,9 @@ impl Service for Http {
         decky: Arc<DeckyRuntime>,
         cfg: &ServiceConfig,
     ) -> Result<Arc<dyn Instance>, ServiceError> {
-        let service = self.info().name;
+        let service = INFO.name;
         let site = site_from_persona(service, &decky, cfg)?;
-        let tls = if self.tls {
+        let tls = if cfg.listeners.iter().any(|l| l.tls) {
             Some(tls::acceptor(&decky, &site.hostname)?)
         } else {
             None
@@ -255,9 +235,12 @@ struct HttpInstance {
 #[async_trait]
 impl Instance for HttpInstance {
     async fn serve(&self, conn: Conn, ctx: ConnCtx) -> Result<(), ServiceError> {
-        match &self.tls {
-            None => serve_http(conn, ctx, self.site.clone(), None).await,
-            Some(acceptor) => serve_tls(acceptor, conn, ctx, self.site.clone()).await,
+        match (&self.tls, ctx.listener.tls) {
+            (Some(acceptor), true) => serve_tls(acceptor, conn, ctx, self.site.clone()).await,
+            (None, true) => Err(ServiceError::Protocol(
+                "TLS listener served without a certificate".into(),
+            )),
+            (_, false) => serve_http(conn, ctx, self.site.clone(), None).await,
         }
     }
 }
@@ -1094,14 +1077,12 @@ mod tests {
     }
 
     fn cfg(persona: &[(&str, &str)]) -> ServiceConfig {
-        ServiceConfig {
-            name: "http".into(),
-            port: 80,
-            persona: persona
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        let mut cfg = ServiceConfig::defaults(&INFO, None);
+        cfg.persona = persona
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        cfg
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use decnet_core::catalog::{KeyKind, PersonaKey, ServiceInfo, Transport};
+use decnet_core::catalog::{KeyKind, ListenerInfo, PersonaKey, ServiceInfo};
 use decnet_core::config::model::ServiceConfig;
 use decnet_core::EventType;
 use russh::{cipher, compression, kex, mac, MethodKind, MethodSet, Preferred, SshId};
@@ -80,8 +80,7 @@ static INFO: ServiceInfo = ServiceInfo {
     name: "ssh",
     summary:
         "OpenSSH look-alike: captures passwords and keys, serves a fake shell and records sessions",
-    transport: Transport::Tcp,
-    default_port: 22,
+    listeners: &[ListenerInfo::tcp("ssh", 22)],
     persona_keys: &KEYS,
 };
 

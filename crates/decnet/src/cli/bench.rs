@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits, ServiceConfig};
+use decnet_core::catalog::ServiceCatalog as _;
+use decnet_core::config::model::{
+    DeckyConfig, FleetConfig, General, Limits, ListenerConfig, ServiceConfig,
+};
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::EventType;
 use decnet_engine::journal::{JournalOptions, JournalPos, JournalReader, Record};
@@ -94,14 +97,7 @@ async fn service_bench(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode
             os_family: OsFamily::Linux,
             distro: distro("debian").ok_or_else(|| anyhow::anyhow!("debian persona missing"))?,
             archetype: None,
-            services: vec![ServiceConfig {
-                name: service.into(),
-                port: 0,
-                persona: persona
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
-            }],
+            services: vec![bench_service(service, persona)?],
         }],
     };
     let registry = Registry::builtin();
@@ -299,4 +295,30 @@ async fn http_worker(addr: SocketAddr, deadline: Instant, done: &AtomicU64) -> a
         done.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// The benchmarked service on any free port: the slug's listener alone (`https`), or the
+/// service's default listeners.
+fn bench_service(slug: &str, persona: Vec<(&str, &str)>) -> anyhow::Result<ServiceConfig> {
+    let registry = Registry::builtin();
+    let found = registry
+        .slug(slug)
+        .ok_or_else(|| anyhow::anyhow!("no service {slug} in this build"))?;
+    let mut cfg = ServiceConfig::defaults(found.service, Some(0));
+    if let Some(l) = found.listener {
+        cfg.listeners = vec![ListenerConfig {
+            name: l.name,
+            transport: l.transport,
+            port: 0,
+            tls: l.tls,
+        }];
+    }
+    for l in &mut cfg.listeners {
+        l.port = 0;
+    }
+    cfg.persona = persona
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Ok(cfg)
 }

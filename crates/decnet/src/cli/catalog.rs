@@ -29,7 +29,14 @@ pub fn services(a: ListArgs) -> anyhow::Result<ExitCode> {
         .map(|s| {
             vec![
                 s.name.to_owned(),
-                format!("{}/{:?}", s.default_port, s.transport).to_lowercase(),
+                s.listeners
+                    .iter()
+                    .map(|l| {
+                        let on = if l.default_enabled { "" } else { "*" };
+                        format!("{}={}{on}", l.name, l.describe())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 s.persona_keys
                     .iter()
                     .map(|k| k.name)
@@ -41,7 +48,13 @@ pub fn services(a: ListArgs) -> anyhow::Result<ExitCode> {
         .collect();
     print!(
         "{}",
-        table(&["SERVICE", "PORT", "PERSONA KEYS", "DESCRIPTION"], &rows)
+        table(
+            &["SERVICE", "LISTENERS", "PERSONA KEYS", "DESCRIPTION"],
+            &rows
+        )
+    );
+    println!(
+        "\n* enabled when named in `services` (e.g. `https`) or in the service's `listeners` key"
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -50,7 +63,7 @@ pub fn archetypes(a: ListArgs) -> anyhow::Result<ExitCode> {
     let reg = Registry::builtin();
     let missing = |svcs: &[&str]| -> Vec<String> {
         svcs.iter()
-            .filter(|s| reg.service(s).is_none())
+            .filter(|s| reg.slug(s).is_none())
             .map(|s| (*s).to_owned())
             .collect()
     };

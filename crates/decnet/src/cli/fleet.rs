@@ -11,7 +11,7 @@ use decnet_api::{
     bootstrap_admin, serve_on, ApiConfig, AppState, Bootstrap, DeckyInfo, DeckyService, JwtSecret,
 };
 use decnet_bus::{bus_enabled, Bus, InProcessBus, NullBus};
-use decnet_core::catalog::ServiceCatalog;
+use decnet_core::catalog::Transport;
 use decnet_core::config::model::{Driver, FleetConfig};
 use decnet_core::config::{demo_fleet, load_ini, plan_deploy, DeployRequest};
 use decnet_engine::journal::JournalOptions;
@@ -167,12 +167,18 @@ fn plan_table(fleet: &FleetConfig, engine: Option<&Engine>) -> String {
             let services = d
                 .services
                 .iter()
-                .map(|s| {
+                .flat_map(|s| &s.listeners)
+                .map(|l| {
                     let port = engine
-                        .and_then(|e| e.addr_of(&d.name, &s.name))
+                        .and_then(|e| e.addr_of(&d.name, l.name))
                         .map(|a| a.port())
-                        .unwrap_or_else(|| d.bind_addr(s, fleet.general.port_offset).port());
-                    format!("{}:{}", s.name, port)
+                        .unwrap_or_else(|| d.bind_addr(l, fleet.general.port_offset).port());
+                    let udp = if l.transport == Transport::Udp {
+                        "/udp"
+                    } else {
+                        ""
+                    };
+                    format!("{}:{port}{udp}", l.name)
                 })
                 .collect::<Vec<_>>()
                 .join(" ");
@@ -240,7 +246,7 @@ async fn run_fleet(
     );
     let state = AppState::new(store.clone(), &secret, &api_config, &data_dir)
         .with_bus(bus.clone())
-        .with_deckies(decky_infos(&fleet, &engine, registry));
+        .with_deckies(decky_infos(&fleet, &engine));
     let api_stop = stop.clone();
     let api = tokio::spawn(serve_on(api_listener, state, async move {
         api_stop.cancelled().await
@@ -291,7 +297,7 @@ pub(super) async fn open_store(data_dir: &Path, url: Option<&str>) -> anyhow::Re
 }
 
 /// The running fleet as the API shows it, with the ports actually bound.
-fn decky_infos(fleet: &FleetConfig, engine: &Engine, registry: &Registry) -> Vec<DeckyInfo> {
+fn decky_infos(fleet: &FleetConfig, engine: &Engine) -> Vec<DeckyInfo> {
     fleet
         .deckies
         .iter()
@@ -305,19 +311,14 @@ fn decky_infos(fleet: &FleetConfig, engine: &Engine, registry: &Registry) -> Vec
             services: d
                 .services
                 .iter()
-                .map(|s| DeckyService {
-                    name: s.name.clone(),
-                    port: engine.addr_of(&d.name, &s.name).map_or_else(
-                        || d.bind_addr(s, fleet.general.port_offset).port(),
+                .flat_map(|s| &s.listeners)
+                .map(|l| DeckyService {
+                    name: l.name.to_owned(),
+                    port: engine.addr_of(&d.name, l.name).map_or_else(
+                        || d.bind_addr(l, fleet.general.port_offset).port(),
                         |a| a.port(),
                     ),
-                    transport: registry
-                        .service(&s.name)
-                        .map_or("tcp", |i| match i.transport {
-                            decnet_core::catalog::Transport::Tcp => "tcp",
-                            decnet_core::catalog::Transport::Udp => "udp",
-                        })
-                        .to_owned(),
+                    transport: l.transport.as_str().to_owned(),
                 })
                 .collect(),
         })
