@@ -4,6 +4,8 @@
 //! - [`Shell`]: line editing (echo, backspace, Ctrl-C/D/U, Enter) and prompts
 //! - [`cmd`]: one module per command family behind the [`cmd::Command`] enum
 //! - [`fs`]: the persona's read-only file tree
+//! - [`Persona`]: what the shell shows about the machine, built once per decky by
+//!   [`Persona::for_decky`] for every service that serves the shell (ssh, telnet)
 
 pub mod cmd;
 pub mod fs;
@@ -11,7 +13,9 @@ pub mod fs;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use decnet_core::persona::Distro;
+use decnet_core::persona::{Distro, MotdContext, PromptStyle};
+
+use crate::service::DeckyRuntime;
 
 /// Longest command line kept; further typed bytes are dropped, as a terminal would beep.
 pub const MAX_LINE: usize = 4096;
@@ -44,6 +48,65 @@ pub struct Persona {
 }
 
 impl Persona {
+    /// The machine a decky's shell shows, the same whichever service serves it.
+    ///
+    /// `hostname` and `kernel_release` override the decky's hostname and the
+    /// distro's kernel; `users` get home directories. CPUs, memory, uptime and
+    /// MAC come from the instance seed (under the labels SSH has always used,
+    /// so a decky's ssh and telnet show one machine and restarts change nothing).
+    pub fn for_decky(
+        decky: &DeckyRuntime,
+        hostname: Option<&str>,
+        kernel_release: Option<&str>,
+        users: Vec<String>,
+    ) -> Persona {
+        let d = decky.config.distro;
+        let seed = &decky.seed;
+        let mut mac = [0x52, 0x54, 0x00, 0, 0, 0];
+        for (dst, src) in mac.iter_mut().skip(3).zip(seed.derive(b"ssh-mac")) {
+            *dst = src;
+        }
+        Persona {
+            hostname: hostname
+                .map(str::to_owned)
+                .unwrap_or_else(|| decky.config.hostname.clone()),
+            kernel_release: kernel_release.unwrap_or(d.kernel_release).to_owned(),
+            distro: d,
+            ip: decky.config.ip,
+            users,
+            cpus: [1, 2, 2, 4, 4, 8]
+                .get(usize::try_from(seed.pick(b"ssh-cpus", 6)).unwrap_or(0))
+                .copied()
+                .unwrap_or(2),
+            mem_kb: [2_030_000, 4_025_000, 8_140_000, 16_310_000]
+                .get(usize::try_from(seed.pick(b"ssh-mem", 4)).unwrap_or(0))
+                .copied()
+                .unwrap_or(4_025_000),
+            uptime_days: 3 + u32::try_from(seed.pick(b"ssh-uptime", 200)).unwrap_or(0),
+            mac,
+        }
+    }
+
+    /// What an interactive login prints before the first prompt: the release's
+    /// own MOTD, then `Last login:` (26 hours before `now`, from `peer`) where
+    /// the release's sshd prints one; `\r\n` line ends.
+    pub fn login_banner(&self, peer: IpAddr, now: chrono::DateTime<chrono::Utc>) -> String {
+        let mut text = self.distro.motd(&MotdContext {
+            hostname: &self.hostname,
+            kernel_release: &self.kernel_release,
+            ip: self.ip,
+        });
+        if self.distro.last_login {
+            let when = now - chrono::Duration::hours(26);
+            text.push_str(&format!(
+                "Last login: {} from {}\n",
+                when.format("%a %b %e %H:%M:%S %Y"),
+                peer
+            ));
+        }
+        text.replace('\n', "\r\n")
+    }
+
     /// `/proc/version` with the persona's kernel release.
     pub fn proc_version(&self) -> String {
         format!(
@@ -139,7 +202,7 @@ impl State {
     pub fn prompt(&self) -> String {
         let sigil = if self.user == "root" { '#' } else { '$' };
         let short = self.persona.hostname.split('.').next().unwrap_or("");
-        if self.persona.distro.rhel_prompt {
+        if self.persona.distro.prompt == PromptStyle::Rhel {
             let base = if self.cwd == self.home {
                 "~"
             } else if self.cwd == "/" {
