@@ -1,9 +1,9 @@
 //! Personas: what a decky claims to be, and the names of every service DECNET
 //! knows of (implemented or planned).
 //!
-//! - [`distro`]: Linux releases, their OS identity and the package versions they ship
-//! - [`windows`]: Windows builds and the SMB/RDP/MSSQL/IIS versions they ship
-//! - [`archetype`]: bundles of services, an OS family and preferred personas
+//! - [`mod@distro`]: Linux releases, their OS identity and the package versions they ship
+//! - [`mod@windows`]: Windows builds and the SMB/RDP/MSSQL/IIS versions they ship
+//! - [`mod@archetype`]: bundles of services, an OS family and preferred personas
 //!
 //! Protocols format their own banners from these; nothing here is per service.
 

@@ -561,6 +561,92 @@ pub(crate) mod tests {
         (String::from_utf8_lossy(&s.output).into_owned(), s.events)
     }
 
+    fn runtime(name: &str, slug: &str) -> DeckyRuntime {
+        DeckyRuntime {
+            config: decnet_core::config::model::DeckyConfig {
+                name: name.into(),
+                ip: "127.42.0.9".parse().unwrap(),
+                hostname: "files-ops-07".into(),
+                os_family: decnet_core::persona::OsFamily::Linux,
+                distro: distro(slug).unwrap(),
+                windows: None,
+                archetype: None,
+                services: vec![],
+            },
+            seed: decnet_core::seed::InstanceSeed::derive_for(b"k", name),
+            data_dir: std::path::PathBuf::from("/nonexistent"),
+            limits: decnet_core::config::model::Limits::DEFAULT,
+        }
+    }
+
+    #[test]
+    fn the_builder_gives_one_machine_per_decky_whatever_service_asks() {
+        let rt = runtime("d1", "rocky9");
+        let a = Persona::for_decky(&rt, None, None, vec!["root".into()]);
+        let b = Persona::for_decky(&rt, None, None, vec!["root".into()]);
+        assert_eq!(
+            (a.cpus, a.mem_kb, a.uptime_days, a.mac),
+            (b.cpus, b.mem_kb, b.uptime_days, b.mac)
+        );
+        assert_eq!(a.hostname, "files-ops-07");
+        assert_eq!(a.kernel_release, "5.14.0-362.8.1.el9_3.x86_64");
+        assert_eq!(a.ip, rt.config.ip);
+        assert_eq!(&a.mac[..3], &[0x52, 0x54, 0x00]);
+        let o = Persona::for_decky(&rt, Some("db01"), Some("5.14.0-1"), vec![]);
+        assert_eq!(
+            (o.hostname.as_str(), o.kernel_release.as_str()),
+            ("db01", "5.14.0-1")
+        );
+        let macs: std::collections::HashSet<[u8; 6]> = (0..10)
+            .map(|i| {
+                Persona::for_decky(&runtime(&format!("d{i}"), "debian"), None, None, vec![]).mac
+            })
+            .collect();
+        assert!(macs.len() > 5, "{macs:?}");
+    }
+
+    // Regression: every distro's login linked `https://help.<os_id>.com`.
+    #[test]
+    fn login_banners_are_the_releases_own_motd() {
+        let now = chrono::DateTime::parse_from_rfc3339("2024-03-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        let banner = |slug: &str| persona(slug).login_banner(peer, now);
+        assert_eq!(
+            banner("debian"),
+            "Linux web-prod-03 6.1.0-28-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22) x86_64\r\n\r\n\
+             The programs included with the Debian GNU/Linux system are free software;\r\n\
+             the exact distribution terms for each program are described in the\r\n\
+             individual files in /usr/share/doc/*/copyright.\r\n\r\n\
+             Debian GNU/Linux comes with ABSOLUTELY NO WARRANTY, to the extent\r\n\
+             permitted by applicable law.\r\n\
+             Last login: Mon Mar  4 10:00:00 2024 from 203.0.113.9\r\n"
+        );
+        let ubuntu = banner("ubuntu22");
+        assert!(ubuntu.starts_with("Welcome to Ubuntu 22.04.4 LTS (GNU/Linux 5.15.0-91-generic x86_64)\r\n\r\n * Documentation:  https://help.ubuntu.com\r\n"), "{ubuntu}");
+        assert_eq!(
+            banner("rocky9"),
+            "Activate the web console with: systemctl enable --now cockpit.socket\r\n\r\n\
+             Last login: Mon Mar  4 10:00:00 2024 from 203.0.113.9\r\n"
+        );
+        assert_eq!(
+            banner("centos7"),
+            "Last login: Mon Mar  4 10:00:00 2024 from 203.0.113.9\r\n"
+        );
+        let alpine = banner("alpine");
+        assert!(alpine.starts_with("Welcome to Alpine!\r\n"), "{alpine}");
+        assert!(!alpine.contains("Last login"), "{alpine}");
+        for d in decnet_core::persona::DISTROS
+            .iter()
+            .filter(|d| d.os_id != "ubuntu")
+        {
+            let b = banner(d.slug);
+            assert!(!b.contains("help."), "{}: {b}", d.slug);
+            assert!(!b.replace("\r\n", "").contains('\n'), "{}: bare LF", d.slug);
+        }
+    }
+
     #[test]
     fn prompts_follow_the_distro() {
         let sh = Shell::new(persona("ubuntu22"), "root");
