@@ -101,6 +101,7 @@ async fn conformance(registry: &Registry, data: &Path) -> Vec<Failure> {
             hostname: format!("conf-host-{i}"),
             os_family: OsFamily::Linux,
             distro: distro("debian").expect("debian persona"),
+            windows: None,
             archetype: None,
             services: vec![all_listeners(info)],
         });

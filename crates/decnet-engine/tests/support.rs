@@ -114,6 +114,7 @@ pub fn decky(name: &str, ip: IpAddr, port: u16) -> DeckyConfig {
         hostname: name.into(),
         os_family: OsFamily::Linux,
         distro: distro("debian").unwrap(),
+        windows: None,
         archetype: None,
         services: vec![ServiceConfig::defaults(&ECHO, Some(port))],
     }

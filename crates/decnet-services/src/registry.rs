@@ -47,3 +47,50 @@ impl ServiceCatalog for Registry {
         self.services.iter().map(|s| s.info()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use decnet_core::persona::{KNOWN_SERVICES, PLANNED_SERVICES};
+
+    /// Every slug a `services=` list accepts: service names and their listeners' names.
+    fn registered() -> Vec<&'static str> {
+        let mut slugs: Vec<&'static str> = Registry::builtin()
+            .services
+            .iter()
+            .flat_map(|s| {
+                let info = s.info();
+                std::iter::once(info.name).chain(info.listeners.iter().map(|l| l.name))
+            })
+            .collect();
+        slugs.dedup();
+        slugs
+    }
+
+    #[test]
+    fn every_registered_service_is_known() {
+        for name in registered() {
+            assert!(
+                KNOWN_SERVICES.contains(&name),
+                "{name} is registered but missing from KNOWN_SERVICES"
+            );
+        }
+    }
+
+    #[test]
+    fn every_known_service_is_registered_or_planned_never_both() {
+        let reg = registered();
+        for name in KNOWN_SERVICES {
+            let is_registered = reg.contains(&name);
+            let is_planned = PLANNED_SERVICES.contains(&name);
+            assert!(
+                is_registered || is_planned,
+                "{name} is known but neither registered nor in PLANNED_SERVICES"
+            );
+            assert!(
+                !(is_registered && is_planned),
+                "{name} is registered: remove it from PLANNED_SERVICES"
+            );
+        }
+    }
+}

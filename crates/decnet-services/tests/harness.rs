@@ -79,6 +79,7 @@ pub fn decky(name: &str, ip: &str, data: &Path, services: Vec<ServiceConfig>) ->
             hostname: format!("{name}-host"),
             os_family: OsFamily::Linux,
             distro: d,
+            windows: None,
             archetype: None,
             services,
         },

@@ -150,15 +150,29 @@ pub enum ConfigError {
         /// Every archetype slug.
         known: String,
     },
-    /// A distro slug that does not exist.
+    /// A distro or Windows build slug that does not exist.
     #[error("{at}: unknown distro `{distro}`; distros: {known}")]
     UnknownDistro {
         /// Where.
         at: Box<Location>,
         /// The slug.
         distro: String,
-        /// Every distro slug.
+        /// Every distro and Windows build slug.
         known: String,
+    },
+    /// A Linux distro for a Windows archetype, or a Windows build for any other.
+    #[error("{at}: `{distro}` is {}, but archetype {archetype} is {}; use one of: {valid}", if *windows { "a Linux distro" } else { "a Windows build" }, if *windows { "a Windows archetype" } else { "not a Windows archetype" })]
+    PersonaMismatch {
+        /// Where.
+        at: Box<Location>,
+        /// The slug given.
+        distro: String,
+        /// The archetype.
+        archetype: String,
+        /// Whether the archetype is a Windows one.
+        windows: bool,
+        /// The slugs that fit the archetype.
+        valid: String,
     },
     /// `amount` > 1 together with `ip`.
     #[error("{at}: `amount` = {amount} cannot be combined with `ip`: every expanded decky needs its own address. Remove `ip` (addresses are then allocated) or set amount = 1")]
@@ -320,6 +334,7 @@ impl ConfigError {
             | ServiceNotImplemented { at, .. }
             | UnknownArchetype { at, .. }
             | UnknownDistro { at, .. }
+            | PersonaMismatch { at, .. }
             | AmountWithIp { at, .. }
             | NoServices { at, .. }
             | DuplicateService { at, .. }

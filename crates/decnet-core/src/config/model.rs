@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{ServiceInfo, Transport};
-use crate::persona::{Distro, OsFamily};
+use crate::persona::{Distro, OsFamily, Persona, WindowsBuild};
 
 /// How deckies get their addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -173,9 +173,16 @@ pub struct DeckyConfig {
     pub hostname: String,
     /// OS family it presents.
     pub os_family: OsFamily,
-    /// Distro persona.
+    /// Linux distro persona. A Windows decky keeps one too: the userland its
+    /// Unix-only services (ssh, the fake shell) format from.
     #[serde(serialize_with = "distro_slug")]
     pub distro: &'static Distro,
+    /// The Windows build a Windows decky presents; `None` for every other decky.
+    #[serde(
+        serialize_with = "windows_slug",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub windows: Option<&'static WindowsBuild>,
     /// Archetype it was built from, if any.
     pub archetype: Option<&'static str>,
     /// Services, at least one.
@@ -186,7 +193,25 @@ fn distro_slug<S: serde::Serializer>(d: &&'static Distro, s: S) -> Result<S::Ok,
     s.serialize_str(d.slug)
 }
 
+fn windows_slug<S: serde::Serializer>(
+    w: &Option<&'static WindowsBuild>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match w {
+        Some(w) => s.serialize_str(w.slug),
+        None => s.serialize_none(),
+    }
+}
+
 impl DeckyConfig {
+    /// The persona it presents: its Windows build if it has one, else its distro.
+    pub fn persona(&self) -> Persona {
+        match self.windows {
+            Some(w) => Persona::Windows(w),
+            None => Persona::Linux(self.distro),
+        }
+    }
+
     /// Where a listener binds, `port_offset` applied (saturating at 65535; 0 stays 0).
     pub fn bind_addr(&self, listener: &ListenerConfig, port_offset: u16) -> SocketAddr {
         let port = if listener.port == 0 {

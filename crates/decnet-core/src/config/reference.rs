@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::catalog::{KeyKind, ServiceCatalog};
-use crate::persona::{ARCHETYPES, DISTROS};
+use crate::persona::{ARCHETYPES, DISTROS, WINDOWS_BUILDS};
 
 /// One documented config key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +116,8 @@ pub static DECKY_KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         name: "distro",
-        default: "the archetype's first preferred distro, else debian",
-        doc: "Distro persona: banners, kernel strings, hostname style.",
+        default: "the archetype's first preferred persona, else debian",
+        doc: "Persona: a Linux distro (package versions behind every banner, kernel strings, MOTD, hostname style) or a Windows build (`win10`, `win2019`, …: SMB, RDP, MSSQL and IIS versions). A Windows archetype takes only Windows builds, every other archetype only distros.",
     },
     KeyDoc {
         name: "hostname",
@@ -217,6 +217,14 @@ pub fn reference_markdown() -> String {
     out.push_str("\n## Distros\n\n");
     for d in &DISTROS {
         let _ = writeln!(out, "- `{}`: {}", d.slug, d.display_name);
+    }
+    out.push_str("\n## Windows builds\n\n");
+    for w in &WINDOWS_BUILDS {
+        let _ = writeln!(
+            out,
+            "- `{}`: {} {} (build {})",
+            w.slug, w.product_name, w.display_version, w.build
+        );
     }
     out
 }
@@ -318,6 +326,9 @@ mod tests {
         }
         for a in &ARCHETYPES {
             assert!(md.contains(a.slug));
+        }
+        for w in &WINDOWS_BUILDS {
+            assert!(md.contains(&format!("- `{}`: ", w.slug)), "{}", w.slug);
         }
     }
 }

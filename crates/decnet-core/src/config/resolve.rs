@@ -15,8 +15,7 @@ use super::reference::{names, SERVICE_KEYS};
 use super::spec::{DeckySpec, FleetSpec, GeneralSpec, ServiceSectionSpec, Spanned};
 use crate::catalog::{check_value, ListenerInfo, ServiceCatalog, ServiceInfo, Transport};
 use crate::persona::{
-    archetype, distro, generate_hostname, Archetype, Distro, OsFamily, ARCHETYPES, DISTROS,
-    KNOWN_SERVICES,
+    archetype, generate_hostname, Archetype, OsFamily, Persona, ARCHETYPES, DISTROS, KNOWN_SERVICES,
 };
 use crate::seed::InstanceSeed;
 
@@ -385,18 +384,31 @@ fn expand(
             ),
         ));
     }
-    let fixed_distro: Option<&'static Distro> = match &d.distro {
-        Some(s) => Some(distro(&s.value).ok_or_else(|| {
-            ConfigError::UnknownDistro {
+    let fixed_persona: Option<Persona> = match &d.distro {
+        Some(s) => {
+            let p = Persona::lookup(&s.value).ok_or_else(|| ConfigError::UnknownDistro {
                 at: Box::new(s.at.clone()),
                 distro: s.value.clone(),
-                known: DISTROS
-                    .iter()
-                    .map(|d| d.slug)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: format!(
+                    "{}; Windows builds: {}",
+                    Persona::slugs(false),
+                    Persona::slugs(true)
+                ),
+            })?;
+            if let Some((a, _)) = arch {
+                let windows = a.os_family == OsFamily::Windows;
+                if p.is_windows() != windows {
+                    return Err(ConfigError::PersonaMismatch {
+                        at: Box::new(s.at.clone()),
+                        distro: s.value.clone(),
+                        archetype: a.slug.to_string(),
+                        windows,
+                        valid: Persona::slugs(windows),
+                    });
+                }
             }
-        })?),
+            Some(p)
+        }
         None => None,
     };
     if let Some(h) = &d.hostname {
@@ -423,8 +435,12 @@ fn expand(
             .as_ref()
             .map(|f| f.value)
             .or(arch.map(|(a, _)| a.os_family))
+            .or(fixed_persona
+                .filter(|p| p.is_windows())
+                .map(|_| OsFamily::Windows))
             .unwrap_or(OsFamily::Linux);
-        let distro_of = match (fixed_distro, &d.randomize_distro) {
+        let default_linux = Persona::Linux(&DISTROS[0]);
+        let persona_of = match (fixed_persona, &d.randomize_distro) {
             (Some(fixed), _) => fixed,
             (None, Some(_)) => {
                 let slugs: Vec<&str> = match arch {
@@ -434,13 +450,18 @@ fn expand(
                 let idx = pick_index(&seed, "randomize-distro", slugs.len());
                 slugs
                     .get(idx)
-                    .and_then(|s| distro(s))
-                    .unwrap_or(&DISTROS[0])
+                    .and_then(|s| Persona::lookup(s))
+                    .unwrap_or(default_linux)
             }
             (None, None) => arch
                 .and_then(|(a, _)| a.preferred_distros.first())
-                .and_then(|s| distro(s))
-                .unwrap_or(&DISTROS[0]),
+                .and_then(|s| Persona::lookup(s))
+                .unwrap_or(default_linux),
+        };
+        let (distro_of, windows_of) = match persona_of {
+            Persona::Linux(d) => (d, None),
+            // Unix-only services on a Windows decky still need a userland to format from.
+            Persona::Windows(w) => (&DISTROS[0], Some(w)),
         };
         let hostname = match &d.hostname {
             Some(h) if numbered => {
@@ -473,6 +494,7 @@ fn expand(
                 hostname,
                 os_family: family,
                 distro: distro_of,
+                windows: windows_of,
                 archetype: arch.map(|(a, _)| a.slug),
                 services,
             },

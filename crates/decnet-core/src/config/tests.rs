@@ -1021,3 +1021,64 @@ fn binds_are_keyed_by_transport_address_and_port() {
     assert!(msg.contains("127.60.0.2:80/tcp"), "{msg}");
     assert!(msg.contains("`http`") && msg.contains("`https`"), "{msg}");
 }
+
+#[test]
+fn windows_archetypes_present_windows_builds_not_linux_distros() {
+    for (arch, default) in [
+        ("windows-workstation", "win10"),
+        ("windows-server", "win2019"),
+        ("domain-controller", "win2019"),
+    ] {
+        let f = load(&format!("[w]\narchetype = {arch}\nservices = ssh\n")).unwrap();
+        let d = &f.deckies[0];
+        assert_eq!(d.os_family, OsFamily::Windows, "{arch}");
+        assert_eq!(d.windows.map(|w| w.slug), Some(default), "{arch}");
+        assert_eq!(d.persona().slug(), default, "{arch}");
+    }
+    // A Windows build slug on `distro=`.
+    let f = load("[w]\narchetype = windows-server\nservices = ssh\ndistro = win2022\n").unwrap();
+    assert_eq!(f.deckies[0].persona().slug(), "win2022");
+    // Random draws stay among the archetype's Windows builds.
+    let req = DeployRequest {
+        deckies: 12,
+        services: Some(vec!["ssh".into()]),
+        randomize_distros: true,
+        archetype: Some("windows-workstation".into()),
+        ..DeployRequest::default()
+    };
+    let f = plan_deploy(&req, &cat(), KEY).unwrap();
+    for d in &f.deckies {
+        let slug = d.windows.map(|w| w.slug);
+        assert!(matches!(slug, Some("win10" | "win11")), "{slug:?}");
+    }
+    // Without an archetype a Windows build makes a Windows decky.
+    let f = load("[w]\nservices = ssh\ndistro = win10\n").unwrap();
+    assert_eq!(f.deckies[0].os_family, OsFamily::Windows);
+    assert!(f.deckies[0].windows.is_some());
+    // Linux deckies have none and serialize as before.
+    let f = load("[l]\nservices = ssh\n").unwrap();
+    assert_eq!(f.deckies[0].windows, None);
+    let json = serde_json::to_value(&f.deckies[0]).unwrap();
+    assert!(json.get("windows").is_none(), "{json}");
+    assert_eq!(json["distro"], "debian");
+}
+
+#[test]
+fn a_linux_distro_for_a_windows_archetype_is_refused_naming_key_line_and_choices() {
+    let e = err("[w]\narchetype = windows-server\nservices = ssh\ndistro = debian\n");
+    assert!(matches!(e, ConfigError::PersonaMismatch { .. }), "{e}");
+    assert_eq!(loc(&e), (Some(4), Some("w".into()), Some("distro".into())));
+    let msg = e.to_string();
+    assert!(msg.contains("`debian` is a Linux distro"), "{msg}");
+    assert!(
+        msg.contains("win10, win11, win2016, win2019, win2022"),
+        "{msg}"
+    );
+    // And the other way round.
+    let e = err("[l]\narchetype = linux-server\nservices = ssh\ndistro = win2019\n");
+    assert!(matches!(e, ConfigError::PersonaMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("debian, ubuntu22"), "{e}");
+    // An unknown slug lists both kinds.
+    let e = err("[a]\nservices = ssh\ndistro = win95\n");
+    assert!(e.to_string().contains("Windows builds: win10"), "{e}");
+}

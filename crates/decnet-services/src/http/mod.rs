@@ -150,7 +150,7 @@ fn site_from_persona(
         .get("server_header")
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .unwrap_or(decky.config.distro.http_server)
+        .unwrap_or(&decky.config.distro.http_server_header())
         .to_owned();
     if HeaderValue::from_str(&server_header).is_err() {
         return Err(persona_error(
@@ -1067,6 +1067,7 @@ mod tests {
                 hostname: "d-host".into(),
                 os_family: decnet_core::persona::OsFamily::Linux,
                 distro: decnet_core::persona::distro(distro).unwrap(),
+                windows: None,
                 archetype: None,
                 services: vec![],
             },

@@ -89,13 +89,7 @@ impl Fs {
             ),
         );
         fs.file("/etc/os-release", &d.os_release());
-        fs.file(
-            "/etc/issue",
-            &format!(
-                "{} \\n \\l\n\n",
-                d.display_name.split(" (").next().unwrap_or(d.display_name)
-            ),
-        );
+        fs.file("/etc/issue", d.issue);
         fs.file("/etc/shells", "/bin/sh\n/bin/bash\n/usr/bin/bash\n");
         fs.file(
             "/etc/resolv.conf",

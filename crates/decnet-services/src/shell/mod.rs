@@ -4,6 +4,8 @@
 //! - [`Shell`]: line editing (echo, backspace, Ctrl-C/D/U, Enter) and prompts
 //! - [`cmd`]: one module per command family behind the [`cmd::Command`] enum
 //! - [`fs`]: the persona's read-only file tree
+//! - [`Persona`]: what the shell shows about the machine, built once per decky by
+//!   [`Persona::for_decky`] for every service that serves the shell (ssh, telnet)
 
 pub mod cmd;
 pub mod fs;
@@ -11,7 +13,9 @@ pub mod fs;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use decnet_core::persona::Distro;
+use decnet_core::persona::{Distro, MotdContext, PromptStyle};
+
+use crate::service::DeckyRuntime;
 
 /// Longest command line kept; further typed bytes are dropped, as a terminal would beep.
 pub const MAX_LINE: usize = 4096;
@@ -44,6 +48,65 @@ pub struct Persona {
 }
 
 impl Persona {
+    /// The machine a decky's shell shows, the same whichever service serves it.
+    ///
+    /// `hostname` and `kernel_release` override the decky's hostname and the
+    /// distro's kernel; `users` get home directories. CPUs, memory, uptime and
+    /// MAC come from the instance seed (under the labels SSH has always used,
+    /// so a decky's ssh and telnet show one machine and restarts change nothing).
+    pub fn for_decky(
+        decky: &DeckyRuntime,
+        hostname: Option<&str>,
+        kernel_release: Option<&str>,
+        users: Vec<String>,
+    ) -> Persona {
+        let d = decky.config.distro;
+        let seed = &decky.seed;
+        let mut mac = [0x52, 0x54, 0x00, 0, 0, 0];
+        for (dst, src) in mac.iter_mut().skip(3).zip(seed.derive(b"ssh-mac")) {
+            *dst = src;
+        }
+        Persona {
+            hostname: hostname
+                .map(str::to_owned)
+                .unwrap_or_else(|| decky.config.hostname.clone()),
+            kernel_release: kernel_release.unwrap_or(d.kernel_release).to_owned(),
+            distro: d,
+            ip: decky.config.ip,
+            users,
+            cpus: [1, 2, 2, 4, 4, 8]
+                .get(usize::try_from(seed.pick(b"ssh-cpus", 6)).unwrap_or(0))
+                .copied()
+                .unwrap_or(2),
+            mem_kb: [2_030_000, 4_025_000, 8_140_000, 16_310_000]
+                .get(usize::try_from(seed.pick(b"ssh-mem", 4)).unwrap_or(0))
+                .copied()
+                .unwrap_or(4_025_000),
+            uptime_days: 3 + u32::try_from(seed.pick(b"ssh-uptime", 200)).unwrap_or(0),
+            mac,
+        }
+    }
+
+    /// What an interactive login prints before the first prompt: the release's
+    /// own MOTD, then `Last login:` (26 hours before `now`, from `peer`) where
+    /// the release's sshd prints one; `\r\n` line ends.
+    pub fn login_banner(&self, peer: IpAddr, now: chrono::DateTime<chrono::Utc>) -> String {
+        let mut text = self.distro.motd(&MotdContext {
+            hostname: &self.hostname,
+            kernel_release: &self.kernel_release,
+            ip: self.ip,
+        });
+        if self.distro.last_login {
+            let when = now - chrono::Duration::hours(26);
+            text.push_str(&format!(
+                "Last login: {} from {}\n",
+                when.format("%a %b %e %H:%M:%S %Y"),
+                peer
+            ));
+        }
+        text.replace('\n', "\r\n")
+    }
+
     /// `/proc/version` with the persona's kernel release.
     pub fn proc_version(&self) -> String {
         format!(
@@ -139,7 +202,7 @@ impl State {
     pub fn prompt(&self) -> String {
         let sigil = if self.user == "root" { '#' } else { '$' };
         let short = self.persona.hostname.split('.').next().unwrap_or("");
-        if self.persona.distro.rhel_prompt {
+        if self.persona.distro.prompt == PromptStyle::Rhel {
             let base = if self.cwd == self.home {
                 "~"
             } else if self.cwd == "/" {
@@ -496,6 +559,92 @@ pub(crate) mod tests {
         input.push(b'\r');
         let s = sh.feed(&input);
         (String::from_utf8_lossy(&s.output).into_owned(), s.events)
+    }
+
+    fn runtime(name: &str, slug: &str) -> DeckyRuntime {
+        DeckyRuntime {
+            config: decnet_core::config::model::DeckyConfig {
+                name: name.into(),
+                ip: "127.42.0.9".parse().unwrap(),
+                hostname: "files-ops-07".into(),
+                os_family: decnet_core::persona::OsFamily::Linux,
+                distro: distro(slug).unwrap(),
+                windows: None,
+                archetype: None,
+                services: vec![],
+            },
+            seed: decnet_core::seed::InstanceSeed::derive_for(b"k", name),
+            data_dir: std::path::PathBuf::from("/nonexistent"),
+            limits: decnet_core::config::model::Limits::DEFAULT,
+        }
+    }
+
+    #[test]
+    fn the_builder_gives_one_machine_per_decky_whatever_service_asks() {
+        let rt = runtime("d1", "rocky9");
+        let a = Persona::for_decky(&rt, None, None, vec!["root".into()]);
+        let b = Persona::for_decky(&rt, None, None, vec!["root".into()]);
+        assert_eq!(
+            (a.cpus, a.mem_kb, a.uptime_days, a.mac),
+            (b.cpus, b.mem_kb, b.uptime_days, b.mac)
+        );
+        assert_eq!(a.hostname, "files-ops-07");
+        assert_eq!(a.kernel_release, "5.14.0-362.8.1.el9_3.x86_64");
+        assert_eq!(a.ip, rt.config.ip);
+        assert_eq!(&a.mac[..3], &[0x52, 0x54, 0x00]);
+        let o = Persona::for_decky(&rt, Some("db01"), Some("5.14.0-1"), vec![]);
+        assert_eq!(
+            (o.hostname.as_str(), o.kernel_release.as_str()),
+            ("db01", "5.14.0-1")
+        );
+        let macs: std::collections::HashSet<[u8; 6]> = (0..10)
+            .map(|i| {
+                Persona::for_decky(&runtime(&format!("d{i}"), "debian"), None, None, vec![]).mac
+            })
+            .collect();
+        assert!(macs.len() > 5, "{macs:?}");
+    }
+
+    // Regression: every distro's login linked `https://help.<os_id>.com`.
+    #[test]
+    fn login_banners_are_the_releases_own_motd() {
+        let now = chrono::DateTime::parse_from_rfc3339("2024-03-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        let banner = |slug: &str| persona(slug).login_banner(peer, now);
+        assert_eq!(
+            banner("debian"),
+            "Linux web-prod-03 6.1.0-28-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22) x86_64\r\n\r\n\
+             The programs included with the Debian GNU/Linux system are free software;\r\n\
+             the exact distribution terms for each program are described in the\r\n\
+             individual files in /usr/share/doc/*/copyright.\r\n\r\n\
+             Debian GNU/Linux comes with ABSOLUTELY NO WARRANTY, to the extent\r\n\
+             permitted by applicable law.\r\n\
+             Last login: Mon Mar  4 10:00:00 2024 from 203.0.113.9\r\n"
+        );
+        let ubuntu = banner("ubuntu22");
+        assert!(ubuntu.starts_with("Welcome to Ubuntu 22.04.4 LTS (GNU/Linux 5.15.0-91-generic x86_64)\r\n\r\n * Documentation:  https://help.ubuntu.com\r\n"), "{ubuntu}");
+        assert_eq!(
+            banner("rocky9"),
+            "Activate the web console with: systemctl enable --now cockpit.socket\r\n\r\n\
+             Last login: Mon Mar  4 10:00:00 2024 from 203.0.113.9\r\n"
+        );
+        assert_eq!(
+            banner("centos7"),
+            "Last login: Mon Mar  4 10:00:00 2024 from 203.0.113.9\r\n"
+        );
+        let alpine = banner("alpine");
+        assert!(alpine.starts_with("Welcome to Alpine!\r\n"), "{alpine}");
+        assert!(!alpine.contains("Last login"), "{alpine}");
+        for d in decnet_core::persona::DISTROS
+            .iter()
+            .filter(|d| d.os_id != "ubuntu")
+        {
+            let b = banner(d.slug);
+            assert!(!b.contains("help."), "{}: {b}", d.slug);
+            assert!(!b.replace("\r\n", "").contains('\n'), "{}: bare LF", d.slug);
+        }
     }
 
     #[test]

@@ -197,12 +197,18 @@ impl Service for Ssh {
         decky: Arc<DeckyRuntime>,
         cfg: &ServiceConfig,
     ) -> Result<Arc<dyn Instance>, ServiceError> {
-        let d = decky.config.distro;
-        let version = cfg
-            .get("ssh_version")
-            .unwrap_or(d.ssh_version)
-            .trim()
-            .to_owned();
+        let version = match cfg.get("ssh_version") {
+            Some(v) => v.trim().to_owned(),
+            None => decky.config.distro.ssh_identification().ok_or_else(|| {
+                persona_err(
+                    "ssh_version",
+                    format!(
+                        "distro {} ships no OpenSSH; set ssh_version",
+                        decky.config.distro.slug
+                    ),
+                )
+            })?,
+        };
         if !version.starts_with("SSH-2.0-")
             || version.len() > 253
             || version.chars().any(|c| c.is_control())
@@ -233,33 +239,12 @@ impl Service for Ssh {
             })?,
         };
         let seed = &decky.seed;
-        let mut mac = [0x52, 0x54, 0x00, 0, 0, 0];
-        for (dst, src) in mac.iter_mut().skip(3).zip(seed.derive(b"ssh-mac")) {
-            *dst = src;
-        }
-        let persona = Persona {
-            hostname: cfg
-                .get("hostname")
-                .map(str::to_owned)
-                .unwrap_or_else(|| decky.config.hostname.clone()),
-            kernel_release: cfg
-                .get("kernel_version")
-                .unwrap_or(d.kernel_release)
-                .to_owned(),
-            distro: d,
-            ip: decky.config.ip,
-            users: users.iter().map(|(u, _)| u.clone()).collect(),
-            cpus: [1, 2, 2, 4, 4, 8]
-                .get(seed.pick(b"ssh-cpus", 6) as usize)
-                .copied()
-                .unwrap_or(2),
-            mem_kb: [2_030_000, 4_025_000, 8_140_000, 16_310_000]
-                .get(seed.pick(b"ssh-mem", 4) as usize)
-                .copied()
-                .unwrap_or(4_025_000),
-            uptime_days: 3 + seed.pick(b"ssh-uptime", 200) as u32,
-            mac,
-        };
+        let persona = Persona::for_decky(
+            &decky,
+            cfg.get("hostname"),
+            cfg.get("kernel_version"),
+            users.iter().map(|(u, _)| u.clone()).collect(),
+        );
         let mut methods = vec![MethodKind::PublicKey, MethodKind::Password];
         if kbd {
             methods.push(MethodKind::KeyboardInteractive);

@@ -176,15 +176,7 @@ impl SessionTask {
         let shell = Shell::new(persona.clone(), &user);
         let (term, cols, rows) = c.pty.clone().unwrap_or(("dumb".into(), 80, 24));
         let mut rec = recorder.start(sid, cols, rows, &term);
-        let d = persona.distro;
-        let motd = format!(
-            "Welcome to {} (GNU/Linux {} x86_64)\r\n\r\n * Documentation:  https://help.{}.com\r\n\r\nLast login: {} from {}\r\n",
-            d.display_name,
-            persona.kernel_release,
-            d.os_id,
-            (chrono::Utc::now() - chrono::Duration::hours(26)).format("%a %b %e %H:%M:%S %Y"),
-            peer,
-        );
+        let motd = persona.login_banner(peer, chrono::Utc::now());
         let mut out = motd.into_bytes();
         out.extend_from_slice(&shell.banner());
         rec.output(&out);

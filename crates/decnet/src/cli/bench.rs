@@ -96,6 +96,7 @@ async fn service_bench(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode
             hostname: "bench-host".into(),
             os_family: OsFamily::Linux,
             distro: distro("debian").ok_or_else(|| anyhow::anyhow!("debian persona missing"))?,
+            windows: None,
             archetype: None,
             services: vec![bench_service(service, persona)?],
         }],

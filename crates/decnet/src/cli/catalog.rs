@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use decnet_core::catalog::ServiceCatalog;
-use decnet_core::persona::{ARCHETYPES, DISTROS};
+use decnet_core::persona::{ARCHETYPES, DISTROS, WINDOWS_BUILDS};
 use decnet_services::Registry;
 
 use super::output::table;
@@ -114,30 +114,60 @@ pub fn archetypes(a: ListArgs) -> anyhow::Result<ExitCode> {
 
 pub fn distros(a: ListArgs) -> anyhow::Result<ExitCode> {
     if a.json {
-        let v: Vec<serde_json::Value> = DISTROS
+        let mut v: Vec<serde_json::Value> = DISTROS
             .iter()
             .map(|d| {
+                let packages: serde_json::Map<String, serde_json::Value> = d
+                    .packages
+                    .iter()
+                    .map(|(p, version)| (p.as_str().to_owned(), version.full().into()))
+                    .collect();
                 serde_json::json!({
-                    "slug": d.slug, "name": d.display_name, "ssh_version": d.ssh_version,
-                    "kernel": d.kernel_release, "http_server": d.http_server,
+                    "slug": d.slug, "os": "linux", "name": d.display_name,
+                    "ssh_version": d.ssh_identification(), "kernel": d.kernel_release,
+                    "http_server": d.http_server_header(), "packages": packages,
                 })
             })
             .collect();
+        v.extend(WINDOWS_BUILDS.iter().map(|w| {
+            serde_json::json!({
+                "slug": w.slug, "os": "windows", "name": w.product_name,
+                "version": w.display_version, "build": w.build,
+                "netbios_domain": w.netbios_domain,
+                "smb_dialects": w.smb_dialects.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                "rdp_version": w.rdp_version.to_string(),
+                "mssql": w.mssql.map(|m| m.version),
+                "http_server": w.iis_server_header(),
+            })
+        }));
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = DISTROS
+    let mut rows: Vec<Vec<String>> = DISTROS
         .iter()
         .map(|d| {
             vec![
                 d.slug.to_owned(),
+                "linux".to_owned(),
                 d.display_name.to_owned(),
                 d.kernel_release.to_owned(),
-                d.ssh_version.to_owned(),
+                d.ssh_identification().unwrap_or_default(),
             ]
         })
         .collect();
-    print!("{}", table(&["DISTRO", "NAME", "KERNEL", "SSH"], &rows));
+    rows.extend(WINDOWS_BUILDS.iter().map(|w| {
+        vec![
+            w.slug.to_owned(),
+            "windows".to_owned(),
+            format!("{} {}", w.product_name, w.display_version),
+            w.build.to_owned(),
+            String::new(),
+        ]
+    }));
+    print!(
+        "{}",
+        table(&["DISTRO", "OS", "NAME", "KERNEL/BUILD", "SSH"], &rows)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
