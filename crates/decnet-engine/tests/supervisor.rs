@@ -1,5 +1,10 @@
 //! Listener supervision: lifecycle events, limits, panics, binding errors, shutdown.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test clients read lines the test echo service wrote; no attacker bytes"
+)]
+
 use std::time::Duration;
 
 use decnet_core::config::model::Limits;

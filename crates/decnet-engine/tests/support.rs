@@ -1,6 +1,10 @@
 //! Test services and helpers for driving a fleet.
 
 #![allow(dead_code)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the echo test service reads lines its own tests send; services read with kit::line"
+)]
 
 use std::net::IpAddr;
 use std::path::Path;

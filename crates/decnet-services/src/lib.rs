@@ -2,6 +2,7 @@
 //!
 //! - [`service`]: the `Service`/`Instance` contract, `ConnCtx` and the event `Emitter`
 //! - [`conn`]: the supervised connection (idle deadline, byte caps) every service reads from
+//! - [`kit`]: what line, TLS and persona-driven protocols share (capped lines, rewind/peek, TLS, persona keys)
 //! - [`registry`]: the services this build implements
 //! - [`ssh`]: the SSH emulator (russh), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
@@ -20,6 +21,7 @@
 
 pub mod conn;
 pub mod http;
+pub mod kit;
 pub mod recorder;
 pub mod registry;
 pub mod service;

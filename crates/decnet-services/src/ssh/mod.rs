@@ -25,6 +25,7 @@ use decnet_core::EventType;
 use russh::{cipher, compression, kex, mac, MethodKind, MethodSet, Preferred, SshId};
 
 use crate::conn::Conn;
+use crate::kit::persona::PersonaKeys;
 use crate::recorder::{Recorder, RecorderLimits};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 use crate::shell::Persona;
@@ -119,32 +120,6 @@ pub struct SshInstance {
     shared: Arc<Shared>,
 }
 
-fn persona_err(key: &'static str, message: impl Into<String>) -> ServiceError {
-    ServiceError::Persona {
-        service: "ssh",
-        key,
-        message: message.into(),
-    }
-}
-
-/// Parses `user:password,…`.
-pub fn parse_users(s: &str) -> Result<Vec<(String, String)>, ServiceError> {
-    let mut out = Vec::new();
-    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let Some((u, p)) = item.split_once(':') else {
-            return Err(persona_err(
-                "users",
-                format!("expected user:password, got {item:?}"),
-            ));
-        };
-        if u.is_empty() || u.contains(char::is_whitespace) {
-            return Err(persona_err("users", format!("invalid user name {u:?}")));
-        }
-        out.push((u.to_owned(), p.to_owned()));
-    }
-    Ok(out)
-}
-
 /// Algorithm lists in the order OpenSSH 8.x/9.x servers send them (those russh implements).
 pub fn openssh_preferred() -> Preferred {
     Preferred {
@@ -197,15 +172,14 @@ impl Service for Ssh {
         decky: Arc<DeckyRuntime>,
         cfg: &ServiceConfig,
     ) -> Result<Arc<dyn Instance>, ServiceError> {
-        let version = match cfg.get("ssh_version") {
-            Some(v) => v.trim().to_owned(),
-            None => decky.config.distro.ssh_identification().ok_or_else(|| {
-                persona_err(
+        let d = decky.config.distro;
+        let keys = PersonaKeys::new(INFO.name, cfg);
+        let version = match keys.text("ssh_version") {
+            Some(v) => v.to_owned(),
+            None => d.ssh_identification().ok_or_else(|| {
+                keys.error(
                     "ssh_version",
-                    format!(
-                        "distro {} ships no OpenSSH; set ssh_version",
-                        decky.config.distro.slug
-                    ),
+                    format!("distro {} ships no OpenSSH; set ssh_version", d.slug),
                 )
             })?,
         };
@@ -213,31 +187,16 @@ impl Service for Ssh {
             || version.len() > 253
             || version.chars().any(|c| c.is_control())
         {
-            return Err(persona_err(
+            return Err(keys.error(
                 "ssh_version",
                 "must start with SSH-2.0-, be at most 253 characters and hold no control characters",
             ));
         }
-        let users = parse_users(cfg.get("users").unwrap_or(DEFAULT_USERS))?;
-        let auth_delay_ms = match cfg.get("auth_delay_ms") {
-            None => DEFAULT_AUTH_DELAY_MS,
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| {
-                    persona_err("auth_delay_ms", format!("expected milliseconds, got {v:?}"))
-                })?
-                .min(30_000),
-        };
-        let kbd = match cfg.get("keyboard_interactive") {
-            None => false,
-            Some(v) => decnet_core::catalog::parse_bool(v).ok_or_else(|| {
-                persona_err(
-                    "keyboard_interactive",
-                    format!("expected true or false, got {v:?}"),
-                )
-            })?,
-        };
+        let users = keys.users_or("users", DEFAULT_USERS)?;
+        let auth_delay_ms = keys
+            .int::<u64>("auth_delay_ms")?
+            .map_or(DEFAULT_AUTH_DELAY_MS, |ms| ms.min(30_000));
+        let kbd = keys.bool("keyboard_interactive")?.unwrap_or(false);
         let seed = &decky.seed;
         let persona = Persona::for_decky(
             &decky,

@@ -270,6 +270,10 @@ async fn ssh_worker(
 }
 
 /// Keep-alive GETs on one connection until time is up.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "reads the response headers of the decky this benchmark started, not attacker input"
+)]
 async fn http_worker(addr: SocketAddr, deadline: Instant, done: &AtomicU64) -> anyhow::Result<()> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let mut s = BufReader::new(stream);

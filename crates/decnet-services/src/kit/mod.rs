@@ -1,0 +1,12 @@
+//! The protocol kit every service is written on, beside [`crate::conn`]:
+//!
+//! - [`line`](mod@line): the capped line reader (pure decoder + bounded async reader, STARTTLS hand-back)
+//! - [`io`]: [`io::Rewind`] to replay bytes already read, and [`io::peek`] under a deadline
+//! - [`tls`]: decoy TLS for any service (certificate per decky and service, own ALPN),
+//!   TLS-or-plaintext sniffing, and a handshake under a deadline
+//! - [`persona`]: typed persona-key access whose errors name the service and key
+
+pub mod io;
+pub mod line;
+pub mod persona;
+pub mod tls;
