@@ -4,11 +4,16 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use decnet_core::fields::CredentialOutcome;
+use decnet_core::SecretKind;
 use decnet_store as store;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+use crate::error::ApiError;
 
 /// One page of a list: `next_cursor` is null on the last page.
 #[derive(Debug, Serialize, ToSchema)]
@@ -27,6 +32,46 @@ impl<T> Page<T> {
             next_cursor: p.next_cursor,
         }
     }
+
+    /// Converts a store page whose rows may not convert (a damaged or foreign value).
+    pub fn try_from_store<U, E>(
+        p: store::Page<U>,
+        f: impl FnMut(U) -> Result<T, E>,
+    ) -> Result<Page<T>, E> {
+        Ok(Page {
+            items: p.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            next_cursor: p.next_cursor,
+        })
+    }
+}
+
+/// OpenAPI schema of a `secret_kind`: a string, one of DESIGN §6's names.
+fn secret_kind_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("Form of the secret (DESIGN §6)."))
+        .enum_values(Some(SecretKind::ALL.map(SecretKind::as_str)))
+        .build()
+}
+
+/// OpenAPI schema of a credential `outcome`.
+fn outcome_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "`success` (login let in), `failure` (login refused) or `observed` (carried by another event).",
+        ))
+        .enum_values(Some(CredentialOutcome::ALL.map(CredentialOutcome::as_str)))
+        .build()
+}
+
+/// A stored `secret_kind` as the enum; the store only holds names core wrote.
+fn secret_kind(stored: &str, row: &dyn std::fmt::Display) -> Result<SecretKind, ApiError> {
+    SecretKind::parse(stored).ok_or_else(|| {
+        ApiError::Internal(format!(
+            "stored credential {row} has secret_kind {stored:?}, which this version does not know"
+        ))
+    })
 }
 
 /// A running decky, as the binary describes its fleet.
@@ -103,8 +148,9 @@ pub struct CredentialDoc {
     pub secret_printable: Option<String>,
     /// The exact secret, base64.
     pub secret_b64: String,
-    /// `password`, `ntlmssp_v2`, …
-    pub secret_kind: String,
+    /// Form of the secret.
+    #[schema(schema_with = secret_kind_schema)]
+    pub secret_kind: SecretKind,
     /// Realm or domain.
     pub realm: Option<String>,
 }
@@ -213,18 +259,29 @@ pub struct CredentialDto {
     /// The exact secret, base64.
     pub secret_b64: String,
     /// Form of the secret.
-    pub secret_kind: String,
+    #[schema(schema_with = secret_kind_schema)]
+    pub secret_kind: SecretKind,
     /// Realm or domain.
     pub realm: Option<String>,
     /// SHA-256 (hex) of the secret bytes: the reuse key.
     pub secret_sha256: String,
     /// `success`, `failure` or `observed`.
-    pub outcome: String,
+    #[schema(schema_with = outcome_schema)]
+    pub outcome: CredentialOutcome,
 }
 
-impl From<store::CredentialRecord> for CredentialDto {
-    fn from(c: store::CredentialRecord) -> Self {
-        CredentialDto {
+impl TryFrom<store::CredentialRecord> for CredentialDto {
+    type Error = ApiError;
+
+    fn try_from(c: store::CredentialRecord) -> Result<Self, ApiError> {
+        let secret_kind = secret_kind(&c.secret_kind, &c.event_id)?;
+        let outcome = CredentialOutcome::parse(&c.outcome).ok_or_else(|| {
+            ApiError::Internal(format!(
+                "stored credential {} has outcome {:?}, which this version does not know",
+                c.event_id, c.outcome
+            ))
+        })?;
+        Ok(CredentialDto {
             event_id: c.event_id,
             ts: c.ts,
             attacker_uuid: c.attacker_uuid,
@@ -235,11 +292,11 @@ impl From<store::CredentialRecord> for CredentialDto {
             principal: c.principal,
             secret_printable: c.secret_printable,
             secret_b64: c.secret_b64,
-            secret_kind: c.secret_kind,
+            secret_kind,
             realm: c.realm,
             secret_sha256: c.secret_sha256,
-            outcome: c.outcome,
-        }
+            outcome,
+        })
     }
 }
 
@@ -249,7 +306,8 @@ pub struct ReuseGroupDto {
     /// SHA-256 of the secret bytes.
     pub secret_sha256: String,
     /// Secret kind.
-    pub secret_kind: String,
+    #[schema(schema_with = secret_kind_schema)]
+    pub secret_kind: SecretKind,
     /// The secret as text, when printable.
     pub secret_printable: Option<String>,
     /// Distinct deckies it was tried against.
@@ -266,11 +324,13 @@ pub struct ReuseGroupDto {
     pub last_seen: DateTime<Utc>,
 }
 
-impl From<store::ReuseGroup> for ReuseGroupDto {
-    fn from(g: store::ReuseGroup) -> Self {
-        ReuseGroupDto {
+impl TryFrom<store::ReuseGroup> for ReuseGroupDto {
+    type Error = ApiError;
+
+    fn try_from(g: store::ReuseGroup) -> Result<Self, ApiError> {
+        Ok(ReuseGroupDto {
+            secret_kind: secret_kind(&g.secret_kind, &format_args!("group {}", g.secret_sha256))?,
             secret_sha256: g.secret_sha256,
-            secret_kind: g.secret_kind,
             secret_printable: g.secret_printable,
             deckies: g.deckies,
             principals: g.principals,
@@ -278,7 +338,7 @@ impl From<store::ReuseGroup> for ReuseGroupDto {
             count: g.count,
             first_seen: g.first_seen,
             last_seen: g.last_seen,
-        }
+        })
     }
 }
 
@@ -632,4 +692,53 @@ pub struct TranscriptDto {
     pub events: Vec<serde_json::Value>,
     /// Whether the recording hit its size cap.
     pub truncated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: &str, outcome: &str) -> store::CredentialRecord {
+        store::CredentialRecord {
+            event_id: Uuid::now_v7(),
+            ts: Utc::now(),
+            attacker_uuid: Uuid::now_v7(),
+            src_ip: "203.0.113.9".into(),
+            decky: "decky-01".into(),
+            service: "smb".into(),
+            session_id: None,
+            principal: "CORP\\alice".into(),
+            secret_printable: None,
+            secret_b64: "AAAA".into(),
+            secret_kind: kind.into(),
+            realm: None,
+            secret_sha256: "00".into(),
+            outcome: outcome.into(),
+        }
+    }
+
+    #[test]
+    fn credential_kind_and_outcome_keep_their_stored_wire_names() {
+        for kind in SecretKind::ALL {
+            for outcome in CredentialOutcome::ALL {
+                let dto = CredentialDto::try_from(row(kind.as_str(), outcome.as_str())).unwrap();
+                let v = serde_json::to_value(&dto).unwrap();
+                assert_eq!(v["secret_kind"], kind.as_str());
+                assert_eq!(v["outcome"], outcome.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_stored_kind_or_outcome_is_an_internal_error_naming_the_row() {
+        for r in [row("rot13", "failure"), row("password", "maybe")] {
+            let id = r.event_id;
+            match CredentialDto::try_from(r) {
+                Err(ApiError::Internal(cause)) => {
+                    assert!(cause.contains(&id.to_string()), "{cause}")
+                }
+                other => panic!("expected an internal error, got {other:?}"),
+            }
+        }
+    }
 }

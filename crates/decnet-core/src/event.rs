@@ -107,8 +107,11 @@ pub enum SecretKind {
     /// PostgreSQL md5 challenge response.
     PgMd5,
     /// SCRAM-SHA-1 client proof.
+    // snake_case alone would give `scram_sha1`; DESIGN §6 and `as_str` say `scram_sha_1`.
+    #[serde(rename = "scram_sha_1", alias = "scram_sha1")]
     ScramSha1,
     /// SCRAM-SHA-256 client proof.
+    #[serde(rename = "scram_sha_256", alias = "scram_sha256")]
     ScramSha256,
     /// VNC DES challenge response.
     VncDes,
@@ -127,6 +130,29 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
+    /// Every variant, in declaration order.
+    pub const ALL: [SecretKind; 14] = [
+        SecretKind::Password,
+        SecretKind::NtlmsspV1,
+        SecretKind::NtlmsspV2,
+        SecretKind::MysqlNative,
+        SecretKind::PgMd5,
+        SecretKind::ScramSha1,
+        SecretKind::ScramSha256,
+        SecretKind::VncDes,
+        SecretKind::SipDigest,
+        SecretKind::SshPubkey,
+        SecretKind::SnmpCommunity,
+        SecretKind::RdpCookie,
+        SecretKind::HttpBasic,
+        SecretKind::Token,
+    ];
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<SecretKind> {
+        SecretKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// The wire name (`password`, `ssh_pubkey`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -404,6 +430,19 @@ mod tests {
             let json = serde_json::to_string(&t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
+    }
+
+    #[test]
+    fn secret_kind_names_round_trip() {
+        for k in SecretKind::ALL {
+            assert_eq!(SecretKind::parse(k.as_str()), Some(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+        assert_eq!(SecretKind::parse("rot13"), None);
+        // Lines written before the serde name was fixed still read.
+        let old: SecretKind = serde_json::from_str("\"scram_sha1\"").unwrap();
+        assert_eq!(old, SecretKind::ScramSha1);
     }
 
     proptest::proptest! {

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use chrono::{NaiveDate, Utc};
+use decnet_core::fields::SessionRecorded;
 use decnet_core::transcript::{rotations, session_lines, shard_path};
 use uuid::Uuid;
 
@@ -72,24 +73,8 @@ pub struct Recorder {
     limits: RecorderLimits,
 }
 
-/// Why a session was not recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// Less than `min_free` left on the data disk.
-    DiskPressure,
-    /// The shard could not be opened or written.
-    ShardOpenFailed,
-}
-
-impl SkipReason {
-    /// Name used in `session_recorded` (`skipped`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::DiskPressure => "disk_pressure",
-            SkipReason::ShardOpenFailed => "shard_open_failed",
-        }
-    }
-}
+/// Why a session was not recorded; core owns it as part of `session_recorded`.
+pub use decnet_core::fields::SkipReason;
 
 /// What a finished recording amounts to, for the `session_recorded` event.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +91,20 @@ pub struct RecordingSummary {
     pub truncated: bool,
     /// Why nothing was recorded, if so.
     pub skipped: Option<SkipReason>,
+}
+
+impl RecordingSummary {
+    /// The `session_recorded` fields this recording amounts to.
+    pub fn event_body(&self) -> SessionRecorded {
+        SessionRecorded::new(
+            self.sid,
+            self.shard.display().to_string(),
+            self.bytes,
+            self.duration_s,
+            self.truncated,
+            self.skipped,
+        )
+    }
 }
 
 impl Recorder {

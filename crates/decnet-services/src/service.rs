@@ -11,12 +11,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use decnet_core::catalog::{ListenerInfo, ServiceInfo};
 use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
+use decnet_core::fields::{EventBody, Login, LoginMethod, LoginOutcome};
 use decnet_core::seed::InstanceSeed;
-use decnet_core::{Event, EventType};
+use decnet_core::{Credential, Event, EventType, Fields};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::conn::Conn;
+use crate::recorder::RecordingSummary;
 
 /// Why a service could not be built or a connection ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -178,9 +180,63 @@ impl ConnCtx {
         e
     }
 
+    /// A new event of this connection carrying `body`'s typed fields.
+    pub fn event_of(&self, body: &impl EventBody) -> Event {
+        let mut e = self.event(body.event_type());
+        body.write_fields(&mut e.fields);
+        e
+    }
+
     /// Emits an event.
     pub async fn emit(&self, event: Event) {
         self.emitter.emit(event).await;
+    }
+
+    /// The login event every protocol sends: `login_attempt` or `login_success`
+    /// with its `method`, the protocol's own `fields` and the credential.
+    pub fn login_event(
+        &self,
+        outcome: LoginOutcome,
+        method: LoginMethod,
+        credential: Credential,
+        fields: Fields,
+    ) -> Event {
+        let mut e = self.event_of(&Login {
+            outcome,
+            method: Some(method),
+        });
+        e.fields.extend(fields);
+        e.credential = Some(credential);
+        e
+    }
+
+    /// Emits the login event of [`ConnCtx::login_event`].
+    pub async fn login(
+        &self,
+        outcome: LoginOutcome,
+        method: LoginMethod,
+        credential: Credential,
+        fields: Fields,
+    ) {
+        self.emit(self.login_event(outcome, method, credential, fields))
+            .await;
+    }
+
+    /// Emits a `login_attempt`: a credential refused (or whose outcome is unknown).
+    pub async fn login_attempt(&self, method: LoginMethod, credential: Credential, fields: Fields) {
+        self.login(LoginOutcome::Attempt, method, credential, fields)
+            .await;
+    }
+
+    /// Emits a `login_success`: a credential let in.
+    pub async fn login_success(&self, method: LoginMethod, credential: Credential, fields: Fields) {
+        self.login(LoginOutcome::Success, method, credential, fields)
+            .await;
+    }
+
+    /// Emits the `session_recorded` that closes a recording.
+    pub async fn session_recorded(&self, summary: &RecordingSummary) {
+        self.emit(self.event_of(&summary.event_body())).await;
     }
 
     /// Emits a `protocol_error` with a reason and returns the matching error.
@@ -224,4 +280,109 @@ pub trait Service: Send + Sync + 'static {
         decky: Arc<DeckyRuntime>,
         cfg: &ServiceConfig,
     ) -> Result<Arc<dyn Instance>, ServiceError>;
+}
+
+#[cfg(test)]
+mod conn_ctx_tests {
+    use decnet_core::config::model::{DeckyConfig, Limits};
+    use decnet_core::fields::{names, SessionRecorded, SkipReason};
+    use decnet_core::persona::{distro, OsFamily};
+    use decnet_core::SecretKind;
+    use serde_json::json;
+
+    use super::*;
+
+    fn ctx() -> (ConnCtx, mpsc::Receiver<Event>) {
+        let decky = DeckyRuntime {
+            config: DeckyConfig {
+                name: "decky-01".into(),
+                ip: "127.42.0.10".parse().unwrap(),
+                hostname: "web01".into(),
+                os_family: OsFamily::Linux,
+                distro: distro("debian").unwrap(),
+                archetype: None,
+                services: Vec::new(),
+            },
+            seed: InstanceSeed::derive_for(b"test-installation", "decky-01"),
+            data_dir: PathBuf::from("/nonexistent"),
+            limits: Limits::DEFAULT,
+        };
+        let (tx, rx) = mpsc::channel(8);
+        let ctx = ConnCtx {
+            decky: Arc::new(decky),
+            service: "ssh",
+            peer: "203.0.113.9:51234".parse().unwrap(),
+            local: "127.42.0.10:22".parse().unwrap(),
+            session_id: Uuid::now_v7(),
+            emitter: Emitter::new(tx),
+        };
+        (ctx, rx)
+    }
+
+    #[tokio::test]
+    async fn login_helpers_emit_method_protocol_fields_and_credential() {
+        let (ctx, mut rx) = ctx();
+        let mut extra = Fields::new();
+        extra.insert("hassh".into(), "abc".into());
+        ctx.login_attempt(
+            LoginMethod::Password,
+            Credential::new("root", b"toor", SecretKind::Password),
+            extra.clone(),
+        )
+        .await;
+        ctx.login_success(
+            LoginMethod::KeyboardInteractive,
+            Credential::new("root", b"123456", SecretKind::Password),
+            extra,
+        )
+        .await;
+        for (t, method, secret) in [
+            (EventType::LoginAttempt, "password", "toor"),
+            (EventType::LoginSuccess, "keyboard-interactive", "123456"),
+        ] {
+            let e = rx.recv().await.unwrap();
+            assert_eq!(e.event_type, t);
+            assert_eq!(e.session_id, Some(ctx.session_id));
+            assert_eq!((e.decky.as_str(), e.service.as_str()), ("decky-01", "ssh"));
+            assert_eq!(
+                serde_json::Value::Object(e.fields),
+                json!({"method": method, "hassh": "abc"})
+            );
+            let c = e.credential.unwrap();
+            assert_eq!(c.principal, "root");
+            assert_eq!(c.secret_printable.as_deref(), Some(secret));
+        }
+    }
+
+    #[tokio::test]
+    async fn session_recorded_carries_the_summary() {
+        let (ctx, mut rx) = ctx();
+        let sid = Uuid::now_v7();
+        let sum = RecordingSummary {
+            sid,
+            shard: PathBuf::from("/data/t/sessions-2026-01-01.jsonl"),
+            bytes: 321,
+            duration_s: 1.23456,
+            truncated: true,
+            skipped: Some(SkipReason::ShardOpenFailed),
+        };
+        ctx.session_recorded(&sum).await;
+        let e = rx.recv().await.unwrap();
+        assert_eq!(e.event_type, EventType::SessionRecorded);
+        assert_eq!(e.session_id, Some(ctx.session_id));
+        assert_eq!(e.fields[names::SHARD], "/data/t/sessions-2026-01-01.jsonl");
+        assert_eq!(e.fields[names::DURATION_S], 1.235);
+        assert_eq!(e.fields[names::SKIPPED], "shard_open_failed");
+        assert_eq!(
+            SessionRecorded::from_event(&e),
+            Some(SessionRecorded::new(
+                sid,
+                "/data/t/sessions-2026-01-01.jsonl",
+                321,
+                1.23456,
+                true,
+                Some(SkipReason::ShardOpenFailed)
+            ))
+        );
+    }
 }

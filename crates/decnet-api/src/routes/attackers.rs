@@ -162,7 +162,10 @@ pub(crate) async fn credentials(
     let page = page_request(q.limit, q.cursor)?;
     let uuid = existing(&state, &raw).await?;
     let p = state.store().attacker_credentials(uuid, &page).await?;
-    Ok(axum::Json(Page::from_store(p, CredentialDto::from)))
+    Ok(axum::Json(Page::try_from_store(
+        p,
+        CredentialDto::try_from,
+    )?))
 }
 
 /// An attacker's sessions, newest first.

@@ -58,7 +58,10 @@ pub(crate) async fn list(
         attacker_uuid: q.attacker_uuid,
     };
     let p = state.store().list_credentials(&filter, &page).await?;
-    Ok(axum::Json(Page::from_store(p, CredentialDto::from)))
+    Ok(axum::Json(Page::try_from_store(
+        p,
+        CredentialDto::try_from,
+    )?))
 }
 
 /// `/credentials/reuse` parameters.
@@ -92,5 +95,8 @@ pub(crate) async fn reuse(
 ) -> Result<axum::Json<Page<ReuseGroupDto>>, ApiError> {
     let page = page_request(q.limit, q.cursor)?;
     let p = state.store().credential_reuse(&page).await?;
-    Ok(axum::Json(Page::from_store(p, ReuseGroupDto::from)))
+    Ok(axum::Json(Page::try_from_store(
+        p,
+        ReuseGroupDto::try_from,
+    )?))
 }

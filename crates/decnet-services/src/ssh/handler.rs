@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use decnet_core::event::{Credential, Fields, SecretKind};
-use decnet_core::EventType;
+use decnet_core::fields::{LoginMethod, LoginOutcome};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tokio::sync::mpsc;
@@ -64,24 +64,29 @@ impl SshHandler {
         }
     }
 
-    async fn record_attempt(&self, ok: bool, method: &str, cred: Credential, extra: Fields) {
+    async fn record_attempt(
+        &self,
+        outcome: LoginOutcome,
+        method: LoginMethod,
+        cred: Credential,
+        extra: Fields,
+    ) {
         self.progress.auth_seen.store(true, Ordering::Relaxed);
-        let mut e = self.ctx.event(if ok {
-            EventType::LoginSuccess
-        } else {
-            EventType::LoginAttempt
-        });
-        e.fields.insert("method".into(), method.into());
-        client_fields(&mut e.fields, &self.tap.hello());
-        e.fields.extend(extra);
-        e.credential = Some(cred);
-        self.ctx.emit(e).await;
+        let mut fields = Fields::new();
+        client_fields(&mut fields, &self.tap.hello());
+        fields.extend(extra);
+        self.ctx.login(outcome, method, cred, fields).await;
     }
 
-    async fn password(&mut self, user: &str, password: &[u8], method: &str) -> Auth {
+    async fn password(&mut self, user: &str, password: &[u8], method: LoginMethod) -> Auth {
         let ok = self.shared.accepts(user, password);
+        let outcome = if ok {
+            LoginOutcome::Success
+        } else {
+            LoginOutcome::Attempt
+        };
         self.record_attempt(
-            ok,
+            outcome,
             method,
             Credential::new(user, password, SecretKind::Password),
             Fields::new(),
@@ -119,7 +124,9 @@ impl russh::server::Handler for SshHandler {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        Ok(self.password(user, password.as_bytes(), "password").await)
+        Ok(self
+            .password(user, password.as_bytes(), LoginMethod::Password)
+            .await)
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -134,7 +141,9 @@ impl russh::server::Handler for SshHandler {
                 instructions: "".into(),
                 prompts: vec![("Password: ".into(), false)].into(),
             }),
-            Some(answer) => Ok(self.password(user, &answer, "keyboard-interactive").await),
+            Some(answer) => Ok(self
+                .password(user, &answer, LoginMethod::KeyboardInteractive)
+                .await),
         }
     }
 
@@ -153,8 +162,8 @@ impl russh::server::Handler for SshHandler {
             offer.algorithm.as_str().into(),
         );
         self.record_attempt(
-            false,
-            "publickey",
+            LoginOutcome::Attempt,
+            LoginMethod::PublicKey,
             Credential::new(user, text.as_bytes(), SecretKind::SshPubkey),
             extra,
         )

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use decnet_core::EventType;
+use decnet_core::fields::{Command, FileTransfer};
 use russh::server::Handle;
 use russh::ChannelId;
 use tokio::sync::mpsc;
@@ -241,40 +241,18 @@ impl SessionTask {
         let Some(rec) = self.chans.get_mut(&channel).and_then(|c| c.rec.take()) else {
             return;
         };
-        let sum = rec.finish();
-        let mut e = self.ctx.event(EventType::SessionRecorded);
-        e.fields.insert("sid".into(), sum.sid.to_string().into());
-        e.fields
-            .insert("shard".into(), sum.shard.display().to_string().into());
-        e.fields.insert("bytes".into(), sum.bytes.into());
-        e.fields.insert(
-            "duration_s".into(),
-            ((sum.duration_s * 1000.0).round() / 1000.0).into(),
-        );
-        e.fields.insert("truncated".into(), sum.truncated.into());
-        if let Some(why) = sum.skipped {
-            e.fields.insert("skipped".into(), why.as_str().into());
-        }
-        self.ctx.emit(e).await;
+        self.ctx.session_recorded(&rec.finish()).await;
     }
 
     async fn emit_shell_events(&self, events: Vec<ShellEvent>) {
         for ev in events {
             let e = match ev {
-                ShellEvent::Command { command, cwd, user } => {
-                    let mut e = self.ctx.event(EventType::Command);
-                    e.fields.insert("command".into(), command.into());
-                    e.fields.insert("cwd".into(), cwd.into());
-                    e.fields.insert("user".into(), user.into());
-                    e
-                }
-                ShellEvent::Download { url, tool, command } => {
-                    let mut e = self.ctx.event(EventType::FileDownload);
-                    e.fields.insert("url".into(), url.into());
-                    e.fields.insert("tool".into(), tool.into());
-                    e.fields.insert("command".into(), command.into());
-                    e
-                }
+                ShellEvent::Command { command, cwd, user } => self
+                    .ctx
+                    .event_of(&Command::new(command).in_shell(cwd, user)),
+                ShellEvent::Download { url, tool, command } => self
+                    .ctx
+                    .event_of(&FileTransfer::download_url(url, tool, command)),
             };
             self.ctx.emit(e).await;
         }
