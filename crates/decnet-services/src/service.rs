@@ -292,6 +292,8 @@ mod conn_ctx_tests {
 
     use super::*;
 
+    static SSH_LISTENER: ListenerInfo = ListenerInfo::tcp("ssh", 22);
+
     fn ctx() -> (ConnCtx, mpsc::Receiver<Event>) {
         let decky = DeckyRuntime {
             config: DeckyConfig {
@@ -300,6 +302,7 @@ mod conn_ctx_tests {
                 hostname: "web01".into(),
                 os_family: OsFamily::Linux,
                 distro: distro("debian").unwrap(),
+                windows: None,
                 archetype: None,
                 services: Vec::new(),
             },
@@ -311,6 +314,7 @@ mod conn_ctx_tests {
         let ctx = ConnCtx {
             decky: Arc::new(decky),
             service: "ssh",
+            listener: &SSH_LISTENER,
             peer: "203.0.113.9:51234".parse().unwrap(),
             local: "127.42.0.10:22".parse().unwrap(),
             session_id: Uuid::now_v7(),

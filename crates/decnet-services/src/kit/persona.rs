@@ -173,7 +173,7 @@ mod tests {
     fn cfg(pairs: &[(&str, &str)]) -> ServiceConfig {
         ServiceConfig {
             name: "svc".into(),
-            port: 0,
+            listeners: Vec::new(),
             persona: pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -339,6 +339,7 @@ mod tests {
                 hostname: format!("{name}-host"),
                 os_family: OsFamily::Linux,
                 distro: distro("debian").unwrap(),
+                windows: None,
                 archetype: None,
                 services: vec![],
             },
