@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::driver;
-use crate::journal::{JournalError, JournalHandle, JournalOptions, JournalStats};
+use decnet_journal::{JournalError, JournalOptions, JournalStats};
+
+use crate::journal::JournalFeed;
 use crate::supervisor::{Listener, SourceLimiter};
 
 /// Why a fleet could not start or stop cleanly.
@@ -168,8 +170,7 @@ pub struct Engine {
     bound: Vec<BoundService>,
     cancel: CancellationToken,
     tracker: TaskTracker,
-    journal: JournalHandle,
-    emitter: Emitter,
+    journal: JournalFeed,
 }
 
 impl Engine {
@@ -233,16 +234,8 @@ impl Engine {
             sockets.push(l);
         }
 
-        let journal = JournalHandle::start(&opts.data_dir.join("journal"), opts.journal)?;
-        let Some(tx) = journal.sender() else {
-            return Err(JournalError::Io {
-                path: opts.data_dir.join("journal"),
-                op: "open intake",
-                source: io::Error::other("journal closed at start"),
-            }
-            .into());
-        };
-        let emitter = Emitter::durable(tx);
+        let journal = JournalFeed::start(&opts.data_dir.join("journal"), opts.journal)?;
+        let emitter = journal.emitter();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let sources = SourceLimiter::new(fleet.general.limits.max_connections_per_source);
@@ -284,7 +277,6 @@ impl Engine {
             cancel,
             tracker,
             journal,
-            emitter,
         })
     }
 
@@ -303,7 +295,7 @@ impl Engine {
 
     /// The event intake (for in-process producers and tests).
     pub fn emitter(&self) -> Emitter {
-        self.emitter.clone()
+        self.journal.emitter()
     }
 
     /// Closes the listeners, ends every connection, and flushes the journal.
@@ -312,21 +304,12 @@ impl Engine {
             cancel,
             tracker,
             journal,
-            emitter,
             ..
         } = self;
         cancel.cancel();
         tracker.close();
         tracker.wait().await;
-        drop(emitter);
-        // The writer thread joins after draining; keep the runtime free meanwhile.
-        let stats = tokio::task::spawn_blocking(move || journal.close())
-            .await
-            .map_err(|e| JournalError::Io {
-                path: PathBuf::new(),
-                op: "join journal writer",
-                source: io::Error::other(e.to_string()),
-            })??;
+        let stats = journal.close().await?;
         tracing::info!(events = stats.written, "fleet stopped; journal flushed");
         Ok(stats)
     }

@@ -12,7 +12,7 @@ use decnet_core::catalog::{ServiceInfo, Transport};
 use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits, ServiceConfig};
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::{Event, EventType};
-use decnet_engine::journal::{JournalPos, JournalReader, Record};
+use decnet_journal::{JournalPos, JournalReader, Record};
 use decnet_services::{Conn, ConnCtx, DeckyRuntime, Instance, Registry, Service, ServiceError};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use decnet_core::topics;
-use decnet_engine::journal::{JournalPos, JournalReader, Record};
+use decnet_journal::{JournalPos, JournalReader, Record};
 use decnet_store::{IngestOffset, Store, StoreError};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;

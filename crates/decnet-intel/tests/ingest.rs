@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_engine::journal::{JournalOptions, JournalWriter};
 use decnet_intel::{
     ChannelNotifier, IngestOptions, Ingester, Notification, NullNotifier, CONSUMER,
 };
+use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::testing::{postgres_url, PgSchema};
 use decnet_store::{EventFilter, IngestOffset, PageRequest, Store};
 use tokio::sync::mpsc;
@@ -91,8 +91,8 @@ fn write(dir: &Path, events: &[Event], corrupt_after: Option<usize>) {
         w.append(e).unwrap();
         if corrupt_after == Some(i) {
             w.sync().unwrap();
-            let seg = decnet_engine::journal::list_segments(dir).unwrap();
-            let path = decnet_engine::journal::segment_path(dir, *seg.last().unwrap());
+            let seg = decnet_journal::list_segments(dir).unwrap();
+            let path = decnet_journal::segment_path(dir, *seg.last().unwrap());
             let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
             std::io::Write::write_all(&mut f, b"{not an event}\n").unwrap();
         }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_engine::journal::{JournalOptions, JournalWriter};
+use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::testing::{postgres_url, PgSchema};
 use decnet_store::{AttackerSort, IngestOffset, PageRequest, Store};
 use uuid::Uuid;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits, ServiceConfig};
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::EventType;
-use decnet_engine::journal::{JournalOptions, JournalPos, JournalReader, Record};
 use decnet_engine::{Engine, EngineOptions};
+use decnet_journal::{JournalOptions, JournalPos, JournalReader, Record};
 use decnet_services::Registry;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 

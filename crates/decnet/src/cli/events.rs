@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use decnet_core::{Event, EventType};
-use decnet_engine::journal::{JournalPos, JournalReader, Record};
+use decnet_journal::{JournalPos, JournalReader, Record};
 use std::io::Write as _;
 
 use super::DataDirArg;

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_engine::journal::{JournalOptions, JournalWriter};
 use decnet_intel::{IngestOptions, Ingester, NullNotifier};
+use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::Store;
 
 /// Events written to the journal for each run.
