@@ -1,6 +1,7 @@
 //! DECNET's core vocabulary, shared by every other crate and depending on none.
 //!
 //! - [`event`]: the captured `Event` and `Credential` (DESIGN §6)
+//! - [`journal_pos`]: the journal position shared by the journal and the store
 //! - [`syslog`]: the RFC 5424 wire form of an event and its parser
 //! - [`persona`]: OS families, distros, archetypes and known service names
 //! - [`seed`]: per-decky instance seeds
@@ -12,6 +13,7 @@
 pub mod catalog;
 pub mod config;
 pub mod event;
+pub mod journal_pos;
 pub mod persona;
 pub mod seed;
 pub mod syslog;

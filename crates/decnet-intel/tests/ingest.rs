@@ -5,13 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
 use decnet_intel::{
     ChannelNotifier, IngestOptions, Ingester, Notification, NullNotifier, CONSUMER,
 };
 use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::testing::{postgres_url, PgSchema};
-use decnet_store::{EventFilter, IngestOffset, PageRequest, Store};
+use decnet_store::{EventFilter, PageRequest, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -243,7 +244,7 @@ async fn replaying_the_journal_derives_nothing_twice() {
         // Rewind the durable offset to the start, as if it had been lost.
         let cur = store.ingest_offset(CONSUMER).await.unwrap();
         store
-            .begin_ingest(CONSUMER, cur, IngestOffset::default())
+            .begin_ingest(CONSUMER, cur, JournalPos::default())
             .await
             .unwrap()
             .commit()

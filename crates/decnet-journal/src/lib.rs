@@ -1,10 +1,10 @@
 //! The event journal (DESIGN §7): append-only JSON-lines segments under
 //! `<data>/journal/`, rolled by size, fsynced in groups, and a reader that
-//! resumes from a durable position. It is the source of truth for captured
+//! resumes from a durable position ([`JournalPos`], from core, so the
+//! store keeps the very same type as a consumer's offset). It is the source of truth for captured
 //! events and depends on `decnet-core` only, so whoever reads it (the
 //! ingester, `decnet events`) links no protocol code.
 //!
-//! - [`pos`]: [`JournalPos`], a (segment, offset) place in the journal
 //! - [`segment`]: segment file names, listing, torn-tail repair
 //! - [`writer`]: [`JournalWriter`], one per journal (a lock file enforces it)
 //! - [`handle`]: [`JournalHandle`], the writer on its own thread, fed [`Append`] requests
@@ -21,7 +21,6 @@
 )]
 
 pub mod handle;
-pub mod pos;
 pub mod reader;
 pub mod segment;
 pub mod writer;
@@ -29,8 +28,8 @@ pub mod writer;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use decnet_core::journal_pos::JournalPos;
 pub use handle::{Append, JournalHandle, JournalStats};
-pub use pos::JournalPos;
 pub use reader::{JournalReader, Record, MAX_LINE_BYTES};
 pub use segment::{list_segments, segment_path};
 pub use writer::{JournalOptions, JournalWriter};
@@ -51,9 +50,6 @@ pub enum JournalError {
     /// Another process already writes this journal.
     #[error("journal {0} is already being written by another decnet process: stop it, or give this one its own --data-dir")]
     Locked(PathBuf),
-    /// A position string is malformed.
-    #[error("journal position {0:?} is not of the form SEGMENT:OFFSET")]
-    BadPosition(String),
 }
 
 /// Maps an I/O error to [`JournalError::Io`] naming the path and the operation.

@@ -213,17 +213,6 @@ fn one_writer_per_journal() {
     JournalWriter::open(dir.path(), JournalOptions::default()).unwrap();
 }
 
-#[test]
-fn positions_parse_and_print() {
-    let p = JournalPos {
-        segment: 3,
-        offset: 99,
-    };
-    assert_eq!(p.to_string().parse::<JournalPos>().unwrap(), p);
-    assert!("3".parse::<JournalPos>().is_err());
-    assert!("a:b".parse::<JournalPos>().is_err());
-}
-
 proptest::proptest! {
     #[test]
     fn any_split_of_writes_reads_back_exactly(sizes in proptest::collection::vec(1usize..5, 1..30), max in 300u64..3000) {

@@ -4,10 +4,11 @@
 use sqlx::any::AnyPoolOptions;
 
 use chrono::{DateTime, TimeZone, Utc};
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
 use uuid::Uuid;
 
-use crate::{Attacker, IngestOffset, Result, Store};
+use crate::{Attacker, Result, Store};
 
 /// Names the PostgreSQL server tests use (`postgres://user:pass@host/db`).
 pub const TEST_DATABASE_URL_ENV: &str = "DECNET_TEST_DATABASE_URL";
@@ -108,7 +109,7 @@ pub fn login(secs: i64, decky: &str, ip: &str, user: &str, pass: &str) -> Event 
 /// each event's attacker.
 pub async fn put(store: &Store, events: &[Event]) -> Vec<Uuid> {
     let from = store.ingest_offset("test").await.unwrap();
-    let to = IngestOffset {
+    let to = JournalPos {
         segment: 1,
         offset: from.map_or(0, |o| o.offset) + 1,
     };

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::Bytes;
 use decnet_api::{ApiConfig, AppState, JwtSecret};
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_store::{Attacker, IngestOffset, NewUser, Role, Store};
+use decnet_store::{Attacker, NewUser, Role, Store};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
 
@@ -29,7 +30,7 @@ async fn fill(store: &Store) -> anyhow::Result<()> {
     let mut offset = None;
     let t0 = chrono::Utc::now() - chrono::Duration::days(1);
     for b in 0..EVENTS / BATCH {
-        let to = IngestOffset {
+        let to = JournalPos {
             segment: 1,
             offset: (b + 1) as u64,
         };
