@@ -2,6 +2,7 @@
 //!
 //! - [`event`]: the captured `Event` and `Credential` (DESIGN §6)
 //! - [`journal_pos`]: the journal position shared by the journal and the store
+//! - [`paths`]: the data-dir layout ([`paths::DataDir`])
 //! - [`syslog`]: the RFC 5424 wire form of an event and its parser
 //! - [`persona`]: OS families, distros, archetypes and known service names
 //! - [`seed`]: per-decky instance seeds
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod config;
 pub mod event;
 pub mod journal_pos;
+pub mod paths;
 pub mod persona;
 pub mod seed;
 pub mod syslog;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use decnet_core::config::model::FleetConfig;
 use decnet_core::config::ConfigError;
+use decnet_core::paths::DataDir;
 use decnet_core::seed::InstanceSeed;
 use decnet_services::{DeckyRuntime, Emitter, Registry, ServiceError};
 use tokio::sync::Semaphore;
@@ -99,13 +100,10 @@ fn bind_hint(err: &io::Error, addr: SocketAddr) -> String {
     }
 }
 
-/// File holding the installation key every instance seed derives from.
-pub const INSTALLATION_KEY_FILE: &str = "installation.key";
-
 /// Loads the installation key from the data dir, creating it (mode 0600) on first use.
 pub fn installation_key(data_dir: &Path) -> Result<[u8; 32], EngineError> {
     use std::io::Write;
-    let path = data_dir.join(INSTALLATION_KEY_FILE);
+    let path = DataDir::new(data_dir).installation_key();
     let dd = |op, source| EngineError::DataDir {
         path: path.clone(),
         op,
@@ -234,7 +232,7 @@ impl Engine {
             sockets.push(l);
         }
 
-        let journal = JournalFeed::start(&opts.data_dir.join("journal"), opts.journal)?;
+        let journal = JournalFeed::start(&DataDir::new(&opts.data_dir).journal(), opts.journal)?;
         let emitter = journal.emitter();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();

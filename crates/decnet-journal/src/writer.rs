@@ -6,13 +6,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use decnet_core::paths;
 use decnet_core::Event;
 
 use crate::segment::{list_segments, repair_torn_tail, segment_path};
 use crate::{io_err, JournalError, JournalPos};
-
-/// Name of the lock file inside the journal directory.
-pub const WRITER_LOCK_FILE: &str = "writer.lock";
 
 /// Writer tuning.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +35,7 @@ impl Default for JournalOptions {
 
 /// Takes the journal's writer lock; it is held as long as the returned file is open.
 fn lock_writer(dir: &Path) -> Result<File, JournalError> {
-    let lock_path = dir.join(WRITER_LOCK_FILE);
+    let lock_path = paths::journal_writer_lock(dir);
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use decnet_core::paths::DataDir;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
@@ -28,8 +29,6 @@ pub use model::*;
 
 /// Environment variable naming the database URL (else SQLite under the data dir).
 pub const DATABASE_URL_ENV: &str = "DECNET_DATABASE_URL";
-/// SQLite file name under the data dir.
-pub const SQLITE_FILE: &str = "decnet.db";
 /// Longest free-text search accepted, in characters.
 pub const MAX_SEARCH_CHARS: usize = 512;
 /// Largest page size.
@@ -130,7 +129,7 @@ impl Store {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        Store::connect_sqlite(&data_dir.join(SQLITE_FILE)).await
+        Store::connect_sqlite(&DataDir::new(data_dir).sqlite_db()).await
     }
 
     async fn connect_sqlite(path: &Path) -> Result<Store> {

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use decnet_api::{ApiConfig, AppState, JwtSecret};
 use decnet_core::journal_pos::JournalPos;
+use decnet_core::paths::DataDir;
 use decnet_core::{Credential, Event, EventType, SecretKind};
 use decnet_store::{Attacker, NewUser, Role, Store};
 use http_body_util::{BodyExt as _, Empty};
@@ -127,7 +128,7 @@ pub async fn run(duration: u64) -> anyhow::Result<ExitCode> {
         t.elapsed().as_secs_f64()
     );
 
-    let secret = JwtSecret::load_or_generate(&dir.path().join("jwt.secret"))?;
+    let secret = JwtSecret::load_or_generate(&DataDir::new(dir.path()).jwt_secret())?;
     let user = store
         .create_user(&NewUser {
             username: "bench".into(),

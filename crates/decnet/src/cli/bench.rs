@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits, ServiceConfig};
+use decnet_core::paths::DataDir;
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::EventType;
 use decnet_engine::{Engine, EngineOptions};
@@ -145,7 +146,7 @@ async fn service_bench(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode
     let stats = engine.shutdown().await?;
     let attempts = done.load(Ordering::Relaxed);
 
-    let mut reader = JournalReader::open(&data.path().join("journal"), JournalPos::START);
+    let mut reader = JournalReader::open(&DataDir::new(data.path()).journal(), JournalPos::START);
     let mut found = 0u64;
     loop {
         let batch = reader.read_batch(10_000)?;

@@ -14,6 +14,7 @@ use decnet_bus::{bus_enabled, Bus, InProcessBus, NullBus};
 use decnet_core::catalog::ServiceCatalog;
 use decnet_core::config::model::{Driver, FleetConfig};
 use decnet_core::config::{demo_fleet, load_ini, plan_deploy, DeployRequest};
+use decnet_core::paths::DataDir;
 use decnet_engine::{installation_key, Engine, EngineOptions};
 use decnet_intel::{BusNotifier, Ingester};
 use decnet_journal::JournalOptions;
@@ -234,7 +235,7 @@ async fn run_fleet(
     };
     let stop = CancellationToken::new();
     let notifier = Arc::new(BusNotifier(bus.clone()));
-    let journal_dir = data_dir.join("journal");
+    let journal_dir = DataDir::new(&data_dir).journal();
     let ingester = tokio::spawn(
         Ingester::new(store.clone(), journal_dir.clone(), notifier.clone()).run(stop.child_token()),
     );

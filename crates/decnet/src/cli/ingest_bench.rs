@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use decnet_core::paths::DataDir;
 use decnet_core::{Credential, Event, EventType, SecretKind};
 use decnet_intel::{IngestOptions, Ingester, NullNotifier};
 use decnet_journal::{JournalOptions, JournalWriter};
@@ -76,7 +77,7 @@ async fn run_one(label: &str, store: Store, journal_dir: &std::path::Path) -> an
 /// Runs the benchmark.
 pub async fn run() -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("decnet-bench-ingest-{}", std::process::id()));
-    let journal_dir = dir.join("journal");
+    let journal_dir = DataDir::new(&dir).journal();
     let written = journal(&journal_dir)?;
     println!("journal: {written} events (sessions of connect, 3 logins with credentials, a command, disconnect)");
     let sqlite = Store::open_data_dir(&dir).await?;
