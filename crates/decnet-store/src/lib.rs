@@ -7,12 +7,16 @@
 //! microsecond timestamps, UUIDs as text) through sqlx's `Any` driver;
 //! `ingest` is the write side the ingester drives inside one transaction per
 //! batch ([`IngestTx`]); `query` is the read side for the API; `users` holds
-//! dashboard accounts; `model` the row types both sides share.
+//! dashboard accounts; `model` the row types both sides share; [`scratch`] a
+//! throwaway PostgreSQL schema (tests, `decnet bench ingest`); `testing`
+//! (feature `testing`, dev-dependencies only) the test helpers.
 
 mod ingest;
 mod model;
 mod query;
+pub mod scratch;
 mod sql;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod users;
 

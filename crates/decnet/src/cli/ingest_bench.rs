@@ -85,7 +85,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     if r.is_ok() {
         if let Ok(url) = std::env::var(decnet_store::DATABASE_URL_ENV) {
             // A fresh schema keeps the run's rows apart from real data.
-            let schema = decnet_store::testing::PgSchema::create(&url).await?;
+            let schema = decnet_store::scratch::PgSchema::create(&url).await?;
             let pg = Store::connect(&schema.url()).await?;
             let r2 = run_one("postgres", pg, &journal_dir).await;
             schema.drop_schema().await?;
