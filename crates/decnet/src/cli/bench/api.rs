@@ -119,7 +119,7 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 
 /// Runs the benchmark for `duration` seconds per concurrency level.
 pub async fn run(duration: u64) -> anyhow::Result<ExitCode> {
-    let dir = super::bench::tempfile_dir().context("temp dir")?;
+    let dir = super::tempfile_dir().context("temp dir")?;
     let store = Store::open_data_dir(dir.path()).await?;
     let t = Instant::now();
     fill(&store).await?;
