@@ -15,6 +15,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::Utc;
+use decnet_core::paths::DataDir;
 use decnet_store::{NewUser, Role, Store, User};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng as _;
@@ -29,7 +30,7 @@ pub const JWT_SECRET_ENV: &str = "DECNET_JWT_SECRET";
 /// Environment variable holding the bootstrap admin's first password.
 pub const ADMIN_PASSWORD_ENV: &str = "DECNET_ADMIN_PASSWORD";
 /// File under the data dir that keeps a generated secret.
-pub const JWT_SECRET_FILE: &str = "jwt.secret";
+pub const JWT_SECRET_FILE: &str = decnet_core::paths::JWT_SECRET_FILE;
 /// The bootstrap admin's login name.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 /// Token issuer claim.
@@ -133,7 +134,7 @@ impl JwtSecret {
     pub fn from_env_or_file(data_dir: &Path) -> Result<JwtSecret, SecretError> {
         match std::env::var(JWT_SECRET_ENV) {
             Ok(v) if !v.is_empty() => JwtSecret::new(v.as_bytes(), JWT_SECRET_ENV),
-            _ => JwtSecret::load_or_generate(&data_dir.join(JWT_SECRET_FILE)),
+            _ => JwtSecret::load_or_generate(&DataDir::new(data_dir).jwt_secret()),
         }
     }
 

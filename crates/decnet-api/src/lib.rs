@@ -360,7 +360,8 @@ impl AppState {
 /// The whole API as a router (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.inner.cors_origins);
-    let mut r = routes::routes()
+    let (routes, _) = routes::routes().split_for_parts();
+    let mut r = routes
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

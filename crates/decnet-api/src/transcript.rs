@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use chrono::NaiveDate;
+use decnet_core::paths::DataDir;
 use decnet_core::transcript::session_lines;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -37,13 +38,8 @@ pub fn safe_component(s: &str) -> bool {
 
 /// The transcripts directory of a decky's service, if the names are safe.
 pub fn transcripts_dir(data_dir: &Path, decky: &str, service: &str) -> Option<PathBuf> {
-    (safe_component(decky) && safe_component(service)).then(|| {
-        data_dir
-            .join("artifacts")
-            .join(decky)
-            .join(service)
-            .join("transcripts")
-    })
+    (safe_component(decky) && safe_component(service))
+        .then(|| DataDir::new(data_dir).transcripts(decky, service))
 }
 
 /// Collects session `sid`'s lines from the shards of `days` under `dir`.

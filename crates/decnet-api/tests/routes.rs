@@ -3,8 +3,9 @@
 use std::io::Write as _;
 
 use axum::http::{Method, StatusCode};
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::EventType;
-use decnet_store::{ArtifactRecord, CredentialRecord, IngestOffset, SessionRecord};
+use decnet_store::{ArtifactRecord, CredentialRecord, SessionRecord};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -99,7 +100,7 @@ pub async fn seed(api: &Api) -> Seeded {
     let owners = put(store, &events).await;
     // Derived rows the ingester would write.
     let from = store.ingest_offset("test").await.unwrap();
-    let to = IngestOffset {
+    let to = JournalPos {
         segment: 1,
         offset: from.map_or(0, |o| o.offset) + 1,
     };

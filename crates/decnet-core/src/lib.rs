@@ -2,6 +2,8 @@
 //!
 //! - [`event`]: the captured `Event` and `Credential` (DESIGN §6)
 //! - [`fields`]: the typed event fields services write and intel reads back
+//! - [`journal_pos`]: the journal position shared by the journal and the store
+//! - [`paths`]: the data-dir layout ([`paths::DataDir`])
 //! - [`syslog`]: the RFC 5424 wire form of an event and its parser
 //! - [`persona`]: OS families, distros, archetypes and known service names
 //! - [`seed`]: per-decky instance seeds
@@ -14,6 +16,8 @@ pub mod catalog;
 pub mod config;
 pub mod event;
 pub mod fields;
+pub mod journal_pos;
+pub mod paths;
 pub mod persona;
 pub mod seed;
 pub mod syslog;

@@ -11,18 +11,15 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use uuid::Uuid;
 
+use crate::paths;
+
 /// `sessions-YYYY-MM-DD.jsonl`, or `sessions-YYYY-MM-DD.N.jsonl` for rotation N.
 pub fn shard_path(dir: &Path, day: NaiveDate, rotation: Option<u32>) -> PathBuf {
-    let d = day.format("%Y-%m-%d");
-    match rotation {
-        None => dir.join(format!("sessions-{d}.jsonl")),
-        Some(n) => dir.join(format!("sessions-{d}.{n}.jsonl")),
-    }
+    dir.join(paths::transcript_shard_name(day, rotation))
 }
 
 /// The rotations of a day, oldest (lowest N) first.
 pub fn rotations(dir: &Path, day: NaiveDate) -> Vec<(u32, PathBuf)> {
-    let prefix = format!("sessions-{}.", day.format("%Y-%m-%d"));
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return out;
@@ -30,11 +27,7 @@ pub fn rotations(dir: &Path, day: NaiveDate) -> Vec<(u32, PathBuf)> {
     for entry in rd.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(n) = name
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(".jsonl"))
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
+        let Some(n) = paths::transcript_rotation_of(name, day) else {
             continue;
         };
         out.push((n, entry.path()));

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use decnet_core::catalog::{ListenerInfo, Transport};
 use decnet_core::config::model::FleetConfig;
 use decnet_core::config::ConfigError;
+use decnet_core::paths::DataDir;
 use decnet_core::seed::InstanceSeed;
 use decnet_services::{DeckyRuntime, Emitter, Instance, Registry, ServiceError};
 use tokio::sync::Semaphore;
@@ -17,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::driver;
-use crate::journal::{JournalError, JournalHandle, JournalOptions, JournalStats};
+use decnet_journal::{JournalError, JournalOptions, JournalStats};
+
+use crate::journal::JournalFeed;
 use crate::supervisor::{Listener, PacketLimiter, SourceLimiter, UdpListener, UDP_WINDOW};
 
 /// Why a fleet could not start or stop cleanly.
@@ -102,13 +105,10 @@ fn bind_hint(err: &io::Error, addr: SocketAddr) -> String {
     }
 }
 
-/// File holding the installation key every instance seed derives from.
-pub const INSTALLATION_KEY_FILE: &str = "installation.key";
-
 /// Loads the installation key from the data dir, creating it (mode 0600) on first use.
 pub fn installation_key(data_dir: &Path) -> Result<[u8; 32], EngineError> {
     use std::io::Write;
-    let path = data_dir.join(INSTALLATION_KEY_FILE);
+    let path = DataDir::new(data_dir).installation_key();
     let dd = |op, source| EngineError::DataDir {
         path: path.clone(),
         op,
@@ -193,8 +193,7 @@ pub struct Engine {
     bound: Vec<BoundService>,
     cancel: CancellationToken,
     tracker: TaskTracker,
-    journal: JournalHandle,
-    emitter: Emitter,
+    journal: JournalFeed,
 }
 
 impl Engine {
@@ -273,16 +272,8 @@ impl Engine {
             sockets.push(socket);
         }
 
-        let journal = JournalHandle::start(&opts.data_dir.join("journal"), opts.journal)?;
-        let Some(tx) = journal.sender() else {
-            return Err(JournalError::Io {
-                path: opts.data_dir.join("journal"),
-                op: "open intake",
-                source: io::Error::other("journal closed at start"),
-            }
-            .into());
-        };
-        let emitter = Emitter::durable(tx);
+        let journal = JournalFeed::start(&DataDir::new(&opts.data_dir).journal(), opts.journal)?;
+        let emitter = journal.emitter();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let limits = fleet.general.limits;
@@ -350,7 +341,6 @@ impl Engine {
             cancel,
             tracker,
             journal,
-            emitter,
         })
     }
 
@@ -369,7 +359,7 @@ impl Engine {
 
     /// The event intake (for in-process producers and tests).
     pub fn emitter(&self) -> Emitter {
-        self.emitter.clone()
+        self.journal.emitter()
     }
 
     /// Closes the listeners, ends every connection, and flushes the journal.
@@ -378,21 +368,12 @@ impl Engine {
             cancel,
             tracker,
             journal,
-            emitter,
             ..
         } = self;
         cancel.cancel();
         tracker.close();
         tracker.wait().await;
-        drop(emitter);
-        // The writer thread joins after draining; keep the runtime free meanwhile.
-        let stats = tokio::task::spawn_blocking(move || journal.close())
-            .await
-            .map_err(|e| JournalError::Io {
-                path: PathBuf::new(),
-                op: "join journal writer",
-                source: io::Error::other(e.to_string()),
-            })??;
+        let stats = journal.close().await?;
         tracing::info!(events = stats.written, "fleet stopped; journal flushed");
         Ok(stats)
     }

@@ -3,7 +3,7 @@
 //! - [`engine`]: start a fleet (build instances, bind all listeners or none) and stop it cleanly
 //! - [`supervisor`]: accept loops, connection limits, lifecycle events
 //! - [`driver`]: listener sockets with the persona's TTL and receive window
-//! - [`journal`]: the append-only event journal and its resumable reader
+//! - [`journal`]: the task feeding the services' events into `decnet-journal`
 //!
 //! Every decky's listeners live in one async runtime; the engine binds them,
 //! enforces connection limits, and hands each connection to its service.
@@ -24,3 +24,4 @@ pub mod journal;
 pub mod supervisor;
 
 pub use engine::{installation_key, BoundService, Engine, EngineError, EngineOptions};
+pub use journal::JournalFeed;

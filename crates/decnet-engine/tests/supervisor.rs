@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use decnet_core::config::model::Limits;
 use decnet_core::EventType;
-use decnet_engine::journal::JournalOptions;
 use decnet_engine::{Engine, EngineError, EngineOptions};
+use decnet_journal::JournalOptions;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 

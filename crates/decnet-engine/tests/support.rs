@@ -19,7 +19,7 @@ use decnet_core::config::model::{
 };
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::{Event, EventType};
-use decnet_engine::journal::{JournalPos, JournalReader, Record};
+use decnet_journal::{JournalPos, JournalReader, Record};
 use decnet_services::{Conn, ConnCtx, DeckyRuntime, Instance, Registry, Service, ServiceError};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

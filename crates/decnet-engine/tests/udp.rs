@@ -9,8 +9,8 @@ use std::time::Duration;
 use decnet_core::config::model::Limits;
 use decnet_core::persona::OsFamily;
 use decnet_core::EventType;
-use decnet_engine::journal::JournalOptions;
 use decnet_engine::{Engine, EngineOptions};
+use decnet_journal::JournalOptions;
 use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn};
 
 use crate::support::*;

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use decnet_core::topics;
-use decnet_engine::journal::{JournalPos, JournalReader, Record};
-use decnet_store::{IngestOffset, Store, StoreError};
+use decnet_journal::{JournalPos, JournalReader, Record};
+use decnet_store::{Store, StoreError};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +72,7 @@ pub struct Ingester {
     notifier: Arc<dyn Notifier>,
     opts: IngestOptions,
     /// Committed position, `None` until one is loaded from the store.
-    committed: Option<Option<IngestOffset>>,
+    committed: Option<Option<JournalPos>>,
     reader: Option<JournalReader>,
     stats: IngestStats,
 }
@@ -85,13 +85,6 @@ impl std::fmt::Debug for Ingester {
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
-}
-
-fn to_pos(o: Option<IngestOffset>) -> JournalPos {
-    o.map_or(JournalPos::START, |o| JournalPos {
-        segment: o.segment,
-        offset: o.offset,
-    })
 }
 
 impl Ingester {
@@ -158,7 +151,7 @@ impl Ingester {
         };
         let reader = match self.reader.take() {
             Some(r) => r,
-            None => JournalReader::open(&self.journal_dir, to_pos(from)),
+            None => JournalReader::open(&self.journal_dir, from.unwrap_or(JournalPos::START)),
         };
         let max = self.opts.batch_max.max(1);
         // File reads block; keep them off the async workers.
@@ -169,7 +162,7 @@ impl Ingester {
         })
         .await?;
         let records = records?;
-        let end = reader.position();
+        let to = reader.position();
         self.reader = Some(reader);
         if records.is_empty() {
             return Ok(None);
@@ -185,10 +178,6 @@ impl Ingester {
                 }
             }
         }
-        let to = IngestOffset {
-            segment: end.segment,
-            offset: end.offset,
-        };
         let mut tx = self.store.begin_ingest(CONSUMER, from, to).await?;
         let out = derive::apply(&mut tx, &events, self.notifier.enabled()).await?;
         tx.commit().await?;
@@ -241,10 +230,7 @@ impl Ingester {
         let Ok(topic) = topics::system_health(WORKER) else {
             return;
         };
-        let offset = self
-            .committed
-            .flatten()
-            .map(|o| format!("{}:{}", o.segment, o.offset));
+        let offset = self.committed.flatten().map(|o| o.to_string());
         self.notifier.publish(
             &topic,
             "health",

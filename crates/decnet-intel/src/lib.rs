@@ -25,7 +25,7 @@ pub enum IntelError {
     Store(#[from] decnet_store::StoreError),
     /// The journal could not be read.
     #[error(transparent)]
-    Journal(#[from] decnet_engine::journal::JournalError),
+    Journal(#[from] decnet_journal::JournalError),
     /// The blocking journal read task died.
     #[error("journal reader task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

@@ -5,13 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_engine::journal::{JournalOptions, JournalWriter};
 use decnet_intel::{
     ChannelNotifier, IngestOptions, Ingester, Notification, NullNotifier, CONSUMER,
 };
+use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::testing::{postgres_url, PgSchema};
-use decnet_store::{EventFilter, IngestOffset, PageRequest, Store};
+use decnet_store::{EventFilter, PageRequest, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -91,8 +92,8 @@ fn write(dir: &Path, events: &[Event], corrupt_after: Option<usize>) {
         w.append(e).unwrap();
         if corrupt_after == Some(i) {
             w.sync().unwrap();
-            let seg = decnet_engine::journal::list_segments(dir).unwrap();
-            let path = decnet_engine::journal::segment_path(dir, *seg.last().unwrap());
+            let seg = decnet_journal::list_segments(dir).unwrap();
+            let path = decnet_journal::segment_path(dir, *seg.last().unwrap());
             let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
             std::io::Write::write_all(&mut f, b"{not an event}\n").unwrap();
         }
@@ -243,7 +244,7 @@ async fn replaying_the_journal_derives_nothing_twice() {
         // Rewind the durable offset to the start, as if it had been lost.
         let cur = store.ingest_offset(CONSUMER).await.unwrap();
         store
-            .begin_ingest(CONSUMER, cur, IngestOffset::default())
+            .begin_ingest(CONSUMER, cur, JournalPos::default())
             .await
             .unwrap()
             .commit()

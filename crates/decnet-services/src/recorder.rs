@@ -111,7 +111,7 @@ impl Recorder {
     /// A recorder writing into `<service_artifacts_dir>/transcripts`.
     pub fn new(service_artifacts_dir: &Path, limits: RecorderLimits) -> Recorder {
         Recorder {
-            dir: service_artifacts_dir.join("transcripts"),
+            dir: decnet_core::paths::transcripts_in(service_artifacts_dir),
             limits,
         }
     }

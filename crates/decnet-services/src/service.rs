@@ -12,6 +12,7 @@ use bytes::Bytes;
 use decnet_core::catalog::{ListenerInfo, ServiceInfo};
 use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
 use decnet_core::fields::{EventBody, Login, LoginMethod, LoginOutcome};
+use decnet_core::paths::DataDir;
 use decnet_core::seed::InstanceSeed;
 use decnet_core::{Credential, Event, EventType, Fields};
 use tokio::sync::{mpsc, oneshot};
@@ -77,18 +78,12 @@ pub struct DeckyRuntime {
 impl DeckyRuntime {
     /// `<data>/deckies/<decky>/<service>`: keys and certificates kept across restarts.
     pub fn state_dir(&self, service: &str) -> PathBuf {
-        self.data_dir
-            .join("deckies")
-            .join(&self.config.name)
-            .join(service)
+        DataDir::new(&self.data_dir).decky_state(&self.config.name, service)
     }
 
     /// `<data>/artifacts/<decky>/<service>`: transcripts and captured files.
     pub fn artifacts_dir(&self, service: &str) -> PathBuf {
-        self.data_dir
-            .join("artifacts")
-            .join(&self.config.name)
-            .join(service)
+        DataDir::new(&self.data_dir).artifacts(&self.config.name, service)
     }
 }
 

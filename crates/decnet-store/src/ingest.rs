@@ -2,16 +2,14 @@
 //! consumer's journal offset, so events, everything derived from them and
 //! the offset commit together or not at all.
 
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::Event;
 use sqlx::{Any, AnyConnection, Transaction};
 use uuid::Uuid;
 
 use crate::query::{attacker_from_row, session_from_row, ATTACKER_COLS, SESSION_COLS};
 use crate::sql::micros;
-use crate::{
-    ArtifactRecord, Attacker, CredentialRecord, IngestOffset, Result, SessionRecord, Store,
-    StoreError,
-};
+use crate::{ArtifactRecord, Attacker, CredentialRecord, Result, SessionRecord, Store, StoreError};
 
 /// An open ingest transaction. Dropping it without [`commit`](Self::commit) rolls everything back.
 #[derive(Debug)]
@@ -25,13 +23,13 @@ fn i64_of(v: u64) -> i64 {
 
 impl Store {
     /// The durable journal position of `consumer`, if it ever committed one.
-    pub async fn ingest_offset(&self, consumer: &str) -> Result<Option<IngestOffset>> {
+    pub async fn ingest_offset(&self, consumer: &str) -> Result<Option<JournalPos>> {
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT segment, byte_offset FROM ingest_offsets WHERE consumer = $1")
                 .bind(consumer)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|(s, o)| IngestOffset {
+        Ok(row.map(|(s, o)| JournalPos {
             segment: u64::try_from(s).unwrap_or(0),
             offset: u64::try_from(o).unwrap_or(0),
         }))
@@ -45,8 +43,8 @@ impl Store {
     pub async fn begin_ingest(
         &self,
         consumer: &str,
-        from: Option<IngestOffset>,
-        to: IngestOffset,
+        from: Option<JournalPos>,
+        to: JournalPos,
     ) -> Result<IngestTx> {
         let mut tx = self.pool.begin().await?;
         let now = micros(chrono::Utc::now());

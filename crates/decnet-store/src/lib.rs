@@ -7,12 +7,16 @@
 //! microsecond timestamps, UUIDs as text) through sqlx's `Any` driver;
 //! `ingest` is the write side the ingester drives inside one transaction per
 //! batch ([`IngestTx`]); `query` is the read side for the API; `users` holds
-//! dashboard accounts; `model` the row types both sides share.
+//! dashboard accounts; `model` the row types both sides share; [`scratch`] a
+//! throwaway PostgreSQL schema (tests, `decnet bench ingest`); `testing`
+//! (feature `testing`, dev-dependencies only) the test helpers.
 
 mod ingest;
 mod model;
 mod query;
+pub mod scratch;
 mod sql;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod users;
 
@@ -20,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use decnet_core::paths::DataDir;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
@@ -28,8 +33,6 @@ pub use model::*;
 
 /// Environment variable naming the database URL (else SQLite under the data dir).
 pub const DATABASE_URL_ENV: &str = "DECNET_DATABASE_URL";
-/// SQLite file name under the data dir.
-pub const SQLITE_FILE: &str = "decnet.db";
 /// Longest free-text search accepted, in characters.
 pub const MAX_SEARCH_CHARS: usize = 512;
 /// Largest page size.
@@ -130,7 +133,7 @@ impl Store {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        Store::connect_sqlite(&data_dir.join(SQLITE_FILE)).await
+        Store::connect_sqlite(&DataDir::new(data_dir).sqlite_db()).await
     }
 
     async fn connect_sqlite(path: &Path) -> Result<Store> {

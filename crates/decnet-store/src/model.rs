@@ -4,15 +4,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A durable journal position for one consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct IngestOffset {
-    /// Journal segment number.
-    pub segment: u64,
-    /// Byte offset within the segment.
-    pub offset: u64,
-}
-
 /// A stored event: indexed columns plus the event JSON exactly as captured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredEvent {

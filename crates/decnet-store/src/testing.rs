@@ -1,13 +1,15 @@
-//! Helpers for tests that run against both backends: a throwaway PostgreSQL
-//! schema per test, so tests run in parallel on one server.
-
-use sqlx::any::AnyPoolOptions;
+//! Helpers for tests that run against both backends: the test server's URL,
+//! a throwaway PostgreSQL schema per test (so tests run in parallel on one
+//! server) and event fixtures. Built only with the `testing` feature, which
+//! only dev-dependencies turn on: none of this ships in the binary.
 
 use chrono::{DateTime, TimeZone, Utc};
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
 use uuid::Uuid;
 
-use crate::{Attacker, IngestOffset, Result, Store};
+pub use crate::scratch::PgSchema;
+use crate::{Attacker, Store};
 
 /// Names the PostgreSQL server tests use (`postgres://user:pass@host/db`).
 pub const TEST_DATABASE_URL_ENV: &str = "DECNET_TEST_DATABASE_URL";
@@ -28,52 +30,6 @@ pub fn postgres_url() -> Option<String> {
             );
             None
         }
-    }
-}
-
-/// A fresh schema on the test server; [`url`](Self::url) connects with it as the search path.
-#[derive(Debug)]
-pub struct PgSchema {
-    base: String,
-    name: String,
-}
-
-impl PgSchema {
-    /// Creates `t_<random>` on the server at `base`.
-    pub async fn create(base: &str) -> Result<PgSchema> {
-        sqlx::any::install_default_drivers();
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(base)
-            .await?;
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&pool)
-            .await?;
-        pool.close().await;
-        Ok(PgSchema {
-            base: base.to_owned(),
-            name,
-        })
-    }
-
-    /// The server URL with this schema as the search path.
-    pub fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options[search_path]={}", self.base, self.name)
-    }
-
-    /// Drops the schema and everything in it.
-    pub async fn drop_schema(self) -> Result<()> {
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&self.base)
-            .await?;
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
-            .execute(&pool)
-            .await?;
-        pool.close().await;
-        Ok(())
     }
 }
 
@@ -108,7 +64,7 @@ pub fn login(secs: i64, decky: &str, ip: &str, user: &str, pass: &str) -> Event 
 /// each event's attacker.
 pub async fn put(store: &Store, events: &[Event]) -> Vec<Uuid> {
     let from = store.ingest_offset("test").await.unwrap();
-    let to = IngestOffset {
+    let to = JournalPos {
         segment: 1,
         offset: from.map_or(0, |o| o.offset) + 1,
     };

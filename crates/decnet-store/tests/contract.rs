@@ -2,10 +2,11 @@
 
 use std::collections::HashSet;
 
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::EventType;
 use decnet_store::{
     ArtifactRecord, AttackerFilter, AttackerSort, CredentialFilter, CredentialRecord, EventFilter,
-    IngestOffset, NewUser, PageRequest, Role, SessionRecord, Store, StoreError,
+    NewUser, PageRequest, Role, SessionRecord, Store, StoreError,
 };
 use sqlx::Row;
 use uuid::Uuid;
@@ -66,11 +67,11 @@ async fn reconnecting_reapplies_no_migration() {
 async fn the_offset_moves_only_from_where_it_was() {
     each_backend(|store| async move {
         assert_eq!(store.ingest_offset("ingester").await.unwrap(), None);
-        let p1 = IngestOffset {
+        let p1 = JournalPos {
             segment: 1,
             offset: 100,
         };
-        let p2 = IngestOffset {
+        let p2 = JournalPos {
             segment: 2,
             offset: 7,
         };
@@ -361,7 +362,7 @@ async fn attackers_credentials_sessions_and_artifacts_read_back() {
             .begin_ingest(
                 "test",
                 from,
-                IngestOffset {
+                JournalPos {
                     segment: 9,
                     offset: 0,
                 },

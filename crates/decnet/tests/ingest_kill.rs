@@ -8,10 +8,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_engine::journal::{JournalOptions, JournalWriter};
+use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::testing::{postgres_url, PgSchema};
-use decnet_store::{AttackerSort, IngestOffset, PageRequest, Store};
+use decnet_store::{AttackerSort, PageRequest, Store};
 use uuid::Uuid;
 
 use crate::support::wait_exit;
@@ -168,7 +169,7 @@ async fn kill_and_restart(url: Option<String>) {
     let end = w.position();
     assert_eq!(
         store.ingest_offset("ingester").await.unwrap(),
-        Some(IngestOffset {
+        Some(JournalPos {
             segment: end.segment,
             offset: end.offset
         })

@@ -16,9 +16,9 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::Router;
 use decnet_store::{PageRequest, MAX_PAGE};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -26,48 +26,37 @@ use crate::AppState;
 /// Page size when `limit` is not given.
 pub(crate) const DEFAULT_LIMIT: u32 = 50;
 
-/// Every route of the API.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/auth/change-password", post(auth::change_password))
-        .route("/api/v1/auth/me", get(auth::me))
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route(
-            "/api/v1/users/{uuid}",
-            get(users::get_one).delete(users::delete),
-        )
-        .route("/api/v1/users/{uuid}/role", put(users::set_role))
-        .route("/api/v1/users/{uuid}/password", put(users::reset_password))
-        .route("/api/v1/deckies", get(fleet::list))
-        .route("/api/v1/deckies/{name}", get(fleet::get_one))
-        .route("/api/v1/logs", get(logs::list))
-        .route("/api/v1/logs/histogram", get(logs::histogram))
-        .route("/api/v1/attackers", get(attackers::list))
-        .route("/api/v1/attackers/{uuid}", get(attackers::get_one))
-        .route("/api/v1/attackers/{uuid}/events", get(attackers::events))
-        .route(
-            "/api/v1/attackers/{uuid}/credentials",
-            get(attackers::credentials),
-        )
-        .route(
-            "/api/v1/attackers/{uuid}/sessions",
-            get(attackers::sessions),
-        )
-        .route(
-            "/api/v1/attackers/{uuid}/artifacts",
-            get(attackers::artifacts),
-        )
-        .route(
-            "/api/v1/sessions/{sid}/transcript",
-            get(sessions::transcript),
-        )
-        .route("/api/v1/credentials", get(credentials::list))
-        .route("/api/v1/credentials/reuse", get(credentials::reuse))
-        .route("/api/v1/stats", get(system::stats))
-        .route("/api/v1/stream", get(crate::stream::stream))
-        .route("/api/v1/health", get(system::health))
-        .route("/api/v1/openapi.json", get(system::openapi))
+/// Every route of the API, each declared once: `routes!` registers a handler
+/// at the path and method its `#[utoipa::path]` names and adds that same
+/// operation to the OpenAPI document, so the two cannot disagree.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list))
+        .routes(routes!(users::create))
+        .routes(routes!(users::get_one))
+        .routes(routes!(users::set_role))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(users::delete))
+        .routes(routes!(fleet::list))
+        .routes(routes!(fleet::get_one))
+        .routes(routes!(logs::list))
+        .routes(routes!(logs::histogram))
+        .routes(routes!(attackers::list))
+        .routes(routes!(attackers::get_one))
+        .routes(routes!(attackers::events))
+        .routes(routes!(attackers::credentials))
+        .routes(routes!(attackers::sessions))
+        .routes(routes!(attackers::artifacts))
+        .routes(routes!(sessions::transcript))
+        .routes(routes!(credentials::list))
+        .routes(routes!(credentials::reuse))
+        .routes(routes!(system::stats))
+        .routes(routes!(crate::stream::stream))
+        .routes(routes!(system::health))
+        .routes(routes!(system::openapi))
 }
 
 /// Unknown routes: 404 in the API's JSON shape.

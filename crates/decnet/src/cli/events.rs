@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use decnet_core::paths::DataDir;
 use decnet_core::{Event, EventType};
-use decnet_engine::journal::{JournalPos, JournalReader, Record};
+use decnet_journal::{JournalPos, JournalReader, Record};
 use std::io::Write as _;
 
 use super::DataDirArg;
@@ -58,7 +59,7 @@ impl EventsArgs {
 }
 
 pub async fn events(a: EventsArgs) -> anyhow::Result<ExitCode> {
-    let dir = a.data.data_dir.join("journal");
+    let dir = DataDir::new(&a.data.data_dir).journal();
     if !dir.exists() && !a.follow {
         anyhow::bail!(
             "no journal at {}: start a fleet with `decnet up --data-dir {}` first, or point --data-dir at one",

@@ -14,9 +14,10 @@ use decnet_bus::{bus_enabled, Bus, InProcessBus, NullBus};
 use decnet_core::catalog::Transport;
 use decnet_core::config::model::{Driver, FleetConfig};
 use decnet_core::config::{demo_fleet, load_ini, plan_deploy, DeployRequest};
-use decnet_engine::journal::JournalOptions;
+use decnet_core::paths::DataDir;
 use decnet_engine::{installation_key, Engine, EngineOptions};
 use decnet_intel::{BusNotifier, Ingester};
+use decnet_journal::JournalOptions;
 use decnet_services::Registry;
 use decnet_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -240,7 +241,7 @@ async fn run_fleet(
     };
     let stop = CancellationToken::new();
     let notifier = Arc::new(BusNotifier(bus.clone()));
-    let journal_dir = data_dir.join("journal");
+    let journal_dir = DataDir::new(&data_dir).journal();
     let ingester = tokio::spawn(
         Ingester::new(store.clone(), journal_dir.clone(), notifier.clone()).run(stop.child_token()),
     );

@@ -1,12 +1,10 @@
 //! Command-line interface: argument definitions and dispatch.
 
-mod api_bench;
 mod bench;
 mod bus;
 mod catalog;
 mod events;
 mod fleet;
-mod ingest_bench;
 mod output;
 mod signals;
 mod worker;

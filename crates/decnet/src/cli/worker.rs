@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use decnet_core::paths::DataDir;
 use decnet_intel::{BusNotifier, Ingester};
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +46,7 @@ async fn ingester(a: IngesterArgs) -> anyhow::Result<ExitCode> {
     let bus = BusNotifier(decnet_bus::bus_from_env("ingester"));
     let ing = Ingester::new(
         store.clone(),
-        a.data.data_dir.join("journal"),
+        DataDir::new(&a.data.data_dir).journal(),
         Arc::new(bus),
     );
     let stop = CancellationToken::new();

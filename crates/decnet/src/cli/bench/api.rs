@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::Bytes;
 use decnet_api::{ApiConfig, AppState, JwtSecret};
+use decnet_core::journal_pos::JournalPos;
+use decnet_core::paths::DataDir;
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_store::{Attacker, IngestOffset, NewUser, Role, Store};
+use decnet_store::{Attacker, NewUser, Role, Store};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
 
@@ -29,7 +31,7 @@ async fn fill(store: &Store) -> anyhow::Result<()> {
     let mut offset = None;
     let t0 = chrono::Utc::now() - chrono::Duration::days(1);
     for b in 0..EVENTS / BATCH {
-        let to = IngestOffset {
+        let to = JournalPos {
             segment: 1,
             offset: (b + 1) as u64,
         };
@@ -117,7 +119,7 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 
 /// Runs the benchmark for `duration` seconds per concurrency level.
 pub async fn run(duration: u64) -> anyhow::Result<ExitCode> {
-    let dir = super::bench::tempfile_dir().context("temp dir")?;
+    let dir = super::tempfile_dir().context("temp dir")?;
     let store = Store::open_data_dir(dir.path()).await?;
     let t = Instant::now();
     fill(&store).await?;
@@ -126,7 +128,7 @@ pub async fn run(duration: u64) -> anyhow::Result<ExitCode> {
         t.elapsed().as_secs_f64()
     );
 
-    let secret = JwtSecret::load_or_generate(&dir.path().join("jwt.secret"))?;
+    let secret = JwtSecret::load_or_generate(&DataDir::new(dir.path()).jwt_secret())?;
     let user = store
         .create_user(&NewUser {
             username: "bench".into(),

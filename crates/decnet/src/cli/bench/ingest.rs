@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use decnet_core::paths::DataDir;
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_engine::journal::{JournalOptions, JournalWriter};
 use decnet_intel::{IngestOptions, Ingester, NullNotifier};
+use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::Store;
 
 /// Events written to the journal for each run.
@@ -76,7 +77,7 @@ async fn run_one(label: &str, store: Store, journal_dir: &std::path::Path) -> an
 /// Runs the benchmark.
 pub async fn run() -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("decnet-bench-ingest-{}", std::process::id()));
-    let journal_dir = dir.join("journal");
+    let journal_dir = DataDir::new(&dir).journal();
     let written = journal(&journal_dir)?;
     println!("journal: {written} events (sessions of connect, 3 logins with credentials, a command, disconnect)");
     let sqlite = Store::open_data_dir(&dir).await?;
@@ -84,7 +85,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     if r.is_ok() {
         if let Ok(url) = std::env::var(decnet_store::DATABASE_URL_ENV) {
             // A fresh schema keeps the run's rows apart from real data.
-            let schema = decnet_store::testing::PgSchema::create(&url).await?;
+            let schema = decnet_store::scratch::PgSchema::create(&url).await?;
             let pg = Store::connect(&schema.url()).await?;
             let r2 = run_one("postgres", pg, &journal_dir).await;
             schema.drop_schema().await?;

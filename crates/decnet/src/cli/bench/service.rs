@@ -1,6 +1,6 @@
-//! `decnet bench`: run one decky in-process, drive it with many concurrent
-//! clients for a fixed time, and report throughput, how much of it reached
-//! the journal, and peak memory.
+//! `decnet bench ssh-auth|http`: run one decky in-process, drive it with many
+//! concurrent clients for a fixed time, and report throughput, how much of it
+//! reached the journal, and peak memory.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,64 +12,25 @@ use decnet_core::catalog::ServiceCatalog as _;
 use decnet_core::config::model::{
     DeckyConfig, FleetConfig, General, Limits, ListenerConfig, ServiceConfig,
 };
+use decnet_core::paths::DataDir;
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::EventType;
-use decnet_engine::journal::{JournalOptions, JournalPos, JournalReader, Record};
 use decnet_engine::{Engine, EngineOptions};
+use decnet_journal::{JournalOptions, JournalPos, JournalReader, Record};
 use decnet_services::Registry;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// `decnet bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// What to measure.
-    #[arg(value_enum)]
-    pub target: Target,
-    /// Concurrent client connections.
-    #[arg(long, short = 'c', default_value_t = 32)]
-    pub connections: usize,
-    /// How long to drive load, in seconds.
-    #[arg(long, short = 'd', default_value_t = 10)]
-    pub duration: u64,
-    /// Loopback address of the benchmark decky.
-    #[arg(long, default_value = "127.42.250.1")]
-    pub ip: std::net::IpAddr,
-}
-
-/// Benchmarks.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Target {
-    /// SSH password attempts per second (each refused, each an event).
-    SshAuth,
-    /// HTTP requests per second over keep-alive connections.
-    Http,
-    /// Events per second from journal to database (SQLite; PostgreSQL too when DECNET_DATABASE_URL is set).
-    Ingest,
-    /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers.
-    Bus,
-    /// REST API: GET /api/v1/logs?limit=50 over 100,000 stored events, at 64 and 256 connections.
-    Api,
-}
+use super::{peak_rss_kib, tempfile_dir, BenchArgs};
 
 /// A decky service driven by real protocol clients.
 #[derive(Debug, Clone, Copy)]
-enum Driven {
+pub(super) enum Driven {
     SshAuth,
     Http,
 }
 
-pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    match a.target {
-        Target::SshAuth => service_bench(Driven::SshAuth, &a).await,
-        Target::Http => service_bench(Driven::Http, &a).await,
-        Target::Ingest => super::ingest_bench::run().await,
-        Target::Bus => super::bus::bench(a.duration).await,
-        Target::Api => super::api_bench::run(a.duration).await,
-    }
-}
-
 /// Runs one decky in-process and drives it with `a.connections` clients.
-async fn service_bench(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let data = tempfile_dir()?;
     let (service, persona, event_type, unit): (&str, Vec<(&str, &str)>, EventType, &str) =
         match driven {
@@ -142,7 +103,7 @@ async fn service_bench(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode
     let stats = engine.shutdown().await?;
     let attempts = done.load(Ordering::Relaxed);
 
-    let mut reader = JournalReader::open(&data.path().join("journal"), JournalPos::START);
+    let mut reader = JournalReader::open(&DataDir::new(data.path()).journal(), JournalPos::START);
     let mut found = 0u64;
     loop {
         let batch = reader.read_batch(10_000)?;
@@ -181,50 +142,6 @@ async fn service_bench(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCode
     );
     Ok(ExitCode::SUCCESS)
 }
-
-pub(super) fn tempfile_dir() -> anyhow::Result<TempDir> {
-    let path = std::env::temp_dir().join(format!("decnet-bench-{}", uuid_like()));
-    std::fs::create_dir_all(&path)?;
-    Ok(TempDir(path))
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
-}
-
-/// A directory removed on drop.
-pub(super) struct TempDir(std::path::PathBuf);
-impl TempDir {
-    pub(super) fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Peak resident set size of this process, from /proc (0 where unavailable).
-pub(super) fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 struct AcceptAny;
 
 impl russh::client::Handler for AcceptAny {
