@@ -5,7 +5,6 @@
 //!
 //! - [`apps`]: which page a request gets, in the server's and the app's style
 //! - [`creds`]: `Authorization` headers and login forms
-//! - [`tls`]: the per-decky self-signed certificate
 //!
 //! The first request head of a connection is checked here before hyper sees
 //! it, so that garbage gets the persona's own 400 page rather than hyper's
@@ -13,13 +12,11 @@
 
 pub mod apps;
 pub mod creds;
-pub mod tls;
 
 use std::convert::Infallible;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+
 use std::time::Duration;
 
 use ::http::header::{HeaderName, HeaderValue};
@@ -34,12 +31,15 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio_rustls::TlsAcceptor;
 
 use self::apps::{FakeApp, Flavor, Page, Req, Site};
 use self::creds::{Authorization, Login};
 use crate::conn::Conn;
+use crate::kit::io::Rewind;
+use crate::kit::persona::PersonaKeys;
+use crate::kit::tls::AcceptorBuilder;
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 
 /// Largest request head (request line and headers) accepted, like nginx's 4×8k buffers.
@@ -122,7 +122,12 @@ impl Service for Http {
         let service = INFO.name;
         let site = site_from_persona(service, &decky, cfg)?;
         let tls = if cfg.listeners.iter().any(|l| l.tls) {
-            Some(tls::acceptor(&decky, &site.hostname)?)
+            // The `https` state dir keeps the certificates of earlier releases.
+            Some(
+                AcceptorBuilder::new("https", site.hostname.clone())
+                    .alpn(&[b"http/1.1"])
+                    .build(&decky)?,
+            )
         } else {
             None
         };
@@ -133,63 +138,45 @@ impl Service for Http {
     }
 }
 
-fn persona_error(service: &'static str, key: &'static str, message: String) -> ServiceError {
-    ServiceError::Persona {
-        service,
-        key,
-        message,
-    }
-}
-
 fn site_from_persona(
     service: &'static str,
     decky: &DeckyRuntime,
     cfg: &ServiceConfig,
 ) -> Result<Site, ServiceError> {
-    let server_header = cfg
-        .get("server_header")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or(&decky.config.distro.http_server_header())
-        .to_owned();
+    let keys = PersonaKeys::new(service, cfg);
+    let server_header = keys
+        .text("server_header")
+        .map_or_else(|| decky.config.distro.http_server_header(), str::to_owned);
     if HeaderValue::from_str(&server_header).is_err() {
-        return Err(persona_error(
-            service,
+        return Err(keys.error(
             "server_header",
-            "must be printable ASCII without line breaks".into(),
+            "must be printable ASCII without line breaks",
         ));
     }
     let flavor = Flavor::of(&server_header);
-    let app = match cfg.get("fake_app") {
-        Some(v) => FakeApp::parse(v).ok_or_else(|| {
-            persona_error(
-                service,
-                "fake_app",
-                format!("expected one of {}, got {v:?}", FakeApp::NAMES.join(", ")),
-            )
-        })?,
-        None => match flavor {
+    let app = keys
+        .choice("fake_app", FakeApp::NAMES, FakeApp::parse)?
+        .unwrap_or(match flavor {
             Flavor::Apache => FakeApp::Apache,
             Flavor::Nginx => FakeApp::Nginx,
-        },
-    };
-    let index_status = match cfg.get("response_code") {
+        });
+    let index_status = match keys.raw("response_code") {
         Some(v) => v
             .trim()
             .parse::<u16>()
             .ok()
             .filter(|c| (200..=599).contains(c))
             .ok_or_else(|| {
-                persona_error(
-                    service,
+                keys.error(
                     "response_code",
                     format!("expected an HTTP status between 200 and 599, got {v:?}"),
                 )
             })?,
         None => 200,
     };
-    let hostname = cfg
-        .get("hostname")
+    // Written but blank is refused below rather than silently replaced.
+    let hostname = keys
+        .raw("hostname")
         .map(str::trim)
         .unwrap_or(&decky.config.hostname)
         .to_owned();
@@ -199,8 +186,7 @@ fn site_from_persona(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if !valid_host {
-        return Err(persona_error(
-            service,
+        return Err(keys.error(
             "hostname",
             format!("{hostname:?} is not a DNS host name (letters, digits, '-' and '.')"),
         ));
@@ -219,7 +205,7 @@ fn site_from_persona(
         app,
         flavor,
         server_header,
-        title: cfg.get("title").map(str::to_owned),
+        title: keys.raw("title").map(str::to_owned),
         hostname,
         index_status,
         distro_name,
@@ -943,64 +929,6 @@ fn raw_response(site: &Site, page: &Page, keep_alive: bool) -> Vec<u8> {
     out.push_str("\r\n");
     out.push_str(&page.body);
     out.into_bytes()
-}
-
-/// Replays bytes already read before handing the stream on.
-struct Rewind<I> {
-    prefix: Bytes,
-    inner: I,
-}
-
-impl<I> Rewind<I> {
-    fn new(prefix: Bytes, inner: I) -> Rewind<I> {
-        Rewind { prefix, inner }
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            let head = self.prefix.split_to(n);
-            buf.put_slice(&head);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
 }
 
 #[cfg(test)]
