@@ -18,6 +18,7 @@ use chrono::Utc;
 use decnet_core::paths::DataDir;
 use decnet_store::{NewUser, Role, Store, User};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::seq::SliceRandom as _;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -110,7 +111,7 @@ impl JwtSecret {
         if value.len() < MIN_SECRET_BYTES {
             return Err(weak("shorter than 32 bytes"));
         }
-        if value.iter().all(|b| *b == value[0]) {
+        if value.windows(2).all(|w| w.first() == w.last()) {
             return Err(weak("one repeated character"));
         }
         let lower = String::from_utf8_lossy(value).to_ascii_lowercase();
@@ -321,7 +322,7 @@ pub fn random_password(n: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rngs::OsRng;
     (0..n)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .map(|_| char::from(*ALPHABET.choose(&mut rng).unwrap_or(&b'x')))
         .collect()
 }
 

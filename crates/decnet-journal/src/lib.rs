@@ -10,16 +10,6 @@
 //! - [`handle`]: [`JournalHandle`], the writer on its own thread, fed [`Append`] requests
 //! - [`reader`]: [`JournalReader`], complete lines from a position onwards
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-
 pub mod handle;
 pub mod reader;
 pub mod segment;

@@ -1,6 +1,14 @@
 //! Integration tests of the protocol emulators over real loopback sockets,
 //! driven by real clients where they are installed.
 
+// Test code may stop at the first surprise: a panic is how a test fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod harness;
 mod http;
 mod ssh;

@@ -16,7 +16,14 @@ mod model;
 mod query;
 pub mod scratch;
 mod sql;
+// Test fixtures fail loudly by design; they never ship (feature `testing`).
 #[cfg(feature = "testing")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 pub mod testing;
 mod users;
 

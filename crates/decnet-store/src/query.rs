@@ -542,14 +542,15 @@ impl Store {
         let top = check_limit(top)?;
         let mut conn = self.pool.acquire().await?;
         let mut totals = [0u64; 4];
-        for (i, table) in ["events", "attackers", "credentials", "sessions"]
-            .iter()
-            .enumerate()
+        for (total, table) in
+            totals
+                .iter_mut()
+                .zip(["events", "attackers", "credentials", "sessions"])
         {
             let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&mut *conn)
                 .await?;
-            totals[i] = u64::try_from(n).unwrap_or(0);
+            *total = u64::try_from(n).unwrap_or(0);
         }
         let mut tops = Vec::new();
         for (table, col, cond) in [

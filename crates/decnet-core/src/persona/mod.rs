@@ -238,38 +238,44 @@ const DESKTOP: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
 /// A plausible hostname for a decky, stable for its seed.
 pub fn generate_hostname(seed: &InstanceSeed, family: OsFamily, distro: &Distro) -> String {
     let b = seed.derive(b"hostname");
-    let pick = |i: usize, n: usize| (b.get(i).copied().unwrap_or(0) as usize) % n;
+    let byte = |i: usize| b.get(i).copied().unwrap_or(0);
+    let pick = |i: usize, n: usize| usize::from(byte(i)) % n.max(1);
+    // `pick` keeps every index in range; the fallback only satisfies the type.
+    let word =
+        |list: &[&'static str], i: usize| list.get(pick(i, list.len())).copied().unwrap_or("");
     let num = 1 + pick(2, 24);
     match family {
         OsFamily::Windows => {
             let tail: String = (0..7)
-                .map(|i| DESKTOP[pick(3 + i, DESKTOP.len())] as char)
+                .map(|i| {
+                    char::from(
+                        DESKTOP
+                            .get(pick(3 + i, DESKTOP.len()))
+                            .copied()
+                            .unwrap_or(b'X'),
+                    )
+                })
                 .collect();
             if pick(10, 2) == 0 {
                 format!("DESKTOP-{tail}")
             } else {
-                format!("SRV-{}{:02}", ADJ[pick(0, ADJ.len())].to_uppercase(), num)
+                format!("SRV-{}{:02}", word(&ADJ, 0).to_uppercase(), num)
             }
         }
-        OsFamily::Cisco => format!("sw-{}-{:02}", ENV[pick(1, ENV.len())], num),
+        OsFamily::Cisco => format!("sw-{}-{:02}", word(&ENV, 1), num),
         OsFamily::Embedded => format!(
             "{}-{:02x}{:02x}",
-            ["npi", "cam", "iot", "plc"][pick(0, 4)],
-            b[4],
-            b[5]
+            word(&["npi", "cam", "iot", "plc"], 0),
+            byte(4),
+            byte(5)
         ),
         OsFamily::Linux | OsFamily::Bsd => match distro.hostname_style {
             HostnameStyle::Generic => {
-                format!(
-                    "{}-{}-{:02}",
-                    ADJ[pick(0, ADJ.len())],
-                    ENV[pick(1, ENV.len())],
-                    num
-                )
+                format!("{}-{}-{:02}", word(&ADJ, 0), word(&ENV, 1), num)
             }
-            HostnameStyle::Rhel => format!("{}{:02}", ADJ[pick(0, ADJ.len())], num),
-            HostnameStyle::Minimal => format!("{}{}", ADJ[pick(0, ADJ.len())], num),
-            HostnameStyle::Rolling => format!("{}-{}", distro.slug, ADJ[pick(0, ADJ.len())]),
+            HostnameStyle::Rhel => format!("{}{:02}", word(&ADJ, 0), num),
+            HostnameStyle::Minimal => format!("{}{}", word(&ADJ, 0), num),
+            HostnameStyle::Rolling => format!("{}-{}", distro.slug, word(&ADJ, 0)),
         },
     }
 }

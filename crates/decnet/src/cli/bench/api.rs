@@ -110,11 +110,11 @@ async fn client(addr: SocketAddr, token: String, deadline: Instant) -> anyhow::R
 }
 
 fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    f64::from(sorted[i.min(sorted.len() - 1)]) / 1000.0
+    let i = (sorted.len().saturating_sub(1) as f64 * p).round() as usize;
+    sorted
+        .get(i)
+        .or(sorted.last())
+        .map_or(0.0, |v| f64::from(*v) / 1000.0)
 }
 
 /// Runs the benchmark for `duration` seconds per concurrency level.
