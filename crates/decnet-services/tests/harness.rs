@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use decnet_core::catalog::ServiceCatalog as _;
-use decnet_core::config::model::{DeckyConfig, Limits, ListenerConfig, ServiceConfig};
+use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::seed::InstanceSeed;
 use decnet_core::{Event, EventType};
@@ -93,16 +93,7 @@ pub fn decky(name: &str, ip: &str, data: &Path, services: Vec<ServiceConfig>) ->
 /// alone), on any free port, with persona keys.
 pub fn svc(slug: &str, persona: &[(&str, &str)]) -> ServiceConfig {
     let registry = Registry::builtin();
-    let found = registry.slug(slug).expect("slug registered");
-    let mut cfg = ServiceConfig::defaults(found.service, Some(0));
-    if let Some(l) = found.listener {
-        cfg.listeners = vec![ListenerConfig {
-            name: l.name,
-            transport: l.transport,
-            port: 0,
-            tls: l.tls,
-        }];
-    }
+    let mut cfg = ServiceConfig::for_slug(registry.slug(slug).expect("slug registered"), 0);
     cfg.persona = persona
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

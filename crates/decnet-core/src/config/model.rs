@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::catalog::{ServiceInfo, Transport};
+use crate::catalog::{ServiceInfo, Slug, Transport};
 use crate::persona::{Distro, OsFamily, Persona, WindowsBuild};
 
 /// How deckies get their addresses.
@@ -159,6 +159,24 @@ impl ServiceConfig {
                 .collect(),
             persona: BTreeMap::new(),
         }
+    }
+
+    /// What a `services=` slug alone enables, every listener on `port` (0 = any free port):
+    /// the slug's one listener (`https`), or the service's default listeners (`http`).
+    pub fn for_slug(slug: Slug<'_>, port: u16) -> ServiceConfig {
+        let mut cfg = ServiceConfig::defaults(slug.service, None);
+        if let Some(l) = slug.listener {
+            cfg.listeners = vec![ListenerConfig {
+                name: l.name,
+                transport: l.transport,
+                port: l.default_port,
+                tls: l.tls,
+            }];
+        }
+        for l in &mut cfg.listeners {
+            l.port = port;
+        }
+        cfg
     }
 }
 

@@ -39,7 +39,7 @@ use self::creds::{Authorization, Login};
 use crate::conn::Conn;
 use crate::kit::io::Rewind;
 use crate::kit::persona::PersonaKeys;
-use crate::kit::tls::AcceptorBuilder;
+use crate::kit::tls::{AcceptorBuilder, ClientFacts};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 
 /// Largest request head (request line and headers) accepted, like nginx's 4×8k buffers.
@@ -231,15 +231,6 @@ impl Instance for HttpInstance {
     }
 }
 
-/// TLS facts recorded with each request of an HTTPS connection.
-#[derive(Debug, Clone, Default)]
-struct TlsMeta {
-    sni: Option<String>,
-    version: Option<String>,
-    cipher: Option<String>,
-    alpn: Option<String>,
-}
-
 async fn serve_tls(
     acceptor: &TlsAcceptor,
     mut conn: Conn,
@@ -303,17 +294,7 @@ async fn serve_tls(
         }
         Ok(Ok(stream)) => stream,
     };
-    let (_, session) = stream.get_ref();
-    let meta = TlsMeta {
-        sni: session.server_name().map(str::to_owned),
-        version: session.protocol_version().map(|v| format!("{v:?}")),
-        cipher: session
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite())),
-        alpn: session
-            .alpn_protocol()
-            .map(|p| String::from_utf8_lossy(p).into_owned()),
-    };
+    let meta = ClientFacts::of(&stream);
     serve_http(stream, ctx, site, Some(meta)).await
 }
 
@@ -470,7 +451,7 @@ async fn serve_http<I>(
     mut io: I,
     ctx: ConnCtx,
     site: Arc<Site>,
-    tls: Option<TlsMeta>,
+    tls: Option<ClientFacts>,
 ) -> Result<(), ServiceError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -547,7 +528,7 @@ where
 struct Handler {
     site: Arc<Site>,
     ctx: ConnCtx,
-    tls: Option<TlsMeta>,
+    tls: Option<ClientFacts>,
 }
 
 /// A request body as far as it was read.

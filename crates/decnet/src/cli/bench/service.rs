@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use decnet_core::catalog::ServiceCatalog as _;
-use decnet_core::config::model::{
-    DeckyConfig, FleetConfig, General, Limits, ListenerConfig, ServiceConfig,
-};
+use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits, ServiceConfig};
 use decnet_core::paths::DataDir;
 use decnet_core::persona::{distro, OsFamily};
 use decnet_core::EventType;
@@ -226,18 +224,7 @@ fn bench_service(slug: &str, persona: Vec<(&str, &str)>) -> anyhow::Result<Servi
     let found = registry
         .slug(slug)
         .ok_or_else(|| anyhow::anyhow!("no service {slug} in this build"))?;
-    let mut cfg = ServiceConfig::defaults(found.service, Some(0));
-    if let Some(l) = found.listener {
-        cfg.listeners = vec![ListenerConfig {
-            name: l.name,
-            transport: l.transport,
-            port: 0,
-            tls: l.tls,
-        }];
-    }
-    for l in &mut cfg.listeners {
-        l.port = 0;
-    }
+    let mut cfg = ServiceConfig::for_slug(found, 0);
     cfg.persona = persona
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
