@@ -3,6 +3,8 @@
 //!
 //! Pure functions of the site and the request, so routing is tested without sockets.
 
+use decnet_core::persona::DefaultPage;
+
 use super::creds::Login;
 
 /// The application the site pretends to run.
@@ -10,7 +12,7 @@ use super::creds::Login;
 pub enum FakeApp {
     /// nginx's default welcome page.
     Nginx,
-    /// Apache's Debian/Ubuntu "It works!" page.
+    /// Apache's default page, as the distro's package ships it.
     Apache,
     /// A WordPress blog with its login page and XML-RPC.
     Wordpress,
@@ -84,8 +86,8 @@ pub struct Site {
     pub hostname: String,
     /// Status of the index page.
     pub index_status: u16,
-    /// `Ubuntu` or `Debian`, for Apache's default page.
-    pub distro_name: &'static str,
+    /// The page the distro's web server shows at `/` out of the box.
+    pub default_page: DefaultPage,
     /// Modification time of the static pages (seconds since the epoch).
     pub mtime: i64,
 }
@@ -202,6 +204,10 @@ mod pages {
     pub(super) const WORDPRESS_ROBOTS: &str = include_str!("pages/wordpress_robots.txt");
     pub(super) const PHPMYADMIN_LOGIN: &str = include_str!("pages/phpmyadmin_login.html");
     pub(super) const ROUTER_LOGIN: &str = include_str!("pages/router_login.html");
+    pub(super) const ROCKY_TEST_PAGE: &str = include_str!("pages/rocky_test_page.html");
+    pub(super) const CENTOS_TEST_PAGE: &str = include_str!("pages/centos_test_page.html");
+    pub(super) const FEDORA_TEST_PAGE: &str = include_str!("pages/fedora_test_page.html");
+    pub(super) const APACHE_IT_WORKS: &str = include_str!("pages/apache_it_works.html");
 }
 
 /// Canonical reason phrase, as the flavor spells it.
@@ -380,26 +386,107 @@ fn index(site: &Site, req: &Req<'_>, page: Page) -> Page {
     }
 }
 
+/// The default page a static site shows: the distro's own when it belongs to
+/// the server family the site runs, else that family's generic page (an
+/// operator's `server_header` can pick the other family than the distro's).
+fn shown_page(site: &Site) -> DefaultPage {
+    let nginx_page = matches!(
+        site.default_page,
+        DefaultPage::Nginx | DefaultPage::NginxNotFound
+    );
+    match site.app {
+        // Every distro whose default is nginx is Debian-like or upstream-built,
+        // never Ubuntu, so Apache's page there is Debian's.
+        FakeApp::Apache if nginx_page => DefaultPage::DebianApache,
+        FakeApp::Nginx if !nginx_page => DefaultPage::Nginx,
+        _ => site.default_page,
+    }
+}
+
+/// EL's httpd ships no index file: welcome.conf answers `/` with its test
+/// page as the body of a 403.
+fn is_el_test_page(page: DefaultPage) -> bool {
+    matches!(
+        page,
+        DefaultPage::RockyTestPage | DefaultPage::CentosTestPage | DefaultPage::FedoraTestPage
+    )
+}
+
 fn static_site(site: &Site, req: &Req<'_>) -> Page {
-    let is_index = matches!(req.path, "/" | "/index.html")
-        || (site.app == FakeApp::Nginx && req.path == "/index.nginx-debian.html");
+    let shown = shown_page(site);
+    if shown == DefaultPage::NginxNotFound {
+        // Alpine's default server is `location / { return 404; }`, for any
+        // method; only an operator's non-2xx `response_code` changes `/`.
+        return if req.path == "/" && !(200..=299).contains(&site.index_status) {
+            index(site, req, error_page(site, req, 404))
+        } else {
+            error_page(site, req, 404)
+        };
+    }
+    let el = is_el_test_page(shown);
+    let is_index = match shown {
+        _ if el => req.path == "/",
+        DefaultPage::Nginx => matches!(req.path, "/" | "/index.html" | "/index.nginx-debian.html"),
+        _ => matches!(req.path, "/" | "/index.html"),
+    };
     if !is_index {
         return not_found(site, req);
     }
-    let body = match site.app {
-        FakeApp::Apache => apache_default(site),
-        _ => nginx_welcome(site),
+    let body = default_page_body(site, shown);
+    // Static files go out without a charset (nginx `charset off`, Apache's
+    // default); EL's httpd.conf sets `AddDefaultCharset UTF-8`.
+    let content_type = if el {
+        "text/html; charset=UTF-8"
+    } else {
+        "text/html"
     };
-    // Static files go out without a charset (nginx `charset off`, Apache's default).
     let page = Page {
-        content_type: "text/html",
+        content_type,
         ..Page::html(200, body)
     };
     let page = static_file(site, req, page);
-    if page.status == 200 {
-        index(site, req, page)
+    if page.status != 200 {
+        return page;
+    }
+    let page = index(site, req, page);
+    if el && (200..=299).contains(&site.index_status) && req.method != "OPTIONS" {
+        Page {
+            status: 403,
+            ..page
+        }
     } else {
         page
+    }
+}
+
+fn default_page_body(site: &Site, page: DefaultPage) -> String {
+    match page {
+        DefaultPage::DebianApache => apache_default(site, "Debian"),
+        DefaultPage::UbuntuApache => apache_default(site, "Ubuntu"),
+        DefaultPage::RockyTestPage => fill(
+            pages::ROCKY_TEST_PAGE,
+            &[(
+                "title",
+                &title_or(site, "HTTP Server Test Page powered by: Rocky Linux"),
+            )],
+        ),
+        DefaultPage::CentosTestPage => fill(
+            pages::CENTOS_TEST_PAGE,
+            &[(
+                "title",
+                &title_or(site, "Apache HTTP Server Test Page powered by CentOS"),
+            )],
+        ),
+        DefaultPage::FedoraTestPage => fill(
+            pages::FEDORA_TEST_PAGE,
+            &[(
+                "title",
+                &title_or(site, "Test Page for the HTTP Server on Fedora"),
+            )],
+        ),
+        // Upstream's htdocs/index.html has no title to override.
+        DefaultPage::ApacheItWorks => pages::APACHE_IT_WORKS.to_owned(),
+        DefaultPage::Nginx | DefaultPage::NginxNotFound => nginx_welcome(site),
     }
 }
 
@@ -414,8 +501,8 @@ fn nginx_welcome(site: &Site) -> String {
     )
 }
 
-fn apache_default(site: &Site) -> String {
-    let d = site.distro_name;
+/// Debian's and Ubuntu's page, which differ only in the distro's name.
+fn apache_default(site: &Site, d: &str) -> String {
     let title = title_or(site, &format!("Apache2 {d} Default Page: It works"));
     fill(
         pages::APACHE_DEBIAN_DEFAULT,
@@ -702,7 +789,11 @@ mod tests {
             title: None,
             hostname: "web01".into(),
             index_status: 200,
-            distro_name: "Ubuntu",
+            default_page: if server.starts_with("Apache") {
+                DefaultPage::UbuntuApache
+            } else {
+                DefaultPage::Nginx
+            },
             mtime: 1_700_000_000,
         }
     }
@@ -743,6 +834,155 @@ mod tests {
         assert!(p
             .body
             .contains("The username <strong>{{base}}</strong> is not registered"));
+    }
+
+    /// A site as `site_from_persona` builds it for a distro, with its own `Server` header.
+    fn distro_site(slug: &str, server: Option<&str>) -> Site {
+        let d = decnet_core::persona::distro(slug).unwrap();
+        let server = server.map_or_else(|| d.http_server_header(), str::to_owned);
+        let flavor = Flavor::of(&server);
+        Site {
+            app: match flavor {
+                Flavor::Apache => FakeApp::Apache,
+                Flavor::Nginx => FakeApp::Nginx,
+            },
+            default_page: d.default_page,
+            ..site(FakeApp::Nginx, &server)
+        }
+    }
+
+    #[test]
+    fn rocky9_index_is_the_rocky_test_page_never_debians() {
+        let s = distro_site("rocky9", None);
+        assert_eq!(s.server_header, "Apache/2.4.57 (Rocky Linux)");
+        for method in ["GET", "HEAD", "POST"] {
+            let p = route(&s, &req(method, "/", None));
+            // welcome.conf serves the test page as the body of a 403.
+            assert_eq!(p.status, 403, "{method}");
+            assert!(p.static_file);
+            assert_eq!(p.content_type, "text/html; charset=UTF-8");
+            assert!(p
+                .body
+                .contains("<title>HTTP Server Test Page powered by: Rocky Linux</title>"));
+            assert!(p
+                .body
+                .contains("<h1>HTTP Server <strong>Test Page</strong></h1>"));
+            assert!(p.body.contains("Powered by Rocky Linux"));
+            assert!(!p.body.contains("Debian"), "{method}");
+        }
+        // No index.html is installed on EL.
+        let p = route(&s, &req("GET", "/index.html", None));
+        assert_eq!(p.status, 404);
+        assert!(p
+            .body
+            .contains("Apache/2.4.57 (Rocky Linux) Server at web01"));
+    }
+
+    #[test]
+    fn each_distro_shows_its_own_apache_page() {
+        let index = |slug: &str| route(&distro_site(slug, None), &req("GET", "/", None));
+        let p = index("centos7");
+        assert_eq!(p.status, 403);
+        assert!(p.body.contains("<h1>Testing 123..</h1>"));
+        assert!(p
+            .body
+            .contains("<title>Apache HTTP Server Test Page powered by CentOS</title>"));
+        let p = index("fedora");
+        assert_eq!(p.status, 403);
+        assert!(p
+            .body
+            .contains("<title>Test Page for the HTTP Server on Fedora</title>"));
+        let p = index("kali");
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("Apache2 Debian Default Page"));
+        let p = index("ubuntu20");
+        assert!(p.body.contains("Apache2 Ubuntu Default Page"));
+        for slug in ["centos7", "fedora", "rocky9"] {
+            assert!(!index(slug).body.contains("Debian"), "{slug}");
+        }
+
+        let mut upstream = site(FakeApp::Apache, "Apache/2.4.58 (Unix)");
+        upstream.default_page = DefaultPage::ApacheItWorks;
+        let p = route(&upstream, &req("GET", "/", None));
+        assert_eq!(p.status, 200);
+        assert_eq!(p.body, "<html><body><h1>It works!</h1></body></html>\n");
+    }
+
+    #[test]
+    fn the_operators_server_family_falls_back_to_its_generic_page() {
+        let p = route(
+            &distro_site("rocky9", Some("nginx/1.20.1")),
+            &req("GET", "/", None),
+        );
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("<h1>Welcome to nginx!</h1>"));
+        for slug in ["debian", "alpine", "arch"] {
+            let p = route(
+                &distro_site(slug, Some("Apache/2.4.57 (Debian)")),
+                &req("GET", "/", None),
+            );
+            assert_eq!(p.status, 200, "{slug}");
+            assert!(p.body.contains("Apache2 Debian Default Page"), "{slug}");
+        }
+        let p = route(&distro_site("debian", None), &req("GET", "/", None));
+        assert!(p.body.contains("<h1>Welcome to nginx!</h1>"));
+    }
+
+    #[test]
+    fn alpine_nginx_answers_404_everywhere() {
+        let mut s = distro_site("alpine", None);
+        assert_eq!(s.flavor, Flavor::Nginx);
+        for (method, path) in [
+            ("GET", "/"),
+            ("POST", "/"),
+            ("PUT", "/x"),
+            ("GET", "/index.html"),
+        ] {
+            let p = route(&s, &req(method, path, None));
+            assert_eq!(p.status, 404, "{method} {path}");
+            assert!(p.body.contains("<center><h1>404 Not Found</h1></center>"));
+        }
+        s.index_status = 302;
+        assert_eq!(route(&s, &req("GET", "/", None)).status, 302);
+    }
+
+    #[test]
+    fn every_page_template_is_filled_completely() {
+        let pages = [
+            DefaultPage::DebianApache,
+            DefaultPage::UbuntuApache,
+            DefaultPage::RockyTestPage,
+            DefaultPage::CentosTestPage,
+            DefaultPage::FedoraTestPage,
+            DefaultPage::ApacheItWorks,
+            DefaultPage::Nginx,
+        ];
+        let s = site(FakeApp::Apache, "Apache/2.4.52 (Ubuntu)");
+        let mut bodies: Vec<String> = pages.iter().map(|p| default_page_body(&s, *p)).collect();
+        let admin = login("admin");
+        for app in [FakeApp::Wordpress, FakeApp::Phpmyadmin, FakeApp::Router] {
+            for server in ["nginx/1.22.1", "Apache/2.4.52 (Ubuntu)"] {
+                let s = site(app, server);
+                for (method, path, login) in [
+                    ("GET", "/", None),
+                    ("POST", "/wp-login.php", Some(&admin)),
+                    ("GET", "/wp-login.php", None),
+                    ("POST", "/xmlrpc.php", Some(&admin)),
+                    ("GET", "/robots.txt", None),
+                    ("GET", "/wp-json/wp/v2/users", None),
+                    ("GET", "/nothing", None),
+                    ("POST", "/index.php", Some(&admin)),
+                    ("POST", "/login.cgi", Some(&admin)),
+                    ("GET", "/.htaccess", None),
+                ] {
+                    bodies.push(route(&s, &req(method, path, login)).body);
+                }
+                bodies.push(plain_http_on_tls_page(&s, "web01", 443).body);
+            }
+        }
+        for body in &bodies {
+            assert!(!body.contains("{{") && !body.contains("}}"), "{body}");
+        }
     }
 
     #[test]
