@@ -929,6 +929,27 @@ mod tests {
     }
 
     #[test]
+    fn the_apache_fallback_matches_what_the_distro_id_chose_before() {
+        // `shown_page` falls back to Debian's page for nginx-default distros;
+        // the old rule was "Ubuntu for os_id ubuntu, else Debian".
+        for d in &decnet_core::persona::DISTROS {
+            let s = distro_site(d.slug, Some("Apache/2.4.57"));
+            let expected = if d.os_id == "ubuntu" {
+                "Apache2 Ubuntu Default Page"
+            } else {
+                "Apache2 Debian Default Page"
+            };
+            if matches!(
+                d.default_page,
+                DefaultPage::Nginx | DefaultPage::NginxNotFound
+            ) {
+                let p = route(&s, &req("GET", "/", None));
+                assert!(p.body.contains(expected), "{}", d.slug);
+            }
+        }
+    }
+
+    #[test]
     fn alpine_nginx_answers_404_everywhere() {
         let mut s = distro_site("alpine", None);
         assert_eq!(s.flavor, Flavor::Nginx);
