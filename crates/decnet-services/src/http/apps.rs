@@ -3,6 +3,8 @@
 //!
 //! Pure functions of the site and the request, so routing is tested without sockets.
 
+use decnet_core::persona::DefaultPage;
+
 use super::creds::Login;
 
 /// The application the site pretends to run.
@@ -10,7 +12,7 @@ use super::creds::Login;
 pub enum FakeApp {
     /// nginx's default welcome page.
     Nginx,
-    /// Apache's Debian/Ubuntu "It works!" page.
+    /// Apache's default page, as the distro's package ships it.
     Apache,
     /// A WordPress blog with its login page and XML-RPC.
     Wordpress,
@@ -84,8 +86,8 @@ pub struct Site {
     pub hostname: String,
     /// Status of the index page.
     pub index_status: u16,
-    /// `Ubuntu` or `Debian`, for Apache's default page.
-    pub distro_name: &'static str,
+    /// The page the distro's web server shows at `/` out of the box.
+    pub default_page: DefaultPage,
     /// Modification time of the static pages (seconds since the epoch).
     pub mtime: i64,
 }
@@ -155,6 +157,59 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// Fills the `{{name}}` placeholders of a page template in one pass.
+///
+/// Values go in verbatim and are never scanned again, so attacker text that
+/// looks like a placeholder stays text; an unknown name is left as written.
+fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let (before, tail) = rest.split_at(start);
+        out.push_str(before);
+        let inner = tail.strip_prefix("{{").unwrap_or(tail);
+        let found = inner.split_once("}}").and_then(|(name, after)| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, value)| (*value, after))
+        });
+        match found {
+            Some((value, after)) => {
+                out.push_str(value);
+                rest = after;
+            }
+            None => {
+                out.push_str("{{");
+                rest = inner;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The page templates, embedded from `pages/`.
+mod pages {
+    pub(super) const NGINX_ERROR: &str = include_str!("pages/nginx_error.html");
+    pub(super) const APACHE_ERROR: &str = include_str!("pages/apache_error.html");
+    pub(super) const NGINX_WELCOME: &str = include_str!("pages/nginx_welcome.html");
+    pub(super) const APACHE_DEBIAN_DEFAULT: &str =
+        include_str!("pages/apache_ubuntu_debian_default.html");
+    pub(super) const WORDPRESS_HOME: &str = include_str!("pages/wordpress_home.html");
+    pub(super) const WORDPRESS_NOT_FOUND: &str = include_str!("pages/wordpress_not_found.html");
+    pub(super) const WORDPRESS_LOGIN: &str = include_str!("pages/wordpress_login.html");
+    pub(super) const WORDPRESS_XMLRPC_FAULT: &str =
+        include_str!("pages/wordpress_xmlrpc_fault.xml");
+    pub(super) const WORDPRESS_USERS: &str = include_str!("pages/wordpress_users.json");
+    pub(super) const WORDPRESS_ROBOTS: &str = include_str!("pages/wordpress_robots.txt");
+    pub(super) const PHPMYADMIN_LOGIN: &str = include_str!("pages/phpmyadmin_login.html");
+    pub(super) const ROUTER_LOGIN: &str = include_str!("pages/router_login.html");
+    pub(super) const ROCKY_TEST_PAGE: &str = include_str!("pages/rocky_test_page.html");
+    pub(super) const CENTOS_TEST_PAGE: &str = include_str!("pages/centos_test_page.html");
+    pub(super) const FEDORA_TEST_PAGE: &str = include_str!("pages/fedora_test_page.html");
+    pub(super) const APACHE_IT_WORKS: &str = include_str!("pages/apache_it_works.html");
+}
+
 /// Canonical reason phrase, as the flavor spells it.
 pub fn reason(flavor: Flavor, status: u16) -> &'static str {
     match (flavor, status) {
@@ -219,9 +274,15 @@ fn error_page_with(
             } else {
                 ""
             };
-            format!(
-                "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{status} {phrase}</h1></center>\r\n{extra}<hr><center>{server}</center>\r\n</body>\r\n</html>\r\n",
-                server = esc(&site.server_header),
+            fill(
+                pages::NGINX_ERROR,
+                &[
+                    ("title", &title),
+                    ("status", &status.to_string()),
+                    ("phrase", phrase),
+                    ("extra", extra),
+                    ("server", &esc(&site.server_header)),
+                ],
             )
         }
         Flavor::Apache => {
@@ -237,10 +298,16 @@ fn error_page_with(
                 501 => format!("<p>{} not supported for current URL.<br />\n</p>", esc(method)),
                 _ => "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request.</p>".to_owned(),
             };
-            format!(
-                "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>{status} {phrase}</title>\n</head><body>\n<h1>{phrase}</h1>\n{msg}\n<hr>\n<address>{server} Server at {host} Port {port}</address>\n</body></html>\n",
-                server = esc(&site.server_header),
-                host = esc(host_only),
+            fill(
+                pages::APACHE_ERROR,
+                &[
+                    ("status", &status.to_string()),
+                    ("phrase", phrase),
+                    ("message", &msg),
+                    ("server", &esc(&site.server_header)),
+                    ("host", &esc(host_only)),
+                    ("port", &port.to_string()),
+                ],
             )
         }
     };
@@ -319,26 +386,107 @@ fn index(site: &Site, req: &Req<'_>, page: Page) -> Page {
     }
 }
 
+/// The default page a static site shows: the distro's own when it belongs to
+/// the server family the site runs, else that family's generic page (an
+/// operator's `server_header` can pick the other family than the distro's).
+fn shown_page(site: &Site) -> DefaultPage {
+    let nginx_page = matches!(
+        site.default_page,
+        DefaultPage::Nginx | DefaultPage::NginxNotFound
+    );
+    match site.app {
+        // Every distro whose default is nginx is Debian-like or upstream-built,
+        // never Ubuntu, so Apache's page there is Debian's.
+        FakeApp::Apache if nginx_page => DefaultPage::DebianApache,
+        FakeApp::Nginx if !nginx_page => DefaultPage::Nginx,
+        _ => site.default_page,
+    }
+}
+
+/// EL's httpd ships no index file: welcome.conf answers `/` with its test
+/// page as the body of a 403.
+fn is_el_test_page(page: DefaultPage) -> bool {
+    matches!(
+        page,
+        DefaultPage::RockyTestPage | DefaultPage::CentosTestPage | DefaultPage::FedoraTestPage
+    )
+}
+
 fn static_site(site: &Site, req: &Req<'_>) -> Page {
-    let is_index = matches!(req.path, "/" | "/index.html")
-        || (site.app == FakeApp::Nginx && req.path == "/index.nginx-debian.html");
+    let shown = shown_page(site);
+    if shown == DefaultPage::NginxNotFound {
+        // Alpine's default server is `location / { return 404; }`, for any
+        // method; only an operator's non-2xx `response_code` changes `/`.
+        return if req.path == "/" && !(200..=299).contains(&site.index_status) {
+            index(site, req, error_page(site, req, 404))
+        } else {
+            error_page(site, req, 404)
+        };
+    }
+    let el = is_el_test_page(shown);
+    let is_index = match shown {
+        _ if el => req.path == "/",
+        DefaultPage::Nginx => matches!(req.path, "/" | "/index.html" | "/index.nginx-debian.html"),
+        _ => matches!(req.path, "/" | "/index.html"),
+    };
     if !is_index {
         return not_found(site, req);
     }
-    let body = match site.app {
-        FakeApp::Apache => apache_default(site),
-        _ => nginx_welcome(site),
+    let body = default_page_body(site, shown);
+    // Static files go out without a charset (nginx `charset off`, Apache's
+    // default); EL's httpd.conf sets `AddDefaultCharset UTF-8`.
+    let content_type = if el {
+        "text/html; charset=UTF-8"
+    } else {
+        "text/html"
     };
-    // Static files go out without a charset (nginx `charset off`, Apache's default).
     let page = Page {
-        content_type: "text/html",
+        content_type,
         ..Page::html(200, body)
     };
     let page = static_file(site, req, page);
-    if page.status == 200 {
-        index(site, req, page)
+    if page.status != 200 {
+        return page;
+    }
+    let page = index(site, req, page);
+    if el && (200..=299).contains(&site.index_status) && req.method != "OPTIONS" {
+        Page {
+            status: 403,
+            ..page
+        }
     } else {
         page
+    }
+}
+
+fn default_page_body(site: &Site, page: DefaultPage) -> String {
+    match page {
+        DefaultPage::DebianApache => apache_default(site, "Debian"),
+        DefaultPage::UbuntuApache => apache_default(site, "Ubuntu"),
+        DefaultPage::RockyTestPage => fill(
+            pages::ROCKY_TEST_PAGE,
+            &[(
+                "title",
+                &title_or(site, "HTTP Server Test Page powered by: Rocky Linux"),
+            )],
+        ),
+        DefaultPage::CentosTestPage => fill(
+            pages::CENTOS_TEST_PAGE,
+            &[(
+                "title",
+                &title_or(site, "Apache HTTP Server Test Page powered by CentOS"),
+            )],
+        ),
+        DefaultPage::FedoraTestPage => fill(
+            pages::FEDORA_TEST_PAGE,
+            &[(
+                "title",
+                &title_or(site, "Test Page for the HTTP Server on Fedora"),
+            )],
+        ),
+        // Upstream's htdocs/index.html has no title to override.
+        DefaultPage::ApacheItWorks => pages::APACHE_IT_WORKS.to_owned(),
+        DefaultPage::Nginx | DefaultPage::NginxNotFound => nginx_welcome(site),
     }
 }
 
@@ -347,125 +495,22 @@ fn title_or(site: &Site, default: &str) -> String {
 }
 
 fn nginx_welcome(site: &Site) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html>\n<head>\n<title>{}</title>\n<style>\nhtml {{ color-scheme: light dark; }}\nbody {{ width: 35em; margin: 0 auto;\nfont-family: Tahoma, Verdana, Arial, sans-serif; }}\n</style>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is successfully installed and\nworking. Further configuration is required.</p>\n\n<p>For online documentation and support please refer to\n<a href=\"http://nginx.org/\">nginx.org</a>.<br/>\nCommercial support is available at\n<a href=\"http://nginx.com/\">nginx.com</a>.</p>\n\n<p><em>Thank you for using nginx.</em></p>\n</body>\n</html>\n",
-        title_or(site, "Welcome to nginx!")
+    fill(
+        pages::NGINX_WELCOME,
+        &[("title", &title_or(site, "Welcome to nginx!"))],
     )
 }
 
-fn apache_default(site: &Site) -> String {
-    let d = site.distro_name;
+/// Debian's and Ubuntu's page, which differ only in the distro's name.
+fn apache_default(site: &Site, d: &str) -> String {
     let title = title_or(site, &format!("Apache2 {d} Default Page: It works"));
-    let lower = d.to_ascii_lowercase();
-    format!(
-        r#"<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
-<html xmlns="http://www.w3.org/1999/xhtml">
-  <head>
-    <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
-    <title>{title}</title>
-    <style type="text/css" media="screen">
-  * {{ margin: 0px 0px 0px 0px; padding: 0px 0px 0px 0px; }}
-  body, html {{ padding: 3px 3px 3px 3px; background-color: #D8DBE2; font-family: Verdana, sans-serif; font-size: 11pt; text-align: center; }}
-  div.main_page {{ position: relative; display: table; width: 800px; margin-bottom: 3px; margin-left: auto; margin-right: auto; padding: 0px 0px 0px 0px; border-width: 2px; border-color: #212738; border-style: solid; background-color: #FFFFFF; text-align: center; }}
-  div.page_header {{ height: 99px; width: 100%; background-color: #F5F6F7; }}
-  div.page_header span {{ margin: 15px 0px 0px 50px; font-size: 180%; font-weight: bold; }}
-  div.table_of_contents {{ clear: left; min-width: 200px; margin: 3px 3px 3px 3px; background-color: #FFFFFF; text-align: left; }}
-  div.content_section_text {{ padding: 4px 8px 4px 8px; color: #000000; font-size: 100%; }}
-  div.section_header {{ padding: 3px 6px 3px 6px; background-color: #8E9CB2; color: #FFFFFF; font-weight: bold; font-size: 112%; text-align: center; }}
-  div.section_header_red {{ background-color: #CD214F; }}
-  pre {{ width: 100%; padding: 2px 2px 2px 2px; text-align: left; font-family: Monaco, Consolas, "Courier New", monospace; }}
-    </style>
-  </head>
-  <body>
-    <div class="main_page">
-      <div class="page_header floating_element">
-        <img src="/icons/{lower}-logo.png" alt="{d} Logo" class="floating_element"/>
-        <span class="floating_element">
-          Apache2 {d} Default Page
-        </span>
-      </div>
-      <div class="content_section floating_element">
-        <div class="section_header section_header_red">
-          <div id="about"></div>
-          It works!
-        </div>
-        <div class="content_section_text">
-          <p>
-                This is the default welcome page used to test the correct 
-                operation of the Apache2 server after installation on {d} systems.
-                If you can read this page, it means that the Apache HTTP server installed at
-                this site is working properly. You should <b>replace this file</b> (located at
-                <tt>/var/www/html/index.html</tt>) before continuing to operate your HTTP server.
-          </p>
-          <p>
-                If you are a normal user of this web site and don't know what this page is
-                about, this probably means that the site is currently unavailable due to
-                maintenance.
-                If the problem persists, please contact the site's administrator.
-          </p>
-        </div>
-        <div class="section_header">
-          <div id="changes"></div>
-                Configuration Overview
-        </div>
-        <div class="content_section_text">
-          <p>
-                {d}'s Apache2 default configuration is different from the
-                upstream default configuration, and split into several files optimized for
-                interaction with {d} tools. The configuration system is
-                <b>fully documented in
-                /usr/share/doc/apache2/README.Debian.gz</b>. Refer to this for the full
-                documentation. Documentation for the web server itself can be
-                found by accessing the <a href="/manual">manual</a> if the <tt>apache2-doc</tt>
-                package was installed on this server.
-          </p>
-          <pre>
-/etc/apache2/
-|-- apache2.conf
-|       `--  ports.conf
-|-- mods-enabled
-|       |-- *.load
-|       `-- *.conf
-|-- conf-enabled
-|       `-- *.conf
-|-- sites-enabled
-|       `-- *.conf
-          </pre>
-        </div>
-        <div class="section_header">
-            <div id="docroot"></div>
-                Document Roots
-        </div>
-        <div class="content_section_text">
-            <p>
-                By default, {d} does not allow access through the web browser to
-                <em>any</em> file apart of those located in <tt>/var/www</tt>,
-                <a href="http://httpd.apache.org/docs/2.4/mod/mod_userdir.html" rel="nofollow">public_html</a>
-                directories (when enabled) and <tt>/usr/share</tt> (for web
-                applications). If your site is using a web document root
-                located elsewhere (such as in <tt>/srv</tt>) you may need to whitelist your
-                document root directory in <tt>/etc/apache2/apache2.conf</tt>.
-            </p>
-        </div>
-        <div class="section_header">
-          <div id="bugs"></div>
-                Reporting Problems
-        </div>
-        <div class="content_section_text">
-          <p>
-                Please use the <tt>reportbug</tt> tool to report bugs in the
-                Apache2 package with {d}. However, check <a
-                href="http://bugs.launchpad.net/{lower}/+source/apache2"
-                rel="nofollow">existing bug reports</a> before reporting a new bug.
-          </p>
-        </div>
-      </div>
-    </div>
-    <div class="validator">
-    </div>
-  </body>
-</html>
-"#
+    fill(
+        pages::APACHE_DEBIAN_DEFAULT,
+        &[
+            ("title", &title),
+            ("distro", d),
+            ("distro_lower", &d.to_ascii_lowercase()),
+        ],
     )
 }
 
@@ -477,8 +522,10 @@ fn wordpress(site: &Site, req: &Req<'_>) -> Page {
     let base = format!("{}://{}", req.scheme, req.host);
     match req.path {
         "/" | "/index.php" => {
-            let page = Page::html(200, wp_home(site, &base))
-                .with("Link", format!("<{base}/wp-json/>; rel=\"https://api.w.org/\""));
+            let page = Page::html(200, wp_home(site, &base)).with(
+                "Link",
+                format!("<{base}/wp-json/>; rel=\"https://api.w.org/\""),
+            );
             index(site, req, page)
         }
         "/wp-login.php" => {
@@ -488,7 +535,10 @@ fn wordpress(site: &Site, req: &Req<'_>) -> Page {
             };
             Page::html(200, wp_login(site, &base, message.as_deref()))
                 .with("Expires", "Wed, 11 Jan 1984 05:00:00 GMT")
-                .with("Cache-Control", "no-cache, must-revalidate, max-age=0, no-store, private")
+                .with(
+                    "Cache-Control",
+                    "no-cache, must-revalidate, max-age=0, no-store, private",
+                )
                 .with(
                     "Set-Cookie",
                     "wordpress_test_cookie=WP%20Cookie%20check; path=/; HttpOnly",
@@ -529,19 +579,11 @@ fn wordpress(site: &Site, req: &Req<'_>) -> Page {
         "/wp-config.php" => Page::html(200, String::new()),
         "/wp-json/wp/v2/users" | "/wp-json/wp/v2/users/" => Page {
             content_type: "application/json; charset=UTF-8",
-            ..Page::html(
-                200,
-                format!(
-                    "[{{\"id\":1,\"name\":\"admin\",\"url\":\"{base}\",\"description\":\"\",\"link\":\"{base}/author/admin/\",\"slug\":\"admin\"}}]"
-                ),
-            )
+            ..Page::html(200, fill(pages::WORDPRESS_USERS, &[("base", &base)]))
         },
         "/robots.txt" => Page {
             content_type: "text/plain; charset=utf-8",
-            ..Page::html(
-                200,
-                format!("User-agent: *\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n\nSitemap: {base}/wp-sitemap.xml\n"),
-            )
+            ..Page::html(200, fill(pages::WORDPRESS_ROBOTS, &[("base", &base)]))
         },
         p if p.starts_with("/wp-content/") || p.starts_with("/wp-includes/") => {
             not_found(site, req)
@@ -570,34 +612,39 @@ fn wp_login_error(principal: &str) -> String {
 }
 
 fn wp_home(site: &Site, base: &str) -> String {
-    let name = site_name(site);
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta charset=\"UTF-8\" />\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n<meta name='robots' content='max-image-preview:large' />\n<title>{name}</title>\n<link rel=\"alternate\" type=\"application/rss+xml\" title=\"{name} &raquo; Feed\" href=\"{base}/feed/\" />\n<link rel='stylesheet' id='wp-block-library-css' href='{base}/wp-includes/css/dist/block-library/style.min.css?ver=6.4.3' media='all' />\n<link rel=\"https://api.w.org/\" href=\"{base}/wp-json/\" />\n<link rel=\"EditURI\" type=\"application/rsd+xml\" title=\"RSD\" href=\"{base}/xmlrpc.php?rsd\" />\n<meta name=\"generator\" content=\"WordPress 6.4.3\" />\n</head>\n<body class=\"home blog wp-embed-responsive\">\n<div class=\"wp-site-blocks\">\n<header class=\"wp-block-template-part\"><h1 class=\"wp-block-site-title\"><a href=\"{base}\" rel=\"home\">{name}</a></h1></header>\n<main class=\"wp-block-group\">\n<h2 class=\"wp-block-post-title\"><a href=\"{base}/?p=1\">Hello world!</a></h2>\n<div class=\"entry-content\"><p>Welcome to WordPress. This is your first post. Edit or delete it, then start writing!</p></div>\n</main>\n<footer class=\"wp-block-template-part\"><p class=\"has-text-align-center\">Proudly powered by <a href=\"https://wordpress.org\" rel=\"nofollow\">WordPress</a></p></footer>\n</div>\n</body>\n</html>\n"
+    fill(
+        pages::WORDPRESS_HOME,
+        &[("name", &site_name(site)), ("base", base)],
     )
 }
 
 fn wp_not_found(site: &Site, base: &str) -> String {
-    let name = site_name(site);
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta charset=\"UTF-8\" />\n<title>Page not found &#8211; {name}</title>\n<meta name=\"generator\" content=\"WordPress 6.4.3\" />\n</head>\n<body class=\"error404 wp-embed-responsive\">\n<header><h1><a href=\"{base}\" rel=\"home\">{name}</a></h1></header>\n<main><h1 class=\"page-title\">Page Not Found</h1><p>The page you are looking for does not exist, or it has been moved. Please try searching using the form below.</p></main>\n</body>\n</html>\n"
+    fill(
+        pages::WORDPRESS_NOT_FOUND,
+        &[("name", &site_name(site)), ("base", base)],
     )
 }
 
 fn wp_login(site: &Site, base: &str, error: Option<&str>) -> String {
-    let name = site_name(site);
     let error = error
         .map(|e| {
             format!("<div id=\"login_error\" class=\"notice notice-error\"><p>{e}</p></div>\n")
         })
         .unwrap_or_default();
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n<title>Log In &lsaquo; {name} &#8212; WordPress</title>\n<meta name='robots' content='max-image-preview:large, noindex, noarchive' />\n<link rel='stylesheet' id='login-css' href='{base}/wp-admin/css/login.min.css?ver=6.4.3' media='all' />\n<meta name='referrer' content='strict-origin-when-cross-origin' />\n<meta name=\"viewport\" content=\"width=device-width\" />\n</head>\n<body class=\"login no-js login-action-login wp-core-ui  locale-en-us\">\n<div id=\"login\">\n<h1><a href=\"https://wordpress.org/\">Powered by WordPress</a></h1>\n{error}<form name=\"loginform\" id=\"loginform\" action=\"{base}/wp-login.php\" method=\"post\">\n<p><label for=\"user_login\">Username or Email Address</label>\n<input type=\"text\" name=\"log\" id=\"user_login\" class=\"input\" value=\"\" size=\"20\" autocapitalize=\"off\" autocomplete=\"username\" required=\"required\" /></p>\n<div class=\"user-pass-wrap\"><label for=\"user_pass\">Password</label>\n<div class=\"wp-pwd\"><input type=\"password\" name=\"pwd\" id=\"user_pass\" class=\"input password-input\" value=\"\" size=\"20\" autocomplete=\"current-password\" spellcheck=\"false\" required=\"required\" /></div></div>\n<p class=\"forgetmenot\"><input name=\"rememberme\" type=\"checkbox\" id=\"rememberme\" value=\"forever\"  /> <label for=\"rememberme\">Remember Me</label></p>\n<p class=\"submit\"><input type=\"submit\" name=\"wp-submit\" id=\"wp-submit\" class=\"button button-primary button-large\" value=\"Log In\" />\n<input type=\"hidden\" name=\"redirect_to\" value=\"{base}/wp-admin/\" />\n<input type=\"hidden\" name=\"testcookie\" value=\"1\" /></p>\n</form>\n<p id=\"nav\"><a href=\"{base}/wp-login.php?action=lostpassword\">Lost your password?</a></p>\n<p id=\"backtoblog\"><a href=\"{base}/\">&larr; Go to {name}</a></p>\n</div>\n</body>\n</html>\n"
+    fill(
+        pages::WORDPRESS_LOGIN,
+        &[
+            ("name", &site_name(site)),
+            ("base", base),
+            ("error", &error),
+        ],
     )
 }
 
 fn xmlrpc_fault(code: i32, message: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n  <fault>\n    <value>\n      <struct>\n        <member>\n          <name>faultCode</name>\n          <value><int>{code}</int></value>\n        </member>\n        <member>\n          <name>faultString</name>\n          <value><string>{message}</string></value>\n        </member>\n      </struct>\n    </value>\n  </fault>\n</methodResponse>\n"
+    fill(
+        pages::WORDPRESS_XMLRPC_FAULT,
+        &[("code", &code.to_string()), ("message", message)],
     )
 }
 
@@ -662,14 +709,17 @@ fn phpmyadmin(site: &Site, req: &Req<'_>) -> Page {
 }
 
 fn pma_login(site: &Site, error: Option<&str>) -> String {
-    let title = title_or(site, "phpMyAdmin");
     let token: [u8; 16] = rand::random();
-    let token = hex::encode(token);
     let error = error
         .map(|e| format!("<div class=\"alert alert-danger\" role=\"alert\"><img src=\"themes/dot.gif\" title=\"\" alt=\"\" class=\"icon ic_s_error\"> {e}</div>\n"))
         .unwrap_or_default();
-    format!(
-        "<!DOCTYPE HTML>\n<html lang=\"en\" dir=\"ltr\">\n<head>\n  <meta charset=\"utf-8\">\n  <meta name=\"referrer\" content=\"no-referrer\">\n  <meta name=\"robots\" content=\"noindex,nofollow\">\n  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=Edge\">\n  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n  <link rel=\"icon\" href=\"favicon.ico\" type=\"image/x-icon\">\n  <link rel=\"stylesheet\" type=\"text/css\" href=\"./themes/pmahomme/css/theme.css?v=5.2.1\">\n  <title>{title}</title>\n  <script data-cfasync=\"false\" type=\"text/javascript\" src=\"js/vendor/jquery/jquery.min.js?v=5.2.1\"></script>\n</head>\n<body id=\"loginform\">\n<div class=\"container\">\n<div class=\"row\"><div class=\"col-12\">\n<a href=\"./url.php?url=https%3A%2F%2Fwww.phpmyadmin.net%2F\" target=\"_blank\" rel=\"noopener noreferrer\" class=\"logo\"><img src=\"./themes/pmahomme/img/logo_right.png\" id=\"imLogo\" name=\"imLogo\" alt=\"phpMyAdmin\" border=\"0\"></a>\n<h1>Welcome to <bdo dir=\"ltr\" lang=\"en\">phpMyAdmin</bdo></h1>\n{error}<noscript><div class=\"alert alert-danger\" role=\"alert\">Javascript must be enabled past this point!</div></noscript>\n<form method=\"post\" id=\"login_form\" action=\"index.php?route=/\" name=\"login_form\" class=\"disableAjax hide js-show\">\n<fieldset class=\"pma-fieldset\"><legend>Log in</legend>\n<div class=\"item\"><label for=\"input_username\">Username:</label><input type=\"text\" name=\"pma_username\" id=\"input_username\" value=\"\" class=\"textfield\" autocomplete=\"username\" spellcheck=\"false\" autofocus></div>\n<div class=\"item\"><label for=\"input_password\">Password:</label><input type=\"password\" name=\"pma_password\" id=\"input_password\" value=\"\" class=\"textfield\" autocomplete=\"current-password\" spellcheck=\"false\"></div>\n<input type=\"hidden\" name=\"server\" value=\"1\">\n</fieldset>\n<fieldset class=\"pma-fieldset tblFooters\"><input class=\"btn btn-primary\" value=\"Log in\" type=\"submit\" id=\"input_go\">\n<input type=\"hidden\" name=\"route\" value=\"/\"><input type=\"hidden\" name=\"token\" value=\"{token}\"><input type=\"hidden\" name=\"set_session\" value=\"{token}\"></fieldset>\n</form>\n</div></div></div>\n</body>\n</html>\n"
+    fill(
+        pages::PHPMYADMIN_LOGIN,
+        &[
+            ("title", &title_or(site, "phpMyAdmin")),
+            ("error", &error),
+            ("token", &hex::encode(token)),
+        ],
     )
 }
 
@@ -716,14 +766,14 @@ fn router(site: &Site, req: &Req<'_>) -> Page {
 }
 
 fn router_login(site: &Site, failed: bool) -> String {
-    let title = title_or(site, "Router Login");
     let error = if failed {
         "<p class=\"error\" id=\"err_msg\">Invalid username or password. Please try again.</p>\n"
     } else {
         ""
     };
-    format!(
-        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"Pragma\" content=\"no-cache\">\n<title>{title}</title>\n<link rel=\"stylesheet\" href=\"/css/login.css\" type=\"text/css\">\n</head>\n<body>\n<div class=\"login-box\">\n<h2>{title}</h2>\n{error}<form method=\"post\" action=\"/login.cgi\" name=\"login\">\n<label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" maxlength=\"31\" autocomplete=\"off\">\n<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" maxlength=\"63\">\n<input type=\"submit\" value=\"Log In\" class=\"btn\">\n</form>\n<p class=\"copyright\">Firmware Version: 1.0.8 Build 20230412 Rel. 52378</p>\n</div>\n</body>\n</html>\n"
+    fill(
+        pages::ROUTER_LOGIN,
+        &[("title", &title_or(site, "Router Login")), ("error", error)],
     )
 }
 
@@ -739,7 +789,11 @@ mod tests {
             title: None,
             hostname: "web01".into(),
             index_status: 200,
-            distro_name: "Ubuntu",
+            default_page: if server.starts_with("Apache") {
+                DefaultPage::UbuntuApache
+            } else {
+                DefaultPage::Nginx
+            },
             mtime: 1_700_000_000,
         }
     }
@@ -759,6 +813,196 @@ mod tests {
         Login {
             principal: user.into(),
             secret: b"pw".to_vec(),
+        }
+    }
+
+    #[test]
+    fn fill_replaces_placeholders_once_and_never_rescans_values() {
+        assert_eq!(
+            fill("<{{a}}|{{b}}>", &[("a", "{{b}}"), ("b", "x")]),
+            "<{{b}}|x>"
+        );
+        assert_eq!(fill("{{unknown}} {{a", &[("a", "1")]), "{{unknown}} {{a");
+        assert_eq!(fill("a}}b{{", &[]), "a}}b{{");
+    }
+
+    #[test]
+    fn attacker_text_that_looks_like_a_placeholder_stays_text() {
+        let w = site(FakeApp::Wordpress, "nginx/1.22.1");
+        let sneaky = login("{{base}}");
+        let p = route(&w, &req("POST", "/wp-login.php", Some(&sneaky)));
+        assert!(p
+            .body
+            .contains("The username <strong>{{base}}</strong> is not registered"));
+    }
+
+    /// A site as `site_from_persona` builds it for a distro, with its own `Server` header.
+    fn distro_site(slug: &str, server: Option<&str>) -> Site {
+        let d = decnet_core::persona::distro(slug).unwrap();
+        let server = server.map_or_else(|| d.http_server_header(), str::to_owned);
+        let flavor = Flavor::of(&server);
+        Site {
+            app: match flavor {
+                Flavor::Apache => FakeApp::Apache,
+                Flavor::Nginx => FakeApp::Nginx,
+            },
+            default_page: d.default_page,
+            ..site(FakeApp::Nginx, &server)
+        }
+    }
+
+    #[test]
+    fn rocky9_index_is_the_rocky_test_page_never_debians() {
+        let s = distro_site("rocky9", None);
+        assert_eq!(s.server_header, "Apache/2.4.57 (Rocky Linux)");
+        for method in ["GET", "HEAD", "POST"] {
+            let p = route(&s, &req(method, "/", None));
+            // welcome.conf serves the test page as the body of a 403.
+            assert_eq!(p.status, 403, "{method}");
+            assert!(p.static_file);
+            assert_eq!(p.content_type, "text/html; charset=UTF-8");
+            assert!(p
+                .body
+                .contains("<title>HTTP Server Test Page powered by: Rocky Linux</title>"));
+            assert!(p
+                .body
+                .contains("<h1>HTTP Server <strong>Test Page</strong></h1>"));
+            assert!(p.body.contains("Powered by Rocky Linux"));
+            assert!(!p.body.contains("Debian"), "{method}");
+        }
+        // No index.html is installed on EL.
+        let p = route(&s, &req("GET", "/index.html", None));
+        assert_eq!(p.status, 404);
+        assert!(p
+            .body
+            .contains("Apache/2.4.57 (Rocky Linux) Server at web01"));
+    }
+
+    #[test]
+    fn each_distro_shows_its_own_apache_page() {
+        let index = |slug: &str| route(&distro_site(slug, None), &req("GET", "/", None));
+        let p = index("centos7");
+        assert_eq!(p.status, 403);
+        assert!(p.body.contains("<h1>Testing 123..</h1>"));
+        assert!(p
+            .body
+            .contains("<title>Apache HTTP Server Test Page powered by CentOS</title>"));
+        let p = index("fedora");
+        assert_eq!(p.status, 403);
+        assert!(p
+            .body
+            .contains("<title>Test Page for the HTTP Server on Fedora</title>"));
+        let p = index("kali");
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("Apache2 Debian Default Page"));
+        let p = index("ubuntu20");
+        assert!(p.body.contains("Apache2 Ubuntu Default Page"));
+        for slug in ["centos7", "fedora", "rocky9"] {
+            assert!(!index(slug).body.contains("Debian"), "{slug}");
+        }
+
+        let mut upstream = site(FakeApp::Apache, "Apache/2.4.58 (Unix)");
+        upstream.default_page = DefaultPage::ApacheItWorks;
+        let p = route(&upstream, &req("GET", "/", None));
+        assert_eq!(p.status, 200);
+        assert_eq!(p.body, "<html><body><h1>It works!</h1></body></html>\n");
+    }
+
+    #[test]
+    fn the_operators_server_family_falls_back_to_its_generic_page() {
+        let p = route(
+            &distro_site("rocky9", Some("nginx/1.20.1")),
+            &req("GET", "/", None),
+        );
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("<h1>Welcome to nginx!</h1>"));
+        for slug in ["debian", "alpine", "arch"] {
+            let p = route(
+                &distro_site(slug, Some("Apache/2.4.57 (Debian)")),
+                &req("GET", "/", None),
+            );
+            assert_eq!(p.status, 200, "{slug}");
+            assert!(p.body.contains("Apache2 Debian Default Page"), "{slug}");
+        }
+        let p = route(&distro_site("debian", None), &req("GET", "/", None));
+        assert!(p.body.contains("<h1>Welcome to nginx!</h1>"));
+    }
+
+    #[test]
+    fn the_apache_fallback_matches_what_the_distro_id_chose_before() {
+        // `shown_page` falls back to Debian's page for nginx-default distros;
+        // the old rule was "Ubuntu for os_id ubuntu, else Debian".
+        for d in &decnet_core::persona::DISTROS {
+            let s = distro_site(d.slug, Some("Apache/2.4.57"));
+            let expected = if d.os_id == "ubuntu" {
+                "Apache2 Ubuntu Default Page"
+            } else {
+                "Apache2 Debian Default Page"
+            };
+            if matches!(
+                d.default_page,
+                DefaultPage::Nginx | DefaultPage::NginxNotFound
+            ) {
+                let p = route(&s, &req("GET", "/", None));
+                assert!(p.body.contains(expected), "{}", d.slug);
+            }
+        }
+    }
+
+    #[test]
+    fn alpine_nginx_answers_404_everywhere() {
+        let mut s = distro_site("alpine", None);
+        assert_eq!(s.flavor, Flavor::Nginx);
+        for (method, path) in [
+            ("GET", "/"),
+            ("POST", "/"),
+            ("PUT", "/x"),
+            ("GET", "/index.html"),
+        ] {
+            let p = route(&s, &req(method, path, None));
+            assert_eq!(p.status, 404, "{method} {path}");
+            assert!(p.body.contains("<center><h1>404 Not Found</h1></center>"));
+        }
+        s.index_status = 302;
+        assert_eq!(route(&s, &req("GET", "/", None)).status, 302);
+    }
+
+    #[test]
+    fn every_page_template_is_filled_completely() {
+        let pages = [
+            DefaultPage::DebianApache,
+            DefaultPage::UbuntuApache,
+            DefaultPage::RockyTestPage,
+            DefaultPage::CentosTestPage,
+            DefaultPage::FedoraTestPage,
+            DefaultPage::ApacheItWorks,
+            DefaultPage::Nginx,
+        ];
+        let s = site(FakeApp::Apache, "Apache/2.4.52 (Ubuntu)");
+        let mut bodies: Vec<String> = pages.iter().map(|p| default_page_body(&s, *p)).collect();
+        let admin = login("admin");
+        for app in [FakeApp::Wordpress, FakeApp::Phpmyadmin, FakeApp::Router] {
+            for server in ["nginx/1.22.1", "Apache/2.4.52 (Ubuntu)"] {
+                let s = site(app, server);
+                for (method, path, login) in [
+                    ("GET", "/", None),
+                    ("POST", "/wp-login.php", Some(&admin)),
+                    ("GET", "/wp-login.php", None),
+                    ("POST", "/xmlrpc.php", Some(&admin)),
+                    ("GET", "/robots.txt", None),
+                    ("GET", "/wp-json/wp/v2/users", None),
+                    ("GET", "/nothing", None),
+                    ("POST", "/index.php", Some(&admin)),
+                    ("POST", "/login.cgi", Some(&admin)),
+                    ("GET", "/.htaccess", None),
+                ] {
+                    bodies.push(route(&s, &req(method, path, login)).body);
+                }
+                bodies.push(plain_http_on_tls_page(&s, "web01", 443).body);
+            }
+        }
+        for body in &bodies {
+            assert!(!body.contains("{{") && !body.contains("}}"), "{body}");
         }
     }
 

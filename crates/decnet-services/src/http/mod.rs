@@ -191,11 +191,6 @@ fn site_from_persona(
             format!("{hostname:?} is not a DNS host name (letters, digits, '-' and '.')"),
         ));
     }
-    let distro_name = if decky.config.distro.os_id == "ubuntu" {
-        "Ubuntu"
-    } else {
-        "Debian"
-    };
     // Static pages look installed some time before now, differently per decky.
     let age_days = 30 + decky.seed.pick(b"http-mtime", 700);
     let mtime = chrono::Utc::now().timestamp()
@@ -208,7 +203,7 @@ fn site_from_persona(
         title: keys.raw("title").map(str::to_owned),
         hostname,
         index_status,
-        distro_name,
+        default_page: decky.config.distro.default_page,
         mtime,
     })
 }
@@ -925,7 +920,7 @@ mod tests {
             title: None,
             hostname: "web01".into(),
             index_status: 200,
-            distro_name: "Debian",
+            default_page: decnet_core::persona::DefaultPage::Nginx,
             mtime: 1_700_000_000,
         }
     }
@@ -1003,7 +998,10 @@ mod tests {
         assert_eq!(s.hostname, "d-host");
         let s = site_from_persona("http", &runtime("ubuntu22"), &cfg(&[])).unwrap();
         assert_eq!((s.app, s.flavor), (FakeApp::Apache, Flavor::Apache));
-        assert_eq!(s.distro_name, "Ubuntu");
+        assert_eq!(
+            s.default_page,
+            decnet_core::persona::DefaultPage::UbuntuApache
+        );
         for (key, value) in [
             ("fake_app", "drupal"),
             ("response_code", "99"),
