@@ -7,6 +7,9 @@
 //! - [`frame`]: the wire codec; [`pattern`]: topic/pattern syntax and NATS matching;
 //!   [`envelope`]: the message envelope
 //! - [`health`]: heartbeats, the worker health registry and stop requests
+//! - [`client`], [`inprocess`], [`null`], [`fake`]: the bus implementations above;
+//!   [`path`]: where the host socket lives; `local` and `queue`: the subscription
+//!   table and bounded drop-oldest queues they share
 //!
 //! The bus only notifies: a lost message costs latency, never data, so publishing never
 //! blocks and never fails a worker; every queue is bounded (1024) and drops its oldest.
