@@ -71,9 +71,9 @@ impl Flavor {
     }
 }
 
-/// One decky's web site, from its persona.
+/// One decky's web site from its persona: the fake app on the nginx or Apache it names.
 #[derive(Debug, Clone)]
-pub struct Site {
+pub struct PersonaSite {
     /// The fake application.
     pub app: FakeApp,
     /// Server habits.
@@ -242,19 +242,19 @@ pub fn reason(flavor: Flavor, status: u16) -> &'static str {
 }
 
 /// The server's own error page for a status.
-pub fn error_page(site: &Site, req: &Req<'_>, status: u16) -> Page {
+pub fn error_page(site: &PersonaSite, req: &Req<'_>, status: u16) -> Page {
     error_page_with(site, req.host, req.port, req.method, status, None)
 }
 
 /// The server's 400 for a plain-HTTP request on the TLS port.
-pub fn plain_http_on_tls_page(site: &Site, host: &str, port: u16) -> Page {
+pub fn plain_http_on_tls_page(site: &PersonaSite, host: &str, port: u16) -> Page {
     error_page_with(site, host, port, "GET", 400, Some(PLAIN_ON_TLS))
 }
 
 const PLAIN_ON_TLS: &str = "plain-http";
 
 fn error_page_with(
-    site: &Site,
+    site: &PersonaSite,
     host: &str,
     port: u16,
     method: &str,
@@ -321,7 +321,7 @@ fn error_page_with(
 }
 
 /// The page a request gets.
-pub fn route(site: &Site, req: &Req<'_>) -> Page {
+pub fn route(site: &PersonaSite, req: &Req<'_>) -> Page {
     let path = req.path;
     if site.flavor == Flavor::Apache && (path.starts_with("/.ht") || path == "/server-status") {
         return error_page(site, req, 403);
@@ -340,7 +340,7 @@ fn is_get(req: &Req<'_>) -> bool {
 
 /// A static file: nginx refuses POST and anything but GET/HEAD with 405, Apache
 /// serves POST and answers OPTIONS.
-fn static_file(site: &Site, req: &Req<'_>, page: Page) -> Page {
+fn static_file(site: &PersonaSite, req: &Req<'_>, page: Page) -> Page {
     match site.flavor {
         Flavor::Nginx if !is_get(req) => error_page(site, req, 405),
         Flavor::Apache if req.method == "OPTIONS" => Page {
@@ -361,7 +361,7 @@ fn static_file(site: &Site, req: &Req<'_>, page: Page) -> Page {
 
 /// Unknown paths: nginx answers 405 before looking for the file when the
 /// method is not GET/HEAD/POST; Apache looks for the file first.
-fn not_found(site: &Site, req: &Req<'_>) -> Page {
+fn not_found(site: &PersonaSite, req: &Req<'_>) -> Page {
     match site.flavor {
         Flavor::Nginx if !(is_get(req) || req.method == "POST") => error_page(site, req, 405),
         _ => error_page(site, req, 404),
@@ -370,7 +370,7 @@ fn not_found(site: &Site, req: &Req<'_>) -> Page {
 
 /// The index page with the persona's `response_code`: a 2xx shows the page,
 /// a redirect points at the HTTPS site, anything else is the server's error page.
-fn index(site: &Site, req: &Req<'_>, page: Page) -> Page {
+fn index(site: &PersonaSite, req: &Req<'_>, page: Page) -> Page {
     match site.index_status {
         200..=299 => Page {
             status: site.index_status,
@@ -389,7 +389,7 @@ fn index(site: &Site, req: &Req<'_>, page: Page) -> Page {
 /// The default page a static site shows: the distro's own when it belongs to
 /// the server family the site runs, else that family's generic page (an
 /// operator's `server_header` can pick the other family than the distro's).
-fn shown_page(site: &Site) -> DefaultPage {
+fn shown_page(site: &PersonaSite) -> DefaultPage {
     let nginx_page = matches!(
         site.default_page,
         DefaultPage::Nginx | DefaultPage::NginxNotFound
@@ -412,7 +412,7 @@ fn is_el_test_page(page: DefaultPage) -> bool {
     )
 }
 
-fn static_site(site: &Site, req: &Req<'_>) -> Page {
+fn static_site(site: &PersonaSite, req: &Req<'_>) -> Page {
     let shown = shown_page(site);
     if shown == DefaultPage::NginxNotFound {
         // Alpine's default server is `location / { return 404; }`, for any
@@ -459,7 +459,7 @@ fn static_site(site: &Site, req: &Req<'_>) -> Page {
     }
 }
 
-fn default_page_body(site: &Site, page: DefaultPage) -> String {
+fn default_page_body(site: &PersonaSite, page: DefaultPage) -> String {
     match page {
         DefaultPage::DebianApache => apache_default(site, "Debian"),
         DefaultPage::UbuntuApache => apache_default(site, "Ubuntu"),
@@ -490,11 +490,11 @@ fn default_page_body(site: &Site, page: DefaultPage) -> String {
     }
 }
 
-fn title_or(site: &Site, default: &str) -> String {
+fn title_or(site: &PersonaSite, default: &str) -> String {
     esc(site.title.as_deref().unwrap_or(default))
 }
 
-fn nginx_welcome(site: &Site) -> String {
+fn nginx_welcome(site: &PersonaSite) -> String {
     fill(
         pages::NGINX_WELCOME,
         &[("title", &title_or(site, "Welcome to nginx!"))],
@@ -502,7 +502,7 @@ fn nginx_welcome(site: &Site) -> String {
 }
 
 /// Debian's and Ubuntu's page, which differ only in the distro's name.
-fn apache_default(site: &Site, d: &str) -> String {
+fn apache_default(site: &PersonaSite, d: &str) -> String {
     let title = title_or(site, &format!("Apache2 {d} Default Page: It works"));
     fill(
         pages::APACHE_DEBIAN_DEFAULT,
@@ -514,11 +514,11 @@ fn apache_default(site: &Site, d: &str) -> String {
     )
 }
 
-fn site_name(site: &Site) -> String {
-    title_or(site, "My WordPress Site")
+fn site_name(site: &PersonaSite) -> String {
+    title_or(site, "My WordPress PersonaSite")
 }
 
-fn wordpress(site: &Site, req: &Req<'_>) -> Page {
+fn wordpress(site: &PersonaSite, req: &Req<'_>) -> Page {
     let base = format!("{}://{}", req.scheme, req.host);
     match req.path {
         "/" | "/index.php" => {
@@ -611,21 +611,21 @@ fn wp_login_error(principal: &str) -> String {
     }
 }
 
-fn wp_home(site: &Site, base: &str) -> String {
+fn wp_home(site: &PersonaSite, base: &str) -> String {
     fill(
         pages::WORDPRESS_HOME,
         &[("name", &site_name(site)), ("base", base)],
     )
 }
 
-fn wp_not_found(site: &Site, base: &str) -> String {
+fn wp_not_found(site: &PersonaSite, base: &str) -> String {
     fill(
         pages::WORDPRESS_NOT_FOUND,
         &[("name", &site_name(site)), ("base", base)],
     )
 }
 
-fn wp_login(site: &Site, base: &str, error: Option<&str>) -> String {
+fn wp_login(site: &PersonaSite, base: &str, error: Option<&str>) -> String {
     let error = error
         .map(|e| {
             format!("<div id=\"login_error\" class=\"notice notice-error\"><p>{e}</p></div>\n")
@@ -667,7 +667,7 @@ fn url_escape(s: &str) -> String {
 
 const PMA_PREFIXES: &[&str] = &["/phpmyadmin", "/phpMyAdmin", "/pma"];
 
-fn phpmyadmin(site: &Site, req: &Req<'_>) -> Page {
+fn phpmyadmin(site: &PersonaSite, req: &Req<'_>) -> Page {
     let base = format!("{}://{}", req.scheme, req.host);
     let path = req.path;
     if PMA_PREFIXES.contains(&path) {
@@ -708,7 +708,7 @@ fn phpmyadmin(site: &Site, req: &Req<'_>) -> Page {
     }
 }
 
-fn pma_login(site: &Site, error: Option<&str>) -> String {
+fn pma_login(site: &PersonaSite, error: Option<&str>) -> String {
     let token: [u8; 16] = rand::random();
     let error = error
         .map(|e| format!("<div class=\"alert alert-danger\" role=\"alert\"><img src=\"themes/dot.gif\" title=\"\" alt=\"\" class=\"icon ic_s_error\"> {e}</div>\n"))
@@ -738,7 +738,7 @@ fn router_protected(path: &str) -> bool {
         .any(|p| path.starts_with(p))
 }
 
-fn router(site: &Site, req: &Req<'_>) -> Page {
+fn router(site: &PersonaSite, req: &Req<'_>) -> Page {
     if router_protected(req.path) {
         let realm = site.title.as_deref().unwrap_or("Broadband Router");
         let realm: String = realm
@@ -765,7 +765,7 @@ fn router(site: &Site, req: &Req<'_>) -> Page {
     }
 }
 
-fn router_login(site: &Site, failed: bool) -> String {
+fn router_login(site: &PersonaSite, failed: bool) -> String {
     let error = if failed {
         "<p class=\"error\" id=\"err_msg\">Invalid username or password. Please try again.</p>\n"
     } else {
@@ -781,8 +781,8 @@ fn router_login(site: &Site, failed: bool) -> String {
 mod tests {
     use super::*;
 
-    fn site(app: FakeApp, server: &str) -> Site {
-        Site {
+    fn site(app: FakeApp, server: &str) -> PersonaSite {
+        PersonaSite {
             app,
             flavor: Flavor::of(server),
             server_header: server.into(),
@@ -837,11 +837,11 @@ mod tests {
     }
 
     /// A site as `site_from_persona` builds it for a distro, with its own `Server` header.
-    fn distro_site(slug: &str, server: Option<&str>) -> Site {
+    fn distro_site(slug: &str, server: Option<&str>) -> PersonaSite {
         let d = decnet_core::persona::distro(slug).unwrap();
         let server = server.map_or_else(|| d.http_server_header(), str::to_owned);
         let flavor = Flavor::of(&server);
-        Site {
+        PersonaSite {
             app: match flavor {
                 Flavor::Apache => FakeApp::Apache,
                 Flavor::Nginx => FakeApp::Nginx,

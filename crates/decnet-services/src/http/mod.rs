@@ -1,9 +1,13 @@
-//! HTTP (port 80) and HTTPS (port 443): a fake web server on hyper that
-//! answers like the nginx or Apache the persona names, hosts a fake app
-//! (WordPress, phpMyAdmin, a router login, the default pages) and records
-//! every request as one `http_request` event, with any credential it carried.
+//! HTTP (listener `http`, port 80) and HTTPS (listener `https`, port 443): the
+//! one HTTP front end on hyper — request-head checks, body caps, TLS, header
+//! order and one `http_request` event per request, with any credential it
+//! carried — serving a [`Site`](site::Site). Today's site is the persona web
+//! site: the nginx or Apache the persona names with a fake app (WordPress,
+//! phpMyAdmin, a router login, the distro's default pages).
 //!
-//! - [`apps`]: which page a request gets, in the server's and the app's style
+//! - [`site`]: what a site provides the front end
+//! - [`apps`]: the persona web site, which page a request gets, in the server's
+//!   and the app's style; page bodies are files under `pages/`
 //! - [`creds`]: `Authorization` headers and login forms
 //!
 //! The first request head of a connection is checked here before hyper sees
@@ -12,6 +16,7 @@
 
 pub mod apps;
 pub mod creds;
+pub mod site;
 
 use std::convert::Infallible;
 use std::io;
@@ -34,8 +39,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio_rustls::TlsAcceptor;
 
-use self::apps::{FakeApp, Flavor, Page, Req, Site};
+use self::apps::{FakeApp, Flavor, Page, PersonaSite, Req};
 use self::creds::{Authorization, Login};
+use self::site::Site;
 use crate::conn::Conn;
 use crate::kit::io::Rewind;
 use crate::kit::persona::PersonaKeys;
@@ -132,7 +138,7 @@ impl Service for Http {
             None
         };
         Ok(Arc::new(HttpInstance {
-            site: Arc::new(site),
+            site: Arc::new(site) as Arc<dyn Site>,
             tls,
         }))
     }
@@ -142,7 +148,7 @@ fn site_from_persona(
     service: &'static str,
     decky: &DeckyRuntime,
     cfg: &ServiceConfig,
-) -> Result<Site, ServiceError> {
+) -> Result<PersonaSite, ServiceError> {
     let keys = PersonaKeys::new(service, cfg);
     let server_header = keys
         .text("server_header")
@@ -196,7 +202,7 @@ fn site_from_persona(
     let mtime = chrono::Utc::now().timestamp()
         - i64::try_from(age_days * 86_400).unwrap_or(0)
         - i64::try_from(decky.seed.pick(b"http-mtime-secs", 86_400)).unwrap_or(0);
-    Ok(Site {
+    Ok(PersonaSite {
         app,
         flavor,
         server_header,
@@ -209,7 +215,7 @@ fn site_from_persona(
 }
 
 struct HttpInstance {
-    site: Arc<Site>,
+    site: Arc<dyn Site>,
     tls: Option<TlsAcceptor>,
 }
 
@@ -230,7 +236,7 @@ async fn serve_tls(
     acceptor: &TlsAcceptor,
     mut conn: Conn,
     ctx: ConnCtx,
-    site: Arc<Site>,
+    site: Arc<dyn Site>,
 ) -> Result<(), ServiceError> {
     let mut first = BytesMut::with_capacity(4096);
     match tokio::time::timeout(TLS_TIMEOUT, conn.read_buf(&mut first)).await {
@@ -242,9 +248,9 @@ async fn serve_tls(
     // Every TLS handshake starts with a handshake record (0x16).
     if first.first() != Some(&0x16) {
         if looks_like_http(&first) {
-            let host = site.hostname.clone();
-            let page = apps::plain_http_on_tls_page(&site, &host, ctx.local.port());
-            let raw = raw_response(&site, &page, false);
+            let host = site.server().hostname.to_owned();
+            let page = site.plain_http_on_tls(&host, ctx.local.port());
+            let raw = raw_response(site.as_ref(), &page, false);
             let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
                 conn.write_all(&raw).await?;
                 conn.shutdown().await
@@ -445,7 +451,7 @@ async fn protocol_error(
 async fn serve_http<I>(
     mut io: I,
     ctx: ConnCtx,
-    site: Arc<Site>,
+    site: Arc<dyn Site>,
     tls: Option<ClientFacts>,
 ) -> Result<(), ServiceError>
 where
@@ -461,9 +467,8 @@ where
             status,
         } => {
             if let Some(status) = status {
-                let host = site.hostname.clone();
-                let page = apps::error_page(
-                    &site,
+                let host = site.server().hostname.to_owned();
+                let page = site.error_page(
                     &Req {
                         method: "GET",
                         path: "/",
@@ -474,7 +479,7 @@ where
                     },
                     status,
                 );
-                let raw = raw_response(&site, &page, false);
+                let raw = raw_response(site.as_ref(), &page, false);
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
                     io.write_all(&raw).await?;
                     io.shutdown().await
@@ -521,7 +526,7 @@ where
 
 /// Per-connection request handler: hyper's callback only hands requests here.
 struct Handler {
-    site: Arc<Site>,
+    site: Arc<dyn Site>,
     ctx: ConnCtx,
     tls: Option<ClientFacts>,
 }
@@ -615,28 +620,23 @@ impl Handler {
         let login = self.login(path, &content_type, parts.uri.query(), &body);
 
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let url_host = sane_host(host.as_deref(), &self.site.hostname);
+        let url_host = sane_host(host.as_deref(), self.site.server().hostname);
         let mut page = match body.cut {
-            Some("body_too_large") => apps::error_page(
-                &self.site,
-                &self.req(method, path, &url_host, scheme, None),
-                413,
-            ),
-            Some(_) => apps::error_page(
-                &self.site,
-                &self.req(method, path, &url_host, scheme, None),
-                400,
-            ),
-            None => apps::route(
-                &self.site,
-                &self.req(method, path, &url_host, scheme, login.as_ref()),
-            ),
+            Some("body_too_large") => self
+                .site
+                .error_page(&self.req(method, path, &url_host, scheme, None), 413),
+            Some(_) => self
+                .site
+                .error_page(&self.req(method, path, &url_host, scheme, None), 400),
+            None => self
+                .site
+                .route(&self.req(method, path, &url_host, scheme, login.as_ref())),
         };
         if page.status == 204 || page.status == 304 {
             page.body.clear();
         }
         let wants_close = body.cut.is_some() || !keep_alive(parts.version, headers);
-        let response = hyper_response(&self.site, &page, !wants_close);
+        let response = hyper_response(self.site.as_ref(), &page, !wants_close);
 
         let mut e = self.ctx.event(EventType::HttpRequest);
         let f = &mut e.fields;
@@ -660,7 +660,7 @@ impl Handler {
         f.insert("host".into(), host.map_or(Value::Null, Into::into));
         insert_body(f, &body);
         f.insert("status".into(), page.status.into());
-        f.insert("app".into(), self.site.app.as_str().into());
+        f.insert("app".into(), self.site.app_name().into());
         f.insert("tls".into(), self.tls.is_some().into());
         if let Some(t) = &self.tls {
             for (k, v) in [
@@ -818,7 +818,8 @@ fn http_date(secs: i64) -> String {
 }
 
 /// The response headers in the order the persona's server sends them.
-fn response_headers(site: &Site, page: &Page, keep_alive: bool) -> Vec<(&'static str, String)> {
+fn response_headers(site: &dyn Site, page: &Page, keep_alive: bool) -> Vec<(&'static str, String)> {
+    let site = site.server();
     let now = http_date(chrono::Utc::now().timestamp());
     let len = page.body.len();
     let mut h: Vec<(&'static str, String)> = Vec::with_capacity(12);
@@ -829,7 +830,7 @@ fn response_headers(site: &Site, page: &Page, keep_alive: bool) -> Vec<(&'static
     };
     match site.flavor {
         Flavor::Nginx => {
-            h.push(("Server", site.server_header.clone()));
+            h.push(("Server", site.server_header.to_owned()));
             h.push(("Date", now));
             h.push(("Content-Type", page.content_type.into()));
             h.push(("Content-Length", len.to_string()));
@@ -847,7 +848,7 @@ fn response_headers(site: &Site, page: &Page, keep_alive: bool) -> Vec<(&'static
         }
         Flavor::Apache => {
             h.push(("Date", now));
-            h.push(("Server", site.server_header.clone()));
+            h.push(("Server", site.server_header.to_owned()));
             if page.static_file {
                 h.push(("Last-Modified", http_date(site.mtime)));
                 let micros = i128::from(site.mtime) * 1_000_000 + i128::from(site.mtime % 997_331);
@@ -869,10 +870,10 @@ fn response_headers(site: &Site, page: &Page, keep_alive: bool) -> Vec<(&'static
     h
 }
 
-fn hyper_response(site: &Site, page: &Page, keep_alive: bool) -> Response<Full<Bytes>> {
+fn hyper_response(site: &dyn Site, page: &Page, keep_alive: bool) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(page.body.clone())));
     *resp.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
-    let phrase = apps::reason(site.flavor, page.status);
+    let phrase = apps::reason(site.server().flavor, page.status);
     if !phrase.is_empty() && resp.status().canonical_reason() != Some(phrase) {
         resp.extensions_mut()
             .insert(hyper::ext::ReasonPhrase::from_static(phrase.as_bytes()));
@@ -890,11 +891,11 @@ fn hyper_response(site: &Site, page: &Page, keep_alive: bool) -> Response<Full<B
 }
 
 /// A whole response as bytes, for answers written before hyper takes over.
-fn raw_response(site: &Site, page: &Page, keep_alive: bool) -> Vec<u8> {
+fn raw_response(site: &dyn Site, page: &Page, keep_alive: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\n",
         page.status,
-        apps::reason(site.flavor, page.status)
+        apps::reason(site.server().flavor, page.status)
     );
     for (name, value) in response_headers(site, page, keep_alive) {
         out.push_str(name);
@@ -912,8 +913,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn site(server: &str) -> Site {
-        Site {
+    fn site(server: &str) -> PersonaSite {
+        PersonaSite {
             app: FakeApp::Nginx,
             flavor: Flavor::of(server),
             server_header: server.into(),
@@ -934,7 +935,7 @@ mod tests {
             extra: vec![],
             static_file: true,
         };
-        let names = |s: &Site| -> Vec<&str> {
+        let names = |s: &PersonaSite| -> Vec<&str> {
             response_headers(s, &page, true)
                 .into_iter()
                 .map(|(n, _)| n)
