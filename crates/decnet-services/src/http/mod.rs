@@ -1,7 +1,7 @@
 //! HTTP (listener `http`, port 80) and HTTPS (listener `https`, port 443): the
 //! one HTTP front end on hyper — request-head checks, body caps, TLS, header
 //! order and one `http_request` event per request, with any credential it
-//! carried — serving a [`Site`](site::Site). Today's site is the persona web
+//! carried — serving a [`Site`]. Today's site is the persona web
 //! site: the nginx or Apache the persona names with a fake app (WordPress,
 //! phpMyAdmin, a router login, the distro's default pages).
 //!
