@@ -1,8 +1,18 @@
 //! What DECNET's integration tests share: per-process loopback addresses so
-//! parallel test processes never collide, and the guard for tests that drive
-//! real client programs.
+//! parallel test processes never collide, the guard for tests that drive
+//! real client programs, and [`service`], the harness that serves one protocol
+//! emulator on loopback for its tests.
 
 use std::net::{IpAddr, Ipv4Addr};
+
+// Test support fails loudly by design; it is never a runtime dependency.
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+pub mod service;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A loopback address unique to this test process and call, in 127.`band`…
