@@ -6,7 +6,7 @@
 //! phpMyAdmin, a router login, the distro's default pages).
 //!
 //! - [`site`]: what a site provides the front end
-//! - [`apps`]: the persona web site, which page a request gets, in the server's
+//! - `apps`: the persona web site, which page a request gets, in the server's
 //!   and the app's style; page bodies are files under `pages/`
 //! - [`creds`]: `Authorization` headers and login forms
 //!
@@ -14,7 +14,7 @@
 //! it, so that garbage gets the persona's own 400 page rather than hyper's
 //! bare one; later requests on a kept-alive connection are hyper's to parse.
 
-pub mod apps;
+pub(crate) mod apps;
 pub mod creds;
 pub mod site;
 

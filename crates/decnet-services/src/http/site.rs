@@ -1,7 +1,7 @@
 //! What the HTTP front end serves: a [`Site`] answers requests with pages; the
 //! front end ([`super`]) owns everything else — request-head checks, body caps,
 //! TLS, hyper, the `http_request` events and the server's header order. The
-//! persona web site ([`super::apps::PersonaSite`]) is one site; HTTP-shaped
+//! persona web site (`super::apps::PersonaSite`) is one site; HTTP-shaped
 //! services (Elasticsearch, the Docker API, Kubernetes) are others.
 
 use super::apps::{self, Flavor, Page, PersonaSite, Req};

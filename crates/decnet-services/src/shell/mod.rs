@@ -2,13 +2,13 @@
 //! in, bytes and events out) so it is tested without sockets.
 //!
 //! - [`Shell`]: line editing (echo, backspace, Ctrl-C/D/U, Enter) and prompts
-//! - [`cmd`]: one module per command family behind the [`cmd::Command`] enum
-//! - [`fs`]: the persona's read-only file tree
+//! - `cmd`: one module per command family behind the `cmd::Command` enum
+//! - `fs`: the persona's read-only file tree
 //! - [`Persona`]: what the shell shows about the machine, built once per decky by
 //!   [`Persona::for_decky`] for every service that serves the shell (ssh, telnet)
 
-pub mod cmd;
-pub mod fs;
+pub(crate) mod cmd;
+pub(crate) mod fs;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -4,14 +4,14 @@
 //! get the fake [`crate::shell`], recorded by [`crate::recorder`].
 //!
 //! - [`hassh`]: the tap that copies the client's hello and computes HASSH
-//! - [`keys`]: host keys from the instance seed
-//! - [`handler`]: russh callbacks, translated into events and [`session::SessionMsg`]s
-//! - [`session`]: the per-connection task that owns the shells and recordings
+//! - `keys`: host keys from the instance seed
+//! - `handler`: russh callbacks, translated into events and `session::SessionMsg`s
+//! - `session`: the per-connection task that owns the shells and recordings
 
-pub mod handler;
+pub(crate) mod handler;
 pub mod hassh;
-pub mod keys;
-pub mod session;
+pub(crate) mod keys;
+pub(crate) mod session;
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
