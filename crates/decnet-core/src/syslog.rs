@@ -67,12 +67,20 @@ pub fn priority(t: EventType) -> u8 {
     }
 }
 
+/// Escapes a PARAM-VALUE: RFC 5424's `\\`, `\"`, `\]`, and every control character
+/// as `\uXXXX`, so one event is always one line: a captured username holding a
+/// newline cannot forge a second record in a SIEM. Because `\\` is always escaped,
+/// `\u` only ever comes from this encoding and [`parse_line`] decodes it exactly.
 fn escape_into(out: &mut String, v: &str) {
     for c in v.chars() {
         if matches!(c, '\\' | '"' | ']') {
             out.push('\\');
+            out.push(c);
+        } else if c.is_control() {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
         }
-        out.push(c);
     }
 }
 
@@ -273,6 +281,20 @@ fn sd_token<'a>(c: &mut Cursor<'a>, stops: &[char]) -> Result<&'a str, SyslogErr
     Ok(&c.s[start..c.pos])
 }
 
+/// After a backslash: `uXXXX` naming a control character (what [`escape_into`]
+/// writes), consumed; anything else is left for the caller to keep as text.
+fn escaped_control(c: &mut Cursor<'_>) -> Option<char> {
+    let hex = c.s.get(c.pos + 1..c.pos + 5)?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let ch = char::from_u32(u32::from_str_radix(hex, 16).ok()?).filter(|ch| ch.is_control())?;
+    for _ in 0..5 {
+        c.bump();
+    }
+    Some(ch)
+}
+
 fn sd_value(c: &mut Cursor<'_>) -> Result<String, SyslogError> {
     let mut out = String::new();
     loop {
@@ -284,6 +306,10 @@ fn sd_value(c: &mut Cursor<'_>) -> Result<String, SyslogError> {
                     c.bump();
                     out.push(e);
                 }
+                Some('u') => match escaped_control(c) {
+                    Some(ch) => out.push(ch),
+                    None => out.push('\\'),
+                },
                 // RFC 5424: a backslash before anything else is kept as is.
                 _ => out.push('\\'),
             },
@@ -384,10 +410,46 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_newline_in_a_username_cannot_forge_a_second_record() {
+        let forged = "x\n<134>1 2026-01-01T00:00:00.000000+00:00 decky-01 ssh - login_success [relay@55555 principal=\"admin\"]";
+        let mut e = event();
+        e.credential = Some(Credential::new(forged, b"pw", SecretKind::Password));
+        let line = format_event(&e);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("x\\u000a<134>1"), "{line}");
+        let rec = parse_line(&line).unwrap();
+        assert_eq!(rec.param("principal"), Some(forged));
+        assert_eq!(rec.msgid, e.event_type.as_str());
+    }
+
+    #[test]
+    fn a_typed_backslash_u_stays_text() {
+        let mut e = event();
+        e.fields.clear();
+        e.fields.insert("cmd".into(), "echo \\u000a".into());
+        let rec = parse_line(&format_event(&e)).unwrap();
+        assert_eq!(rec.param("cmd"), Some("echo \\u000a"));
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_input_never_panics(s in "\\PC*") {
             let _ = parse_line(&s);
+        }
+
+        #[test]
+        fn any_value_round_trips_on_one_line(v in proptest::prelude::any::<String>(), k in "[a-z_]{1,20}") {
+            let k = format!("f_{k}");
+            let mut e = event();
+            e.fields.clear();
+            e.fields.insert(k.clone(), v.clone().into());
+            e.credential = Some(Credential::new(v.clone(), b"pw", SecretKind::Password));
+            let line = format_event(&e);
+            proptest::prop_assert!(!line.chars().any(char::is_control), "{line:?}");
+            let rec = parse_line(&line).unwrap();
+            proptest::prop_assert_eq!(rec.param(&k), Some(v.as_str()));
+            proptest::prop_assert_eq!(rec.param("principal"), Some(v.as_str()));
         }
 
         #[test]
