@@ -643,6 +643,7 @@ pub struct ResetPasswordRequest {
 /// Page size and position, shared by every list route.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Rows per page, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]

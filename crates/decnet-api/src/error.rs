@@ -36,6 +36,9 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
+    /// The body is larger than the API accepts.
+    #[error("request body is too large")]
+    PayloadTooLarge,
     /// The request conflicts with current state (username taken, last admin, …).
     #[error("{0}")]
     Conflict(String),
@@ -95,6 +98,7 @@ impl ApiError {
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +116,7 @@ impl ApiError {
             ApiError::Validation { .. } => "validation_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",

@@ -30,9 +30,13 @@ where
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::BadRequest("request body could not be read".into()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("request body could not be read".into())
+            }
+        })?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|_| ApiError::BadRequest("request body is not valid JSON".into()))?;
         serde_path_to_error::deserialize(value)

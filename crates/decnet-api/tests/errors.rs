@@ -202,3 +202,51 @@ fn listen_addresses_parse() {
     let c = decnet_api::ApiConfig::from_env(Some("127.0.0.1:0")).unwrap();
     assert_eq!(c.listen.port(), 0);
 }
+
+#[tokio::test]
+async fn an_oversized_json_body_is_413_not_400() {
+    let api = Api::new().await;
+    // Past axum's default 2 MB body limit, well-formed JSON all the way.
+    let big = format!(
+        r#"{{"username":"admin","password":"{}"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let r = api
+        .call(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/api/v1/auth/login")
+                .header("content-type", "application/json")
+                .body(Body::from(big))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_a_422_naming_them() {
+    let api = Api::new().await;
+    let t = api.admin().await;
+    // `/credentials` has no `search`: silently ignoring it returned everything unfiltered.
+    for (uri, name) in [
+        ("/api/v1/credentials?search=x", "search"),
+        ("/api/v1/logs?limit=5&colour=red", "colour"),
+        ("/api/v1/attackers?sort=last_seen&q=1", "q"),
+    ] {
+        let r = api.get(uri, &t).await;
+        assert_eq!(
+            (r.status, r.field()),
+            (StatusCode::UNPROCESSABLE_ENTITY, name),
+            "{uri}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        api.get("/api/v1/logs?limit=5", &t).await.status,
+        StatusCode::OK
+    );
+}

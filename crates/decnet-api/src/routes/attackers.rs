@@ -31,6 +31,7 @@ pub(crate) enum SortDto {
 /// `/attackers` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AttackersQuery {
     /// Order: `last_seen` (default), `first_seen` or `event_count`, descending.
     sort: Option<SortDto>,

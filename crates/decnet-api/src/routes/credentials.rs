@@ -15,6 +15,7 @@ use crate::AppState;
 /// `/credentials` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CredentialsQuery {
     /// Exact principal (user name).
     principal: Option<String>,
@@ -67,6 +68,7 @@ pub(crate) async fn list(
 /// `/credentials/reuse` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ReuseQuery {
     /// How many groups, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]

@@ -87,6 +87,7 @@ impl EventFilterQuery {
 /// strings and lose the field names of errors).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct LogsQuery {
     /// Exact decky name.
     decky: Option<String>,
@@ -147,6 +148,7 @@ pub(crate) async fn list(
 /// `/logs/histogram` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct HistogramQuery {
     /// Bucket width in seconds, 1–86400 (default 60); the range may span at most 10,000 buckets.
     #[param(minimum = 1, maximum = 86400)]

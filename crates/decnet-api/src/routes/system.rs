@@ -14,6 +14,7 @@ use crate::AppState;
 /// `/stats` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct StatsQuery {
     /// Entries in each top-N list, 1–100 (default 10).
     #[param(minimum = 1, maximum = 100)]
