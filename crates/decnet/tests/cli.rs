@@ -401,3 +401,24 @@ fn the_readme_example_config_resolves() {
     // Nothing was bound and no API started: the data dir holds no database.
     assert!(!dir.path().join("decnet.db").exists());
 }
+
+#[test]
+fn an_api_listening_beyond_loopback_is_flagged_as_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), unique_ip());
+    let data = dir.path().join("data");
+    // Binding the wildcard sends nothing anywhere; port 0 takes any free port.
+    let (run, _) = up(&cfg, &data, 21000, &[("DECNET_API_LISTEN", "0.0.0.0:0")]);
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let warned = loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match run.stderr.recv_timeout(left) {
+            Ok(l) if l.contains("speaks plain HTTP") => break true,
+            Ok(l) => seen.push(l),
+            Err(_) => break false,
+        }
+    };
+    assert!(warned, "no plain-HTTP warning on stderr: {seen:#?}");
+    assert!(run.terminate().success());
+}

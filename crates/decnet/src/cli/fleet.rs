@@ -264,6 +264,12 @@ async fn run_fleet(
         "API listening on http://{api_addr}/api/v1 (database: {:?})",
         store.backend()
     );
+    if !api_addr.ip().is_loopback() {
+        eprintln!(
+            "warning: the API on {api_addr} speaks plain HTTP: passwords and tokens cross the \
+             network in clear. Put it behind a TLS proxy, or listen on 127.0.0.1 (--listen)"
+        );
+    }
     if let Bootstrap::Generated(password) = &bootstrap {
         println!(
             "First start: log in to the API as `admin` with password {password} (shown only now; you must change it at first login)"
