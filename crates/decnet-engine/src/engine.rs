@@ -21,7 +21,9 @@ use crate::driver;
 use decnet_journal::{JournalError, JournalOptions, JournalStats};
 
 use crate::journal::JournalFeed;
-use crate::supervisor::{Listener, PacketLimiter, SourceLimiter, UdpListener, UDP_WINDOW};
+use crate::supervisor::{
+    Endpoint, Listener, PacketLimiter, SourceLimiter, UdpListener, UDP_WINDOW,
+};
 
 /// Why a fleet could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -306,30 +308,28 @@ impl Engine {
                 transport: p.info.transport,
                 addr,
             });
+            let endpoint = Endpoint {
+                instance: p.instance,
+                decky: p.runtime,
+                service: p.service,
+                info: p.info,
+                decky_slots: p.slots,
+                emitter: emitter.clone(),
+            };
             match socket {
                 Socket::Tcp(socket) => {
                     let l = Listener {
                         listener: tokio::net::TcpListener::from_std(socket).map_err(register)?,
-                        instance: p.instance,
-                        decky: p.runtime,
-                        service: p.service,
-                        info: p.info,
-                        decky_slots: p.slots,
+                        endpoint,
                         sources: sources.clone(),
-                        emitter: emitter.clone(),
                     };
                     tracker.spawn(l.run(cancel.clone(), tracker.clone()));
                 }
                 Socket::Udp(socket) => {
                     let u = UdpListener {
                         socket: tokio::net::UdpSocket::from_std(socket).map_err(register)?,
-                        instance: p.instance,
-                        decky: p.runtime,
-                        service: p.service,
-                        info: p.info,
-                        decky_slots: p.slots,
+                        endpoint,
                         rate: rate.clone(),
-                        emitter: emitter.clone(),
                     };
                     tracker.spawn(u.run(cancel.clone(), tracker.clone()));
                 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use decnet_core::catalog::ListenerInfo;
-use decnet_core::{Event, EventType};
+use decnet_core::EventType;
 use decnet_services::conn::LimitTrip;
 use decnet_services::service::AMPLIFICATION_CAP;
 use decnet_services::{Conn, ConnCtx, DeckyRuntime, Emitter, Instance};
@@ -80,10 +80,9 @@ impl Drop for SourceSlot {
     }
 }
 
-/// Everything one accept loop needs.
-pub struct Listener {
-    /// The bound socket.
-    pub listener: TcpListener,
+/// What the accept and receive loops share: one listener of one service instance
+/// on one decky.
+pub struct Endpoint {
     /// The service instance serving it.
     pub instance: Arc<dyn Instance>,
     /// Its decky.
@@ -92,25 +91,91 @@ pub struct Listener {
     pub service: &'static str,
     /// Which of the service's listeners this is.
     pub info: &'static ListenerInfo,
-    /// Connection slots of the decky (shared by its listeners).
+    /// Slots of the decky, shared by its listeners: a connection, or a datagram being
+    /// answered, holds one.
     pub decky_slots: Arc<Semaphore>,
-    /// Host-wide per-source limiter.
-    pub sources: Arc<SourceLimiter>,
     /// Event intake.
     pub emitter: Emitter,
+}
+
+impl Endpoint {
+    /// The context of a new session from `peer` to `local`.
+    fn ctx(&self, peer: SocketAddr, local: SocketAddr) -> ConnCtx {
+        ConnCtx {
+            decky: self.decky.clone(),
+            service: self.service,
+            listener: self.info,
+            peer,
+            local,
+            session_id: uuid::Uuid::now_v7(),
+            emitter: self.emitter.clone(),
+        }
+    }
+
+    /// Records a refused connection or dropped datagram (its own one-event session).
+    async fn refused(
+        &self,
+        peer: SocketAddr,
+        local: SocketAddr,
+        limit: &str,
+        max: u64,
+        window: Option<Duration>,
+    ) {
+        let ctx = self.ctx(peer, local);
+        let mut e = ctx.event(EventType::LimitExceeded);
+        e.fields.insert("limit".into(), limit.into());
+        e.fields.insert("max".into(), max.into());
+        if let Some(w) = window {
+            e.fields.insert("window_secs".into(), w.as_secs().into());
+        }
+        ctx.emit(e).await;
+    }
+
+    /// After a failed accept or receive (EMFILE and friends): waits `backoff`, doubled
+    /// up to a second for next time, instead of spinning. False when cancelled meanwhile.
+    async fn back_off(
+        &self,
+        backoff: &mut Duration,
+        cancel: &CancellationToken,
+        error: &std::io::Error,
+    ) -> bool {
+        tracing::warn!(decky = %self.decky.config.name, listener = self.info.name, %error, "accept or receive failed; backing off");
+        let waited = tokio::select! {
+            _ = cancel.cancelled() => false,
+            _ = tokio::time::sleep(*backoff) => true,
+        };
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        waited
+    }
+}
+
+/// First wait after a failed accept or receive.
+const MIN_BACKOFF: Duration = Duration::from_millis(5);
+/// Longest wait after failed accepts or receives.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Everything one accept loop needs.
+pub struct Listener {
+    /// The bound socket.
+    pub listener: TcpListener,
+    /// What it serves.
+    pub endpoint: Endpoint,
+    /// Host-wide per-source limiter.
+    pub sources: Arc<SourceLimiter>,
 }
 
 impl Listener {
     /// Accepts until `cancel`, spawning each connection on `tracker`.
     pub async fn run(self, cancel: CancellationToken, tracker: TaskTracker) {
+        let ep = &self.endpoint;
         let local = match self.listener.local_addr() {
             Ok(a) => a,
             Err(e) => {
-                tracing::error!(decky = %self.decky.config.name, service = self.service, error = %e, "listener has no local address; not serving");
+                tracing::error!(decky = %ep.decky.config.name, listener = ep.info.name, error = %e, "listener has no local address; not serving");
                 return;
             }
         };
-        let mut backoff = Duration::from_millis(5);
+        let mut backoff = MIN_BACKOFF;
         loop {
             let accepted = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -118,56 +183,37 @@ impl Listener {
             };
             let (stream, peer) = match accepted {
                 Ok(x) => {
-                    backoff = Duration::from_millis(5);
+                    backoff = MIN_BACKOFF;
                     x
                 }
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning, keep serving.
-                    tracing::warn!(decky = %self.decky.config.name, service = self.service, error = %e, "accept failed; backing off");
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !ep.back_off(&mut backoff, &cancel, &e).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
-            let limits = &self.decky.limits;
-            let Ok(decky_permit) = self.decky_slots.clone().try_acquire_owned() else {
-                self.reject(
-                    peer,
-                    local,
-                    "max_connections_per_decky",
-                    limits.max_connections_per_decky,
-                )
-                .await;
+            // A refused stream is dropped by the `let … else`: the peer sees a close.
+            let limits = &ep.decky.limits;
+            let Ok(decky_permit) = ep.decky_slots.clone().try_acquire_owned() else {
+                let max = u64::from(limits.max_connections_per_decky);
+                ep.refused(peer, local, "max_connections_per_decky", max, None)
+                    .await;
                 continue;
             };
             let Some(source_slot) = self.sources.try_acquire(peer.ip()) else {
-                self.reject(
-                    peer,
-                    local,
-                    "max_connections_per_source",
-                    limits.max_connections_per_source,
-                )
-                .await;
+                let max = u64::from(limits.max_connections_per_source);
+                ep.refused(peer, local, "max_connections_per_source", max, None)
+                    .await;
                 continue;
             };
-            let ctx = ConnCtx {
-                decky: self.decky.clone(),
-                service: self.service,
-                listener: self.info,
-                peer,
-                local,
-                session_id: uuid::Uuid::now_v7(),
-                emitter: self.emitter.clone(),
-            };
-            let span = tracing::debug_span!("conn", decky = %self.decky.config.name, listener = self.info.name, %peer, session = %ctx.session_id);
+            let ctx = ep.ctx(peer, local);
+            let span = tracing::debug_span!("conn", decky = %ep.decky.config.name, listener = ep.info.name, %peer, session = %ctx.session_id);
             tracker.spawn(
                 serve_connection(
                     stream,
                     ctx,
-                    self.instance.clone(),
+                    ep.instance.clone(),
                     cancel.clone(),
                     decky_permit,
                     source_slot,
@@ -176,34 +222,6 @@ impl Listener {
             );
         }
     }
-
-    async fn reject(&self, peer: SocketAddr, local: SocketAddr, limit: &str, max: u32) {
-        // The stream was already dropped by the caller's `let … else`: the peer sees a close.
-        let e = limit_event(&self.decky, self.info, peer, local, limit, u64::from(max));
-        self.emitter.emit(e).await;
-    }
-}
-
-/// A `limit_exceeded` event outside any session (a refused connection or datagram).
-fn limit_event(
-    decky: &DeckyRuntime,
-    info: &ListenerInfo,
-    peer: SocketAddr,
-    local: SocketAddr,
-    limit: &str,
-    max: u64,
-) -> Event {
-    let mut e = Event::now(
-        decky.config.name.clone(),
-        info.name,
-        EventType::LimitExceeded,
-        peer,
-        local,
-    );
-    e.session_id = Some(uuid::Uuid::now_v7());
-    e.fields.insert("limit".into(), limit.into());
-    e.fields.insert("max".into(), max.into());
-    e
 }
 
 /// Largest datagram read; anything longer is truncated by the kernel, as on a real host.
@@ -307,35 +325,26 @@ impl PacketLimiter {
 pub struct UdpListener {
     /// The bound socket.
     pub socket: UdpSocket,
-    /// The service instance answering it.
-    pub instance: Arc<dyn Instance>,
-    /// Its decky.
-    pub decky: Arc<DeckyRuntime>,
-    /// Service name.
-    pub service: &'static str,
-    /// Which of the service's listeners this is.
-    pub info: &'static ListenerInfo,
-    /// Slots of the decky: a datagram being answered holds one, like a connection.
-    pub decky_slots: Arc<Semaphore>,
+    /// What it serves.
+    pub endpoint: Endpoint,
     /// Host-wide per-source datagram budget.
     pub rate: Arc<PacketLimiter>,
-    /// Event intake.
-    pub emitter: Emitter,
 }
 
 impl UdpListener {
     /// Receives until `cancel`, answering each admitted datagram on `tracker`.
     pub async fn run(self, cancel: CancellationToken, tracker: TaskTracker) {
+        let ep = &self.endpoint;
         let local = match self.socket.local_addr() {
             Ok(a) => a,
             Err(e) => {
-                tracing::error!(decky = %self.decky.config.name, listener = self.info.name, error = %e, "UDP listener has no local address; not serving");
+                tracing::error!(decky = %ep.decky.config.name, listener = ep.info.name, error = %e, "UDP listener has no local address; not serving");
                 return;
             }
         };
         let socket = Arc::new(self.socket);
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        let mut backoff = Duration::from_millis(5);
+        let mut backoff = MIN_BACKOFF;
         loop {
             let received = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -343,16 +352,13 @@ impl UdpListener {
             };
             let (n, peer) = match received {
                 Ok(x) => {
-                    backoff = Duration::from_millis(5);
+                    backoff = MIN_BACKOFF;
                     x
                 }
                 Err(e) => {
-                    tracing::warn!(decky = %self.decky.config.name, listener = self.info.name, error = %e, "UDP receive failed; backing off");
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !ep.back_off(&mut backoff, &cancel, &e).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
@@ -360,35 +366,25 @@ impl UdpListener {
                 Verdict::Pass => {}
                 Verdict::Drop { report } => {
                     if let Some((limit, max)) = report {
-                        let mut e = limit_event(&self.decky, self.info, peer, local, limit, max);
-                        e.fields
-                            .insert("window_secs".into(), self.rate.window.as_secs().into());
-                        self.emitter.emit(e).await;
+                        ep.refused(peer, local, limit, max, Some(self.rate.window))
+                            .await;
                     }
                     continue;
                 }
             }
             // A full decky drops datagrams silently: the rate limit already bounds the cost.
-            let Ok(permit) = self.decky_slots.clone().try_acquire_owned() else {
+            let Ok(permit) = ep.decky_slots.clone().try_acquire_owned() else {
                 continue;
             };
             let packet = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-            let ctx = ConnCtx {
-                decky: self.decky.clone(),
-                service: self.service,
-                listener: self.info,
-                peer,
-                local,
-                session_id: uuid::Uuid::now_v7(),
-                emitter: self.emitter.clone(),
-            };
-            let span = tracing::debug_span!("datagram", decky = %self.decky.config.name, listener = self.info.name, %peer, session = %ctx.session_id);
+            let ctx = ep.ctx(peer, local);
+            let span = tracing::debug_span!("datagram", decky = %ep.decky.config.name, listener = ep.info.name, %peer, session = %ctx.session_id);
             tracker.spawn(
                 answer_datagram(
                     socket.clone(),
                     packet,
                     ctx,
-                    self.instance.clone(),
+                    ep.instance.clone(),
                     cancel.clone(),
                     permit,
                 )
