@@ -13,6 +13,7 @@ use decnet_core::catalog::ListenerInfo;
 use decnet_core::EventType;
 use decnet_services::conn::LimitTrip;
 use decnet_services::service::AMPLIFICATION_CAP;
+use decnet_services::service::{PreAuth, SessionAbort};
 use decnet_services::{Conn, ConnCtx, DeckyRuntime, Emitter, Instance};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -109,6 +110,8 @@ impl Endpoint {
             local,
             session_id: uuid::Uuid::now_v7(),
             emitter: self.emitter.clone(),
+            abort: SessionAbort::default(),
+            pre_auth: PreAuth::default(),
         }
     }
 
@@ -128,7 +131,7 @@ impl Endpoint {
         if let Some(w) = window {
             e.fields.insert("window_secs".into(), w.as_secs().into());
         }
-        ctx.emit(e).await;
+        ctx.emitter.emit(e).await;
     }
 
     /// After a failed accept or receive (EMFILE and friends): waits `backoff`, doubled
@@ -425,10 +428,16 @@ async fn answer_datagram(
             let _ = (&mut task).await;
             let mut e = ctx.event(EventType::LimitExceeded);
             e.fields.insert("limit".into(), "datagram_deadline".into());
-            ctx.emit(e).await;
+            ctx.emitter.emit(e).await;
             return;
         }
         _ = cancel.cancelled() => {
+            task.abort();
+            let _ = (&mut task).await;
+            return;
+        }
+        // The journal could not record what the service saw: no answer goes out.
+        _ = ctx.abort.aborted() => {
             task.abort();
             let _ = (&mut task).await;
             return;
@@ -452,7 +461,7 @@ async fn answer_datagram(
         e.fields.insert("limit".into(), "amplification".into());
         e.fields.insert("request_bytes".into(), request_len.into());
         e.fields.insert("withheld_bytes".into(), withheld.into());
-        ctx.emit(e).await;
+        ctx.emitter.emit(e).await;
     }
 }
 
@@ -467,7 +476,11 @@ async fn serve_connection(
 ) {
     let started = Instant::now();
     let limits = ctx.decky.limits;
-    ctx.emit(ctx.event(EventType::Connect)).await;
+    // The supervisor's own events go straight to the emitter: a failure to record
+    // them must not hang this task the way `ConnCtx::emit` parks a service.
+    if !ctx.emitter.emit(ctx.event(EventType::Connect)).await {
+        return;
+    }
     let conn = Conn::new(Box::new(stream), ctx.peer, ctx.local, &limits);
     let stats = conn.trip_flag();
     let service_ctx = ctx.clone();
@@ -497,11 +510,20 @@ async fn serve_connection(
             let _ = (&mut task).await;
             "shutdown"
         }
+        _ = ctx.abort.aborted() => {
+            task.abort();
+            let _ = (&mut task).await;
+            ctx.abort.reason().unwrap_or("aborted")
+        }
     };
+    if ctx.abort.reason() == Some(decnet_services::service::REASON_NOT_RECORDED) {
+        // Nothing more can be recorded; the close is all that is left to do.
+        return;
+    }
     if let Some(trip) = stats.get() {
         let mut e = ctx.event(EventType::LimitExceeded);
         e.fields.insert("limit".into(), trip.as_str().into());
-        ctx.emit(e).await;
+        ctx.emitter.emit(e).await;
     }
     let mut e = ctx.event(EventType::Disconnect);
     e.fields.insert("reason".into(), reason.into());
@@ -510,7 +532,7 @@ async fn serve_connection(
         (started.elapsed().as_millis() as u64).into(),
     );
     e.fields.insert("bytes_in".into(), stats.bytes_in().into());
-    ctx.emit(e).await;
+    ctx.emitter.emit(e).await;
 }
 
 #[cfg(test)]

@@ -127,7 +127,8 @@ impl Emitter {
     }
 
     /// Hands an event to the journal, waiting for room rather than dropping it.
-    pub async fn emit(&self, event: Event) {
+    /// False when the journal could not record it.
+    pub async fn emit(&self, event: Event) -> bool {
         let delivered = match &self.intake {
             Intake::Plain(tx) => tx.send(event).await.is_ok(),
             Intake::Durable(tx) => {
@@ -136,10 +137,62 @@ impl Emitter {
             }
         };
         if !delivered {
-            tracing::error!("event journal is closed; an event could not be recorded");
+            tracing::debug!("the journal did not record an event");
         }
+        delivered
     }
 }
+
+/// Ends one session from outside the service: the supervisor closes the
+/// connection as soon as it is aborted. The first reason given wins.
+#[derive(Debug, Clone, Default)]
+pub struct SessionAbort {
+    token: tokio_util::sync::CancellationToken,
+    reason: Arc<std::sync::OnceLock<&'static str>>,
+}
+
+impl SessionAbort {
+    /// Asks for the session to end, recording why (the `disconnect` event's `reason`).
+    pub fn abort(&self, reason: &'static str) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    /// Whether the session was aborted.
+    pub fn is_aborted(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Why it was aborted, once it was.
+    pub fn reason(&self) -> Option<&'static str> {
+        self.reason.get().copied()
+    }
+
+    /// Resolves once the session is aborted.
+    pub async fn aborted(&self) {
+        self.token.cancelled().await
+    }
+}
+
+/// Whether a session got past authentication (or its protocol's first complete
+/// request): until then the supervisor's `pre_auth_timeout` applies.
+#[derive(Debug, Clone, Default)]
+pub struct PreAuth(Arc<std::sync::atomic::AtomicBool>);
+
+impl PreAuth {
+    /// The peer authenticated (or completed its first request): the pre-auth deadline is lifted.
+    pub fn done(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`done`](Self::done) was called.
+    pub fn is_done(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// `disconnect` reason of a session ended because the journal could not record its events.
+pub const REASON_NOT_RECORDED: &str = "not_recorded";
 
 /// Everything a service knows about one accepted connection.
 #[derive(Debug, Clone)]
@@ -158,6 +211,10 @@ pub struct ConnCtx {
     pub session_id: Uuid,
     /// Event intake.
     pub emitter: Emitter,
+    /// Ends this session from outside (journal failure, eviction by a fair-share limit).
+    pub abort: SessionAbort,
+    /// Set by the service once the peer authenticated; lifts the pre-auth deadline.
+    pub pre_auth: PreAuth,
 }
 
 impl ConnCtx {
@@ -182,9 +239,15 @@ impl ConnCtx {
         e
     }
 
-    /// Emits an event.
+    /// Emits an event and returns once it is recorded. When the journal cannot
+    /// record it, this aborts the session and never returns: nothing a service does
+    /// after an event may reach a peer unless that event is on disk.
     pub async fn emit(&self, event: Event) {
-        self.emitter.emit(event).await;
+        if self.emitter.emit(event).await {
+            return;
+        }
+        self.abort.abort(REASON_NOT_RECORDED);
+        std::future::pending::<()>().await
     }
 
     /// The login event every protocol sends: `login_attempt` or `login_success`
@@ -314,6 +377,8 @@ mod conn_ctx_tests {
             local: "127.42.0.10:22".parse().unwrap(),
             session_id: Uuid::now_v7(),
             emitter: Emitter::new(tx),
+            abort: Default::default(),
+            pre_auth: Default::default(),
         };
         (ctx, rx)
     }

@@ -141,6 +141,8 @@ pub async fn serve(decky: Arc<DeckyRuntime>, slug: &str) -> Served {
                 local: addr,
                 session_id: uuid::Uuid::now_v7(),
                 emitter: emitter.clone(),
+                abort: Default::default(),
+                pre_auth: Default::default(),
             };
             let conn = Conn::new(Box::new(stream), peer, addr, &d2.limits);
             let inst = instance.clone();

@@ -22,7 +22,10 @@ mod tests;
 use std::net::IpAddr;
 
 pub use error::{BindConflict, ConfigError, Location};
-pub use model::{Cidr, DeckyConfig, Driver, FleetConfig, General, Limits, ServiceConfig};
+pub use model::{
+    Cidr, DeckyConfig, DiskWatermark, Driver, FleetConfig, General, Limits, LogTarget,
+    LogTransport, ServiceConfig,
+};
 pub use reference::{reference_markdown, service_reference_markdown};
 pub use resolve::{BindClaim, LOOPBACK_POOL_START, MAX_AMOUNT, MAX_NAME_LEN};
 

@@ -53,6 +53,16 @@ pub struct Limits {
     pub udp_packets_per_source: u32,
     /// `udp_bytes_per_source`: datagram bytes one source IP may send per second, host-wide.
     pub udp_bytes_per_source: u64,
+    /// `max_connections_per_service`: concurrent connections one service of one decky
+    /// serves, so one flooded service leaves room in the decky for the others.
+    pub max_connections_per_service: u32,
+    /// `max_decky_connections_per_source`: concurrent connections one source IP holds
+    /// on one decky, so one visitor leaves room for the rest.
+    pub max_decky_connections_per_source: u32,
+    /// `pre_auth_timeout_secs`: longest a connection may stay before authenticating
+    /// (SSH identification, key exchange and login; an HTTP request head; …).
+    #[serde(with = "secs")]
+    pub pre_auth_timeout: Duration,
 }
 
 impl Limits {
@@ -66,6 +76,9 @@ impl Limits {
         max_read_bytes: 64 * 1024,
         udp_packets_per_source: 100,
         udp_bytes_per_source: 256 * 1024,
+        max_connections_per_service: 128,
+        max_decky_connections_per_source: 32,
+        pre_auth_timeout: Duration::from_secs(60),
     };
 }
 
@@ -74,6 +87,115 @@ impl Default for Limits {
         Limits::DEFAULT
     }
 }
+
+fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs()),
+        None => s.serialize_none(),
+    }
+}
+
+/// How [`LogTarget`] carries syslog lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTransport {
+    /// RFC 5426: one message per datagram.
+    Udp,
+    /// RFC 6587 octet counting over TCP.
+    Tcp,
+    /// RFC 5425: octet counting over TLS.
+    Tls,
+}
+
+impl LogTransport {
+    /// The URL scheme (`udp`, `tcp`, `tls`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogTransport::Udp => "udp",
+            LogTransport::Tcp => "tcp",
+            LogTransport::Tls => "tls",
+        }
+    }
+}
+
+/// `log_target`: a syslog receiver (`[udp|tcp|tls://]host:port`; bare `host:port` is UDP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    /// Transport.
+    pub transport: LogTransport,
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for LogTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(
+                f,
+                "{}://[{}]:{}",
+                self.transport.as_str(),
+                self.host,
+                self.port
+            )
+        } else {
+            write!(
+                f,
+                "{}://{}:{}",
+                self.transport.as_str(),
+                self.host,
+                self.port
+            )
+        }
+    }
+}
+
+impl Serialize for LogTarget {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `disk_watermark`: deckies stop answering when free space on the data dir's
+/// filesystem falls below the smaller of the set thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DiskWatermark {
+    /// Absolute free bytes.
+    pub bytes: Option<u64>,
+    /// Percent of the filesystem's size.
+    pub percent: Option<u8>,
+}
+
+impl DiskWatermark {
+    /// The default: 1 GiB or 5 %, whichever is smaller (so small disks stay usable).
+    pub const DEFAULT: DiskWatermark = DiskWatermark {
+        bytes: Some(1 << 30),
+        percent: Some(5),
+    };
+
+    /// Free bytes required on a filesystem of `total` bytes.
+    pub fn threshold(&self, total: u64) -> u64 {
+        let pct = self
+            .percent
+            .map(|p| u64::try_from(u128::from(total) * u128::from(p) / 100).unwrap_or(u64::MAX));
+        match (self.bytes, pct) {
+            (Some(b), Some(p)) => b.min(p),
+            (Some(b), None) => b,
+            (None, Some(p)) => p,
+            (None, None) => 0,
+        }
+    }
+}
+
+impl Default for DiskWatermark {
+    fn default() -> Self {
+        DiskWatermark::DEFAULT
+    }
+}
+
+/// Default `journal_retention_secs`: a week.
+pub const DEFAULT_JOURNAL_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 mod secs {
     use serde::Serializer;
@@ -84,7 +206,7 @@ mod secs {
 }
 
 /// `[general]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct General {
     /// `net`: the LAN the deckies pretend to be on (CIDR), informational for loopback.
     pub net: Option<String>,
@@ -92,14 +214,40 @@ pub struct General {
     pub gw: Option<IpAddr>,
     /// `interface`: the parent NIC (host driver).
     pub interface: Option<String>,
-    /// `log_target`: where events are also forwarded (`host:port`), if anywhere.
-    pub log_target: Option<String>,
+    /// `log_target`: where events are also forwarded as RFC 5424 syslog, if anywhere.
+    pub log_target: Option<LogTarget>,
+    /// `log_target_ca`: PEM file of the CA that signs a `tls://` target's certificate
+    /// (else the system's roots).
+    pub log_target_ca: Option<String>,
+    /// `journal_retention_secs`: committed journal segments older than this are deleted
+    /// (`None`: kept forever).
+    #[serde(serialize_with = "opt_secs")]
+    pub journal_retention: Option<Duration>,
+    /// `disk_watermark`: free space below which deckies stop answering.
+    pub disk_watermark: DiskWatermark,
     /// `driver`.
     pub driver: Driver,
     /// `port_offset`: added to every service port (for unprivileged demos).
     pub port_offset: u16,
     /// Connection limits.
     pub limits: Limits,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            net: None,
+            gw: None,
+            interface: None,
+            log_target: None,
+            log_target_ca: None,
+            journal_retention: Some(DEFAULT_JOURNAL_RETENTION),
+            disk_watermark: DiskWatermark::DEFAULT,
+            driver: Driver::default(),
+            port_offset: 0,
+            limits: Limits::DEFAULT,
+        }
+    }
 }
 
 /// One enabled listener of a service on one decky.

@@ -38,7 +38,22 @@ pub static GENERAL_KEYS: &[KeyDoc] = &[
     KeyDoc {
         name: "log_target",
         default: "none",
-        doc: "Where events are also forwarded as RFC 5424 syslog, `host:port` (`[v6]:port` for IPv6).",
+        doc: "Where events are also forwarded as RFC 5424 syslog: `udp://host:port` (RFC 5426; a bare `host:port` means UDP), `tcp://host:port` (RFC 6587 octet counting) or `tls://host:port` (RFC 5425). `[v6]:port` for IPv6. The forwarder keeps its own position in the journal, so a receiver that is down gets every event once it is back (over TCP and TLS; UDP cannot tell).",
+    },
+    KeyDoc {
+        name: "log_target_ca",
+        default: "the system's trusted roots",
+        doc: "PEM file with the CA certificate(s) a `tls://` log target's certificate must chain to.",
+    },
+    KeyDoc {
+        name: "journal_retention",
+        default: "7d",
+        doc: "Journal segments that every consumer (the database ingester, the log forwarder) has moved past and that are older than this are deleted: `7d`, `12h`, `30m`, seconds, or `forever` to keep them.",
+    },
+    KeyDoc {
+        name: "disk_watermark",
+        default: "1GiB or 5%, whichever is smaller",
+        doc: "Free space on the data dir's filesystem below which deckies stop answering (new connections are closed at accept, open sessions end at their next event) until space returns: a size (`1GiB`, `500MiB`, bytes) or a percentage (`5%`); `0` disables it. `decnet status` and `/api/v1/health` report it.",
     },
     KeyDoc {
         name: "driver",
@@ -94,6 +109,21 @@ pub static GENERAL_KEYS: &[KeyDoc] = &[
         name: "udp_bytes_per_source",
         default: "262144",
         doc: "Datagram bytes one source IP may send per second (1..=1073741824), counted like `udp_packets_per_source`.",
+    },
+    KeyDoc {
+        name: "max_connections_per_service",
+        default: "128",
+        doc: "Concurrent connections one service of one decky serves (1..=65536), so a flood on one service leaves the decky's other services reachable.",
+    },
+    KeyDoc {
+        name: "max_decky_connections_per_source",
+        default: "32",
+        doc: "Concurrent connections one source IP may hold on one decky (1..=65536). When a decky is full, a newcomer from a source holding fewer connections takes the slot of the busiest source's oldest connection.",
+    },
+    KeyDoc {
+        name: "pre_auth_timeout_secs",
+        default: "60",
+        doc: "Longest a connection may stay before it authenticates or completes its first request (1..=3600): SSH identification, key exchange and login, an HTTP request head, … A trickle of bytes does not extend it.",
     },
 ];
 
@@ -315,6 +345,18 @@ mod tests {
         assert_eq!(
             default_of("udp_bytes_per_source"),
             l.udp_bytes_per_source.to_string()
+        );
+        assert_eq!(
+            default_of("max_connections_per_service"),
+            l.max_connections_per_service.to_string()
+        );
+        assert_eq!(
+            default_of("max_decky_connections_per_source"),
+            l.max_decky_connections_per_source.to_string()
+        );
+        assert_eq!(
+            default_of("pre_auth_timeout_secs"),
+            l.pre_auth_timeout.as_secs().to_string()
         );
     }
 

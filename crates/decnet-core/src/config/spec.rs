@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::error::{ConfigError, Location};
 use super::ini::{Document, Entry, Section};
-use super::model::{Cidr, Driver, Limits};
+use super::model::{
+    Cidr, DiskWatermark, Driver, Limits, LogTarget, LogTransport, DEFAULT_JOURNAL_RETENTION,
+};
 use super::reference::{names, DECKY_KEYS, GENERAL_KEYS};
 use super::DeployRequest;
 use crate::persona::{OsFamily, KNOWN_SERVICES};
@@ -27,7 +29,10 @@ pub(crate) struct GeneralSpec {
     pub net: Option<Spanned<Cidr>>,
     pub gw: Option<Spanned<IpAddr>>,
     pub interface: Option<String>,
-    pub log_target: Option<String>,
+    pub log_target: Option<LogTarget>,
+    pub log_target_ca: Option<String>,
+    pub journal_retention: Option<Duration>,
+    pub disk_watermark: DiskWatermark,
     pub driver: Driver,
     pub port_offset: Spanned<u16>,
     pub ip_start: Option<Spanned<IpAddr>>,
@@ -41,6 +46,9 @@ impl GeneralSpec {
             gw: None,
             interface: None,
             log_target: None,
+            log_target_ca: None,
+            journal_retention: Some(DEFAULT_JOURNAL_RETENTION),
+            disk_watermark: DiskWatermark::DEFAULT,
             driver: Driver::default(),
             port_offset: Spanned {
                 value: 0,
@@ -166,15 +174,23 @@ pub(crate) fn split_list(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn check_log_target(value: &str, at: &Location) -> Result<(), ConfigError> {
+fn parse_log_target(value: &str, at: &Location) -> Result<LogTarget, ConfigError> {
     let bad = || {
         invalid(
             at.clone(),
             value,
-            "expected host:port, e.g. siem.example.net:514 or [2001:db8::1]:514",
+            "expected [udp://|tcp://|tls://]host:port, e.g. siem.example.net:514, tcp://siem:514, tls://siem:6514 or [2001:db8::1]:514",
         )
     };
-    let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    let v = value.trim();
+    let (transport, rest) = match v.split_once("://") {
+        Some(("udp", r)) => (LogTransport::Udp, r),
+        Some(("tcp", r)) => (LogTransport::Tcp, r),
+        Some(("tls", r)) => (LogTransport::Tls, r),
+        Some(_) => return Err(bad()),
+        None => (LogTransport::Udp, v),
+    };
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
     let host = host.trim();
     let host = match host.strip_prefix('[') {
         Some(v6) => {
@@ -184,11 +200,86 @@ fn check_log_target(value: &str, at: &Location) -> Result<(), ConfigError> {
         }
         None => host,
     };
-    let port_ok = matches!(port.trim().parse::<u16>(), Ok(p) if p > 0);
-    if host.is_empty() || host.contains(char::is_whitespace) || !port_ok {
+    let port = match port.trim().parse::<u16>() {
+        Ok(p) if p > 0 => p,
+        _ => return Err(bad()),
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c.is_control()) {
         return Err(bad());
     }
-    Ok(())
+    Ok(LogTarget {
+        transport,
+        host: host.to_string(),
+        port,
+    })
+}
+
+/// `7d`, `12h`, `30m`, `90s` or plain seconds; `0` or `forever` means no limit.
+fn parse_retention(value: &str, at: &Location) -> Result<Option<Duration>, ConfigError> {
+    let v = value.trim();
+    if v == "0" || v.eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    let (num, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&v[..i], v[i..].trim()),
+        None => (v, "s"),
+    };
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match num.parse::<u64>() {
+        Ok(n) if mult > 0 && n > 0 && n.saturating_mul(mult) <= 3650 * 86_400 => {
+            Ok(Some(Duration::from_secs(n * mult)))
+        }
+        _ => Err(invalid(
+            at.clone(),
+            value,
+            "expected a duration such as 7d, 12h, 30m or 3600 (at most 3650d), or `forever`",
+        )),
+    }
+}
+
+/// `5%`, `1GiB`, `500MiB`, `64KiB` or plain bytes; `0` disables the watermark.
+fn parse_watermark(value: &str, at: &Location) -> Result<DiskWatermark, ConfigError> {
+    let bad = || {
+        invalid(
+            at.clone(),
+            value,
+            "expected a percentage (1%..=50%) or a size such as 1GiB, 500MiB or 0 to disable",
+        )
+    };
+    let v = value.trim();
+    if let Some(p) = v.strip_suffix('%') {
+        return match p.trim().parse::<u8>() {
+            Ok(p) if (1..=50).contains(&p) => Ok(DiskWatermark {
+                bytes: None,
+                percent: Some(p),
+            }),
+            _ => Err(bad()),
+        };
+    }
+    let (num, mult) = [
+        ("GiB", 1u64 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| v.strip_suffix(suffix).map(|n| (n.trim(), *m)))
+    .unwrap_or((v, 1));
+    let bytes = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(bad)?;
+    Ok(DiskWatermark {
+        bytes: Some(bytes),
+        percent: None,
+    })
 }
 
 fn check_interface(value: &str, at: &Location) -> Result<(), ConfigError> {
@@ -272,9 +363,16 @@ fn general_from(section: &Section, at: &Location, g: &mut GeneralSpec) -> Result
                 g.interface = Some(v.to_string());
             }
             "log_target" => {
-                check_log_target(v, &kat)?;
-                g.log_target = Some(v.to_string());
+                g.log_target = Some(parse_log_target(v, &kat)?);
             }
+            "log_target_ca" => {
+                if v.trim().is_empty() || v.contains(char::is_control) {
+                    return Err(invalid(kat, v, "expected the path of a PEM file"));
+                }
+                g.log_target_ca = Some(v.trim().to_string());
+            }
+            "journal_retention" => g.journal_retention = parse_retention(v, &kat)?,
+            "disk_watermark" => g.disk_watermark = parse_watermark(v, &kat)?,
             "driver" => {
                 g.driver = Driver::parse(v).ok_or_else(|| {
                     invalid(
@@ -320,6 +418,15 @@ fn general_from(section: &Section, at: &Location, g: &mut GeneralSpec) -> Result
             }
             "udp_bytes_per_source" => {
                 g.limits.udp_bytes_per_source = parse_ranged(v, &kat, 1, 1 << 30)?
+            }
+            "max_connections_per_service" => {
+                g.limits.max_connections_per_service = parse_u32(v, &kat, 1, 65_536)?
+            }
+            "max_decky_connections_per_source" => {
+                g.limits.max_decky_connections_per_source = parse_u32(v, &kat, 1, 65_536)?
+            }
+            "pre_auth_timeout_secs" => {
+                g.limits.pre_auth_timeout = Duration::from_secs(parse_ranged(v, &kat, 1, 3600)?)
             }
             _ => return Err(unknown_key(at, e, names(GENERAL_KEYS))),
         }

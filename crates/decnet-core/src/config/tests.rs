@@ -148,7 +148,14 @@ fn full_example_file_resolves_to_expected_deckies() {
     let f = load(EXAMPLE).unwrap();
     assert_eq!(f.general.net.as_deref(), Some("127.50.0.0/24"));
     assert_eq!(f.general.gw, Some(ip("127.50.0.1")));
-    assert_eq!(f.general.log_target.as_deref(), Some("10.0.0.5:514"));
+    assert_eq!(
+        f.general
+            .log_target
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("udp://10.0.0.5:514")
+    );
     assert_eq!(f.general.driver, Driver::Loopback);
     assert_eq!(f.general.port_offset, 10000);
     assert_eq!(f.general.limits.idle_timeout, Duration::from_secs(60));
@@ -1081,4 +1088,92 @@ fn a_linux_distro_for_a_windows_archetype_is_refused_naming_key_line_and_choices
     // An unknown slug lists both kinds.
     let e = err("[a]\nservices = ssh\ndistro = win95\n");
     assert!(e.to_string().contains("Windows builds: win10"), "{e}");
+}
+
+#[test]
+fn log_target_takes_a_transport_scheme_and_defaults_to_udp() {
+    let general =
+        |line: &str| load(&format!("[general]\n{line}\n[a]\nservices = ssh\n")).map(|f| f.general);
+    for (line, want) in [
+        ("log_target = siem:514", "udp://siem:514"),
+        ("log_target = udp://10.0.0.5:514", "udp://10.0.0.5:514"),
+        (
+            "log_target = tcp://siem.example.net:601",
+            "tcp://siem.example.net:601",
+        ),
+        (
+            "log_target = tls://[2001:db8::1]:6514",
+            "tls://[2001:db8::1]:6514",
+        ),
+    ] {
+        let g = general(line).unwrap();
+        assert_eq!(g.log_target.unwrap().to_string(), want, "{line}");
+    }
+    let t = general("log_target = tls://siem:6514")
+        .unwrap()
+        .log_target
+        .unwrap();
+    assert_eq!(
+        (t.transport, t.host.as_str(), t.port),
+        (LogTransport::Tls, "siem", 6514)
+    );
+    for bad in [
+        "http://siem:80",
+        "tcp://:514",
+        "tcp://siem",
+        "udp://a b:514",
+    ] {
+        let e = err(&format!(
+            "[general]\nlog_target = {bad}\n[a]\nservices = ssh\n"
+        ));
+        assert_eq!(loc(&e).2.as_deref(), Some("log_target"), "{bad}");
+    }
+}
+
+#[test]
+fn journal_retention_and_disk_watermark_parse_with_units_and_default_sensibly() {
+    let general =
+        |line: &str| load(&format!("[general]\n{line}\n[a]\nservices = ssh\n")).map(|f| f.general);
+    let d = general("").unwrap();
+    assert_eq!(d.journal_retention, Some(Duration::from_secs(7 * 86_400)));
+    // The default is the smaller of 1 GiB and 5 %: a 20 MiB disk needs 1 MiB free, a 1 TiB one 1 GiB.
+    assert_eq!(d.disk_watermark.threshold(20 << 20), 1 << 20);
+    assert_eq!(d.disk_watermark.threshold(1 << 40), 1 << 30);
+    for (v, secs) in [
+        ("12h", Some(43_200)),
+        ("30m", Some(1800)),
+        ("90", Some(90)),
+        ("forever", None),
+        ("0", None),
+    ] {
+        let g = general(&format!("journal_retention = {v}")).unwrap();
+        assert_eq!(g.journal_retention, secs.map(Duration::from_secs), "{v}");
+    }
+    for (v, total, want) in [
+        ("5%", 1000u64, 50u64),
+        ("500MiB", 1 << 40, 500 << 20),
+        ("0", 1 << 40, 0),
+        ("4096", 1 << 40, 4096),
+    ] {
+        let g = general(&format!("disk_watermark = {v}")).unwrap();
+        assert_eq!(g.disk_watermark.threshold(total), want, "{v}");
+    }
+    for (line, key) in [
+        ("journal_retention = 7w", "journal_retention"),
+        ("journal_retention = -1d", "journal_retention"),
+        ("disk_watermark = 80%", "disk_watermark"),
+        ("disk_watermark = lots", "disk_watermark"),
+        ("pre_auth_timeout_secs = 0", "pre_auth_timeout_secs"),
+        (
+            "max_connections_per_service = 0",
+            "max_connections_per_service",
+        ),
+        (
+            "max_decky_connections_per_source = 0",
+            "max_decky_connections_per_source",
+        ),
+    ] {
+        let e = err(&format!("[general]\n{line}\n[a]\nservices = ssh\n"));
+        assert_eq!(loc(&e).2.as_deref(), Some(key), "{line}");
+    }
 }
