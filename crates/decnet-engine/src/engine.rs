@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use decnet_core::catalog::{ListenerInfo, Transport};
-use decnet_core::config::model::FleetConfig;
+use decnet_core::config::model::{FleetConfig, ServiceConfig};
 use decnet_core::config::ConfigError;
 use decnet_core::paths::DataDir;
 use decnet_core::seed::InstanceSeed;
@@ -149,6 +149,61 @@ pub fn installation_key(data_dir: &Path) -> Result<[u8; 32], EngineError> {
     Ok(key)
 }
 
+/// A service's refusal of its config: a persona value it rejects becomes a config error
+/// at the file and line that set it, so `up` and `--dry-run` point at the same place.
+fn service_error(
+    fleet: &FleetConfig,
+    decky: &str,
+    cfg: &ServiceConfig,
+    source: ServiceError,
+) -> EngineError {
+    if let ServiceError::Persona { key, message, .. } = &source {
+        if let Some(at) = fleet.origins.get(decky, &cfg.name, key) {
+            return EngineError::Config(ConfigError::InvalidValue {
+                at: Box::new(at.clone()),
+                value: cfg.get(key).unwrap_or_default().to_owned(),
+                reason: format!("{message} (refused by the {} service)", cfg.name),
+            });
+        }
+    }
+    EngineError::Service {
+        decky: decky.to_owned(),
+        source,
+    }
+}
+
+/// Checks everything `Engine::start` checks before it binds — the binds and every
+/// service's acceptance of its persona — without binding, and without touching the
+/// data dir: instances build their keys and certificates under `scratch`.
+pub fn check_fleet(
+    fleet: &FleetConfig,
+    registry: &Registry,
+    installation_key: &[u8],
+    scratch: &Path,
+) -> Result<(), EngineError> {
+    fleet.check_binds()?;
+    for d in &fleet.deckies {
+        let runtime = Arc::new(DeckyRuntime {
+            config: d.clone(),
+            seed: InstanceSeed::derive_for(installation_key, &d.name),
+            data_dir: scratch.to_path_buf(),
+            limits: fleet.general.limits,
+        });
+        for s in &d.services {
+            let service = registry
+                .get(&s.name)
+                .ok_or_else(|| EngineError::UnknownService {
+                    decky: d.name.clone(),
+                    service: s.name.clone(),
+                })?;
+            service
+                .instance(runtime.clone(), s)
+                .map_err(|source| service_error(fleet, &d.name, s, source))?;
+        }
+    }
+    Ok(())
+}
+
 /// One listening socket of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoundService {
@@ -229,12 +284,9 @@ impl Engine {
                         decky: d.name.clone(),
                         service: s.name.clone(),
                     })?;
-                let instance = service.instance(runtime.clone(), s).map_err(|source| {
-                    EngineError::Service {
-                        decky: d.name.clone(),
-                        source,
-                    }
-                })?;
+                let instance = service
+                    .instance(runtime.clone(), s)
+                    .map_err(|source| service_error(fleet, &d.name, s, source))?;
                 for l in &s.listeners {
                     let info = service.info().listener(l.name).ok_or_else(|| {
                         EngineError::UnknownService {

@@ -13,5 +13,5 @@ pub mod engine;
 pub mod journal;
 pub mod supervisor;
 
-pub use engine::{installation_key, BoundService, Engine, EngineError, EngineOptions};
+pub use engine::{check_fleet, installation_key, BoundService, Engine, EngineError, EngineOptions};
 pub use journal::JournalFeed;

@@ -144,6 +144,7 @@ pub fn fleet(deckies: Vec<DeckyConfig>, limits: Limits) -> FleetConfig {
             ..Default::default()
         },
         deckies,
+        origins: Default::default(),
     }
 }
 

@@ -422,3 +422,41 @@ fn an_api_listening_beyond_loopback_is_flagged_as_plain_http() {
     assert!(warned, "no plain-HTTP warning on stderr: {seen:#?}");
     assert!(run.terminate().success());
 }
+
+#[test]
+fn dry_run_refuses_a_persona_value_up_would_refuse_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fleet.ini");
+    // `users` is free text to the loader; only the SSH service knows it needs user:password.
+    std::fs::write(
+        &cfg,
+        "[general]\nport_offset = 20000\n\n[web]\nservices = ssh, http\n\n[web.ssh]\nusers = bob\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let run = |extra: &[&str]| {
+        decnet()
+            .arg("up")
+            .args(extra)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    assert!(!dry.status.success());
+    let dry_err = String::from_utf8_lossy(&dry.stderr);
+    assert!(
+        dry_err.contains("fleet.ini:8 [web.ssh] `users`") && dry_err.contains("user:password"),
+        "{dry_err}"
+    );
+    // The dry run built the instances elsewhere: no keys or certificates in the data dir.
+    assert!(!data.join("deckies").exists());
+    let up = run(&[]);
+    assert!(!up.status.success());
+    let up_err = String::from_utf8_lossy(&up.stderr);
+    assert!(up_err.contains("fleet.ini:8 [web.ssh] `users`"), "{up_err}");
+}

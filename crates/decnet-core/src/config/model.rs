@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::error::Location;
 use crate::catalog::{ServiceInfo, Slug, Transport};
 use crate::persona::{Distro, OsFamily, Persona, WindowsBuild};
 
@@ -396,6 +397,28 @@ pub struct FleetConfig {
     pub general: General,
     /// Deckies in config order.
     pub deckies: Vec<DeckyConfig>,
+    /// Where each persona key was set (empty for fleets not read from a file).
+    #[serde(skip)]
+    pub origins: PersonaOrigins,
+}
+
+/// Where each persona value of a fleet was written, so a service that refuses a
+/// value (at `up` or `--dry-run`) can name the file and line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PersonaOrigins(BTreeMap<(String, String, String), Location>);
+
+impl PersonaOrigins {
+    /// Records that `key` of `service` on `decky` was set at `at`.
+    pub fn insert(&mut self, decky: &str, service: &str, key: &str, at: Location) {
+        self.0
+            .insert((decky.to_owned(), service.to_owned(), key.to_owned()), at);
+    }
+
+    /// Where `key` of `service` on `decky` was set, if it came from a file.
+    pub fn get(&self, decky: &str, service: &str, key: &str) -> Option<&Location> {
+        self.0
+            .get(&(decky.to_owned(), service.to_owned(), key.to_owned()))
+    }
 }
 
 /// An IP network in CIDR form (`10.0.0.0/24`); host bits are cleared on parse,

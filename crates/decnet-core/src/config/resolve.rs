@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use super::error::{BindConflict, ConfigError, Location};
 use super::model::{
     ip_to_u128, u128_to_ip, Cidr, DeckyConfig, Driver, FleetConfig, General, ListenerConfig,
-    ServiceConfig,
+    PersonaOrigins, ServiceConfig,
 };
 use super::reference::{names, SERVICE_KEYS};
 use super::spec::{DeckySpec, FleetSpec, GeneralSpec, ServiceSectionSpec, Spanned};
@@ -141,6 +141,8 @@ struct SectionPersona {
     /// The `listeners` key: exactly these listeners are enabled.
     listeners: Option<Vec<&'static str>>,
     persona: BTreeMap<String, String>,
+    /// Where each persona key was set, so a service's complaint names the line.
+    persona_at: BTreeMap<String, Location>,
 }
 
 fn parse_port(at: &Location, value: &str) -> Result<u16, ConfigError> {
@@ -162,6 +164,7 @@ fn check_section(
         ports: BTreeMap::new(),
         listeners: None,
         persona: BTreeMap::new(),
+        persona_at: BTreeMap::new(),
     };
     for Spanned {
         value: (key, value),
@@ -221,6 +224,7 @@ fn check_section(
         };
         check_value(pk.kind, value).map_err(|reason| invalid(at, value, reason))?;
         out.persona.insert(key.clone(), value.clone());
+        out.persona_at.insert(key.clone(), at.clone());
     }
     Ok(out)
 }
@@ -803,6 +807,7 @@ pub(crate) fn resolve(
     }
 
     // Service sections, checked once each and grouped by their decky section.
+    let mut service_of: HashMap<(&str, &str), String> = HashMap::new();
     let mut by_decky: HashMap<&str, Vec<(&ServiceSectionSpec, SectionPersona)>> = HashMap::new();
     for s in &spec.service_sections {
         if !spec.deckies.iter().any(|d| d.name == s.decky) {
@@ -817,9 +822,14 @@ pub(crate) fn resolve(
             .entry(s.decky.as_str())
             .or_default()
             .push((s, persona));
+        service_of.insert(
+            (s.decky.as_str(), s.service.as_str()),
+            info.name.to_string(),
+        );
     }
 
     let mut members: Vec<Member> = Vec::new();
+    let mut origins = PersonaOrigins::default();
     let mut first_seen: HashMap<String, Location> = HashMap::new();
     for d in &spec.deckies {
         let sections = by_decky
@@ -835,6 +845,15 @@ pub(crate) fn resolve(
                 });
             }
             first_seen.insert(m.config.name.clone(), m.at.clone());
+            for (sec, p) in sections {
+                let Some(service) = service_of.get(&(sec.decky.as_str(), sec.service.as_str()))
+                else {
+                    continue;
+                };
+                for (k, at) in &p.persona_at {
+                    origins.insert(&m.config.name, service, k, at.clone());
+                }
+            }
             members.push(m);
         }
     }
@@ -863,6 +882,7 @@ pub(crate) fn resolve(
     let fleet = FleetConfig {
         general,
         deckies: members.into_iter().map(|m| m.config).collect(),
+        origins,
     };
     fleet.check_binds_from(&spec.source)?;
     Ok(fleet)

@@ -1177,3 +1177,26 @@ fn journal_retention_and_disk_watermark_parse_with_units_and_default_sensibly() 
         assert_eq!(loc(&e).2.as_deref(), Some(key), "{line}");
     }
 }
+
+#[test]
+fn persona_origins_name_the_line_for_every_member_of_a_group() {
+    let f = load("[web]\namount = 2\nservices = ssh, https\n\n[web.ssh]\nusers = a:b\n[web.https]\nserver_header = x\n").unwrap();
+    for name in ["web-01", "web-02"] {
+        let at = f
+            .origins
+            .get(name, "ssh", "users")
+            .expect("origin recorded");
+        assert_eq!(
+            (at.line, at.key.as_deref()),
+            (Some(6), Some("users")),
+            "{name}"
+        );
+        // A listener's section counts for its service.
+        let at = f
+            .origins
+            .get(name, "http", "server_header")
+            .expect("origin recorded");
+        assert_eq!(at.line, Some(8));
+    }
+    assert!(f.origins.get("web-01", "ssh", "ssh_version").is_none());
+}

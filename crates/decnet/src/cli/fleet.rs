@@ -15,7 +15,7 @@ use decnet_core::catalog::Transport;
 use decnet_core::config::model::{Driver, FleetConfig};
 use decnet_core::config::{demo_fleet, load_ini, plan_deploy, DeployRequest};
 use decnet_core::paths::DataDir;
-use decnet_engine::{installation_key, Engine, EngineOptions};
+use decnet_engine::{check_fleet, installation_key, Engine, EngineOptions};
 use decnet_intel::{BusNotifier, Ingester};
 use decnet_journal::JournalOptions;
 use decnet_services::Registry;
@@ -121,7 +121,7 @@ pub async fn up(a: UpArgs) -> anyhow::Result<ExitCode> {
         fleet.general.port_offset = off;
     }
     if a.dry_run {
-        return print_plan(&fleet, a.json);
+        return print_plan(&fleet, &registry, &key, a.json);
     }
     run_fleet(fleet, &registry, a.data.data_dir, &a.run).await
 }
@@ -143,14 +143,21 @@ pub async fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
     };
     let fleet = plan_deploy(&req, &registry, &key)?;
     if a.dry_run {
-        return print_plan(&fleet, a.json);
+        return print_plan(&fleet, &registry, &key, a.json);
     }
     run_fleet(fleet, &registry, a.data.data_dir, &a.run).await
 }
 
-/// Checks the binds and prints the plan (table or JSON) without binding anything.
-fn print_plan(fleet: &FleetConfig, json: bool) -> anyhow::Result<ExitCode> {
-    fleet.check_binds()?;
+/// Checks what `up` would check before binding (binds, every persona value the services
+/// take) and prints the plan (table or JSON) without binding anything or writing to the data dir.
+fn print_plan(
+    fleet: &FleetConfig,
+    registry: &Registry,
+    key: &[u8],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let scratch = tempfile::tempdir().context("creating a scratch dir for the dry run")?;
+    check_fleet(fleet, registry, key, scratch.path())?;
     if json {
         println!("{}", serde_json::to_string_pretty(fleet)?);
     } else {

@@ -45,6 +45,9 @@ pub(super) async fn run(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCod
             limits: Limits {
                 max_connections_per_source: (a.connections as u32).max(64) * 2,
                 max_connections_per_decky: (a.connections as u32).max(64) * 2,
+                // One load generator is one source on one service: its shares are the decky's.
+                max_connections_per_service: (a.connections as u32).max(64) * 2,
+                max_decky_connections_per_source: (a.connections as u32).max(64) * 2,
                 ..Limits::DEFAULT
             },
             ..Default::default()
@@ -59,6 +62,7 @@ pub(super) async fn run(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCod
             archetype: None,
             services: vec![bench_service(service, persona)?],
         }],
+        origins: Default::default(),
     };
     let registry = Registry::builtin();
     let engine = Engine::start(
