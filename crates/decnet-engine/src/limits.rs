@@ -386,6 +386,9 @@ pub struct RefusalLog {
     window: Duration,
     cap: usize,
     table: Mutex<RefusalTable>,
+    /// Wakes the flush task when the first key arrives, so an engine without
+    /// refusals has no timer ticking.
+    first_key: tokio::sync::Notify,
 }
 
 const OVERFLOW_IP: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -397,6 +400,7 @@ impl RefusalLog {
             window,
             cap,
             table: Mutex::new(RefusalTable::default()),
+            first_key: tokio::sync::Notify::new(),
         })
     }
 
@@ -434,6 +438,9 @@ impl RefusalLog {
                 },
             );
             t.tracked = t.tracked.saturating_add(1);
+            if t.tracked == 1 {
+                self.first_key.notify_one();
+            }
             return Noted::Record;
         };
         let noted = if now.saturating_duration_since(tally.start) < self.window {
@@ -510,19 +517,23 @@ impl RefusalLog {
     }
 }
 
-/// Reports the counts of closed windows every [`REFUSAL_FLUSH_EVERY`] until
-/// `cancel`; the engine's shutdown flushes what is left.
+/// Reports the counts of closed windows every [`REFUSAL_FLUSH_EVERY`] while the
+/// log tracks any key, until `cancel`; the engine's shutdown flushes what is left.
 pub async fn flush_refusals(
     log: Arc<RefusalLog>,
     emitter: decnet_services::Emitter,
     cancel: tokio_util::sync::CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(REFUSAL_FLUSH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        if log.tracked() == 0 {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = log.first_key.notified() => {}
+            }
+        }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(REFUSAL_FLUSH_EVERY) => {}
         }
         for due in log.flush(Instant::now(), false) {
             emitter.emit(due.event()).await;

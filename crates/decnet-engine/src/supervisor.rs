@@ -537,15 +537,15 @@ async fn serve_connection(
 ) {
     let started = Instant::now();
     let limits = ctx.decky.limits;
-    // Fixed at accept: bytes trickling in do not move it.
-    let pre_auth_deadline = instance
-        .pre_auth_deadline()
-        .then(|| tokio::time::Instant::now() + limits.pre_auth_timeout);
     // The supervisor's own events go straight to the emitter: a failure to record
     // them must not hang this task the way `ConnCtx::emit` parks a service.
     if !ctx.emitter.emit(ctx.event(EventType::Connect)).await {
         return;
     }
+    // Fixed once the session starts: bytes trickling in do not move it.
+    let pre_auth_deadline = instance
+        .pre_auth_deadline()
+        .then(|| tokio::time::Instant::now() + limits.pre_auth_timeout);
     let conn = Conn::new(Box::new(stream), ctx.peer, ctx.local, &limits);
     let stats = conn.trip_flag();
     let service_ctx = ctx.clone();
