@@ -397,7 +397,7 @@ impl Engine {
         tracker.wait().await;
         // Refusals counted but not yet reported would otherwise be lost.
         let emitter = journal.emitter();
-        for due in refusals.flush(std::time::Instant::now(), true) {
+        for due in refusals.flush(tokio::time::Instant::now(), true) {
             emitter.emit(due.event()).await;
         }
         drop(emitter);

@@ -22,7 +22,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use decnet_core::catalog::ListenerInfo;
 use decnet_core::config::model::Limits;
@@ -30,6 +30,8 @@ use decnet_core::{Event, EventType};
 use decnet_services::service::SessionAbort;
 use decnet_services::DeckyRuntime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+// Tokio's clock, so the flush task's windows follow paused time in tests.
+use tokio::time::Instant;
 
 /// `limit` of a refusal (or eviction) because the decky was full.
 pub const MAX_PER_DECKY: &str = "max_connections_per_decky";
@@ -913,6 +915,36 @@ mod tests {
         let e = due[0].event();
         assert_eq!(e.src_ip, OVERFLOW_IP);
         assert_eq!(e.fields["overflow"], true);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_flush_task_reports_a_window_once_it_closes() {
+        let log = RefusalLog::new(REFUSAL_WINDOW, 100);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(flush_refusals(
+            log.clone(),
+            decnet_services::Emitter::new(tx),
+            cancel.clone(),
+        ));
+        let s = site("203.0.113.5:40000");
+        let t0 = Instant::now();
+        assert!(matches!(log.note(&s, HIT, t0), Noted::Record));
+        for _ in 0..5 {
+            log.note(&s, HIT, t0);
+        }
+        tokio::time::sleep(REFUSAL_WINDOW - Duration::from_secs(2)).await;
+        assert!(rx.try_recv().is_err(), "the window is still open");
+        let e = tokio::time::timeout(REFUSAL_WINDOW, rx.recv())
+            .await
+            .expect("the count is reported once the window closes")
+            .unwrap();
+        assert!(t0.elapsed() >= REFUSAL_WINDOW);
+        assert!(t0.elapsed() <= REFUSAL_WINDOW + REFUSAL_FLUSH_EVERY);
+        assert_eq!(e.fields["count"], 5);
+        assert_eq!(e.fields["window_secs"], 60);
+        cancel.cancel();
+        task.await.unwrap();
     }
 
     #[test]

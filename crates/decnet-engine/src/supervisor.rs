@@ -156,7 +156,7 @@ impl Endpoint {
             peer,
             local,
         };
-        match self.refusals.note(&site, hit, Instant::now()) {
+        match self.refusals.note(&site, hit, tokio::time::Instant::now()) {
             Noted::Record => self.refused(peer, local, hit.limit, hit.max, None).await,
             Noted::Counted => {}
             Noted::Flush(due) => {
