@@ -13,7 +13,6 @@ use decnet_core::config::ConfigError;
 use decnet_core::paths::DataDir;
 use decnet_core::seed::InstanceSeed;
 use decnet_services::{DeckyRuntime, Emitter, Instance, Registry, ServiceError};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,6 +20,7 @@ use crate::driver;
 use decnet_journal::{JournalError, JournalOptions, JournalStats};
 
 use crate::journal::JournalFeed;
+use crate::limits::{ConnectionBudget, DeckySlots, RefusalLog};
 use crate::supervisor::{
     Endpoint, Listener, PacketLimiter, SourceLimiter, UdpListener, UDP_WINDOW,
 };
@@ -226,7 +226,7 @@ struct Planned {
     info: &'static ListenerInfo,
     addr: SocketAddr,
     instance: Arc<dyn Instance>,
-    slots: Arc<Semaphore>,
+    slots: Arc<DeckySlots>,
 }
 
 /// A bound socket of either transport.
@@ -242,6 +242,9 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// Journal tuning.
     pub journal: JournalOptions,
+    /// Most decky connections open at once across the fleet (each holds a descriptor);
+    /// None: the open-file limit less [`crate::limits::RESERVED_DESCRIPTORS`] and the listeners.
+    pub max_open_connections: Option<u64>,
 }
 
 /// A running fleet.
@@ -251,6 +254,7 @@ pub struct Engine {
     cancel: CancellationToken,
     tracker: TaskTracker,
     journal: JournalFeed,
+    refusals: Arc<RefusalLog>,
 }
 
 impl Engine {
@@ -274,9 +278,7 @@ impl Engine {
                 data_dir: opts.data_dir.clone(),
                 limits: fleet.general.limits,
             });
-            let slots = Arc::new(Semaphore::new(
-                fleet.general.limits.max_connections_per_decky as usize,
-            ));
+            let slots = DeckySlots::new(&fleet.general.limits);
             for s in &d.services {
                 let service = registry
                     .get(&s.name)
@@ -337,6 +339,22 @@ impl Engine {
             limits.udp_bytes_per_source,
             UDP_WINDOW,
         );
+        let budget = ConnectionBudget::new(opts.max_open_connections.unwrap_or_else(|| {
+            crate::limits::connection_budget(crate::limits::nofile_limit(), planned.len() as u64)
+        }));
+        tracing::debug!(
+            max_open_connections = budget.max(),
+            "decky connection budget"
+        );
+        let refusals = RefusalLog::new(
+            crate::limits::REFUSAL_WINDOW,
+            crate::limits::MAX_TRACKED_REFUSALS,
+        );
+        tracker.spawn(crate::limits::flush_refusals(
+            refusals.clone(),
+            emitter.clone(),
+            cancel.clone(),
+        ));
         let mut bound = Vec::with_capacity(planned.len());
         for (p, socket) in planned.into_iter().zip(sockets) {
             let register = |source| EngineError::DataDir {
@@ -367,6 +385,7 @@ impl Engine {
                 info: p.info,
                 decky_slots: p.slots,
                 emitter: emitter.clone(),
+                refusals: refusals.clone(),
             };
             match socket {
                 Socket::Tcp(socket) => {
@@ -374,6 +393,7 @@ impl Engine {
                         listener: tokio::net::TcpListener::from_std(socket).map_err(register)?,
                         endpoint,
                         sources: sources.clone(),
+                        budget: budget.clone(),
                     };
                     tracker.spawn(l.run(cancel.clone(), tracker.clone()));
                 }
@@ -393,6 +413,7 @@ impl Engine {
             cancel,
             tracker,
             journal,
+            refusals,
         })
     }
 
@@ -420,11 +441,18 @@ impl Engine {
             cancel,
             tracker,
             journal,
+            refusals,
             ..
         } = self;
         cancel.cancel();
         tracker.close();
         tracker.wait().await;
+        // Refusals counted but not yet reported would otherwise be lost.
+        let emitter = journal.emitter();
+        for due in refusals.flush(tokio::time::Instant::now(), true) {
+            emitter.emit(due.event()).await;
+        }
+        drop(emitter);
         let stats = journal.close().await?;
         tracing::info!(events = stats.written, "fleet stopped; journal flushed");
         Ok(stats)

@@ -2,6 +2,12 @@
 //! per UDP listener of every decky, the connection and datagram limits, and the
 //! connect / disconnect / limit_exceeded events. A service that errors or
 //! panics ends its own connection (or drops its own datagram) only.
+//!
+//! A connection is admitted when the engine's descriptor budget, the host-wide
+//! per-source cap and the decky's fair shares ([`crate::limits::DeckySlots`]) all
+//! allow it; refusals are aggregated per source, decky and limit
+//! ([`crate::limits::RefusalLog`]). Instances that opt in are closed when they
+//! have not authenticated within `pre_auth_timeout`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,10 +22,15 @@ use decnet_services::service::AMPLIFICATION_CAP;
 use decnet_services::service::{PreAuth, SessionAbort};
 use decnet_services::{Conn, ConnCtx, DeckyRuntime, Emitter, Instance};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+
+use crate::limits::{
+    ConnectionBudget, DatagramSlot, DeckySlot, DeckySlots, Hit, Noted, RefusalLog, Site,
+    MAX_PER_SOURCE,
+};
 
 /// Concurrent connections per source IP, host-wide.
 #[derive(Debug)]
@@ -93,10 +104,12 @@ pub struct Endpoint {
     /// Which of the service's listeners this is.
     pub info: &'static ListenerInfo,
     /// Slots of the decky, shared by its listeners: a connection, or a datagram being
-    /// answered, holds one.
-    pub decky_slots: Arc<Semaphore>,
+    /// answered, holds one; fair shares per service and per source.
+    pub decky_slots: Arc<DeckySlots>,
     /// Event intake.
     pub emitter: Emitter,
+    /// Refused connections, counted per source, decky and limit (host-wide).
+    pub refusals: Arc<RefusalLog>,
 }
 
 impl Endpoint {
@@ -134,6 +147,24 @@ impl Endpoint {
         ctx.emitter.emit(e).await;
     }
 
+    /// Records a refused connection unless its (source, limit) was already refused
+    /// in this window, in which case it is only counted (see [`RefusalLog`]).
+    async fn refusal(&self, peer: SocketAddr, local: SocketAddr, hit: Hit) {
+        let site = Site {
+            decky: self.decky.clone(),
+            listener: self.info,
+            peer,
+            local,
+        };
+        match self.refusals.note(&site, hit, tokio::time::Instant::now()) {
+            Noted::Record => self.refused(peer, local, hit.limit, hit.max, None).await,
+            Noted::Counted => {}
+            Noted::Flush(due) => {
+                self.emitter.emit(due.event()).await;
+            }
+        }
+    }
+
     /// After a failed accept or receive (EMFILE and friends): waits `backoff`, doubled
     /// up to a second for next time, instead of spinning. False when cancelled meanwhile.
     async fn back_off(
@@ -165,6 +196,8 @@ pub struct Listener {
     pub endpoint: Endpoint,
     /// Host-wide per-source limiter.
     pub sources: Arc<SourceLimiter>,
+    /// Host-wide budget of decky connections (descriptors).
+    pub budget: Arc<ConnectionBudget>,
 }
 
 impl Listener {
@@ -198,19 +231,31 @@ impl Listener {
             };
             // A refused stream is dropped by the `let … else`: the peer sees a close.
             let limits = &ep.decky.limits;
-            let Ok(decky_permit) = ep.decky_slots.clone().try_acquire_owned() else {
-                let max = u64::from(limits.max_connections_per_decky);
-                ep.refused(peer, local, "max_connections_per_decky", max, None)
-                    .await;
-                continue;
+            let fd = match self.budget.take() {
+                Ok(fd) => fd,
+                Err(hit) => {
+                    ep.refusal(peer, local, hit).await;
+                    continue;
+                }
             };
             let Some(source_slot) = self.sources.try_acquire(peer.ip()) else {
                 let max = u64::from(limits.max_connections_per_source);
-                ep.refused(peer, local, "max_connections_per_source", max, None)
-                    .await;
+                let hit = Hit {
+                    limit: MAX_PER_SOURCE,
+                    max,
+                };
+                ep.refusal(peer, local, hit).await;
                 continue;
             };
             let ctx = ep.ctx(peer, local);
+            // Last, because admission may evict another connection of the decky.
+            let decky_slot = match ep.decky_slots.admit(peer.ip(), ep.service, &ctx.abort) {
+                Ok(slot) => slot,
+                Err(hit) => {
+                    ep.refusal(peer, local, hit).await;
+                    continue;
+                }
+            };
             let span = tracing::debug_span!("conn", decky = %ep.decky.config.name, listener = ep.info.name, %peer, session = %ctx.session_id);
             tracker.spawn(
                 serve_connection(
@@ -218,8 +263,11 @@ impl Listener {
                     ctx,
                     ep.instance.clone(),
                     cancel.clone(),
-                    decky_permit,
-                    source_slot,
+                    Held {
+                        decky: decky_slot,
+                        _source: source_slot,
+                        _fd: fd,
+                    },
                 )
                 .instrument(span),
             );
@@ -376,7 +424,7 @@ impl UdpListener {
                 }
             }
             // A full decky drops datagrams silently: the rate limit already bounds the cost.
-            let Ok(permit) = ep.decky_slots.clone().try_acquire_owned() else {
+            let Some(permit) = ep.decky_slots.try_datagram() else {
                 continue;
             };
             let packet = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
@@ -404,7 +452,7 @@ async fn answer_datagram(
     ctx: ConnCtx,
     instance: Arc<dyn Instance>,
     cancel: CancellationToken,
-    _permit: OwnedSemaphorePermit,
+    _permit: DatagramSlot,
 ) {
     let request_len = packet.len();
     let service_ctx = ctx.clone();
@@ -465,14 +513,27 @@ async fn answer_datagram(
     }
 }
 
-/// Runs one connection under the session deadline and emits its lifecycle events.
+/// What an admitted connection holds until it closes.
+struct Held {
+    /// Its slot of the decky (and of its service).
+    decky: DeckySlot,
+    /// Its slot of the host-wide per-source cap.
+    _source: SourceSlot,
+    /// Its descriptor of the engine's budget.
+    _fd: OwnedSemaphorePermit,
+}
+
+/// `limit` and `disconnect` reason of a connection that did not authenticate in time.
+pub const PRE_AUTH_TIMEOUT: &str = "pre_auth_timeout";
+
+/// Runs one connection under the session (and, when the instance opts in, the
+/// pre-auth) deadline and emits its lifecycle events.
 async fn serve_connection(
     stream: TcpStream,
     ctx: ConnCtx,
     instance: Arc<dyn Instance>,
     cancel: CancellationToken,
-    _decky_permit: OwnedSemaphorePermit,
-    _source_slot: SourceSlot,
+    held: Held,
 ) {
     let started = Instant::now();
     let limits = ctx.decky.limits;
@@ -481,11 +542,26 @@ async fn serve_connection(
     if !ctx.emitter.emit(ctx.event(EventType::Connect)).await {
         return;
     }
+    // Fixed once the session starts: bytes trickling in do not move it.
+    let pre_auth_deadline = instance
+        .pre_auth_deadline()
+        .then(|| tokio::time::Instant::now() + limits.pre_auth_timeout);
     let conn = Conn::new(Box::new(stream), ctx.peer, ctx.local, &limits);
     let stats = conn.trip_flag();
     let service_ctx = ctx.clone();
     // Its own task, so a panic in the service is caught here and ends this connection only.
     let mut task = tokio::spawn(async move { instance.serve(conn, service_ctx).await });
+    let pre_auth = ctx.pre_auth.clone();
+    let pre_auth_expired = async move {
+        match pre_auth_deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+        if pre_auth.is_done() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let mut hit: Option<Hit> = None;
     let reason = tokio::select! {
         r = &mut task => match r {
             Ok(Ok(())) => "closed",
@@ -510,6 +586,15 @@ async fn serve_connection(
             let _ = (&mut task).await;
             "shutdown"
         }
+        _ = pre_auth_expired => {
+            task.abort();
+            let _ = (&mut task).await;
+            hit = Some(Hit {
+                limit: PRE_AUTH_TIMEOUT,
+                max: limits.pre_auth_timeout.as_secs(),
+            });
+            PRE_AUTH_TIMEOUT
+        }
         _ = ctx.abort.aborted() => {
             task.abort();
             let _ = (&mut task).await;
@@ -523,6 +608,20 @@ async fn serve_connection(
     if let Some(trip) = stats.get() {
         let mut e = ctx.event(EventType::LimitExceeded);
         e.fields.insert("limit".into(), trip.as_str().into());
+        ctx.emitter.emit(e).await;
+    }
+    // An evicted connection names the limit that was full when its slot was taken.
+    let (hit, evicted) = match (hit, held.decky.evicted()) {
+        (Some(h), _) => (Some(h), false),
+        (None, e) => (e, e.is_some()),
+    };
+    if let Some(hit) = hit {
+        let mut e = ctx.event(EventType::LimitExceeded);
+        e.fields.insert("limit".into(), hit.limit.into());
+        e.fields.insert("max".into(), hit.max.into());
+        if evicted {
+            e.fields.insert("evicted".into(), true.into());
+        }
         ctx.emitter.emit(e).await;
     }
     let mut e = ctx.event(EventType::Disconnect);

@@ -113,6 +113,7 @@ async fn conformance(registry: &Registry, data: &Path) -> Vec<Failure> {
         EngineOptions {
             data_dir: data.to_path_buf(),
             journal: JournalOptions::default(),
+            max_open_connections: None,
         },
     )
     .await

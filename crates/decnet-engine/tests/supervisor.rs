@@ -20,6 +20,7 @@ fn opts(dir: &std::path::Path) -> EngineOptions {
     EngineOptions {
         data_dir: dir.to_path_buf(),
         journal: JournalOptions::default(),
+        max_open_connections: None,
     }
 }
 

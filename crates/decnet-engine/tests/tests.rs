@@ -9,6 +9,7 @@
 )]
 
 mod conformance;
+mod fairness;
 mod supervisor;
 mod support;
 mod udp;

@@ -26,6 +26,7 @@ async fn start(data: &std::path::Path, family: OsFamily, limits: Limits) -> (Eng
         EngineOptions {
             data_dir: data.to_path_buf(),
             journal: JournalOptions::default(),
+            max_open_connections: None,
         },
     )
     .await

@@ -9,6 +9,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
+    // Before any socket: decky connections get what the raised limit leaves after the reserve.
+    decnet_engine::limits::raise_nofile();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("decnet")

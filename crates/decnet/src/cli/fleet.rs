@@ -233,6 +233,7 @@ async fn run_fleet(
         EngineOptions {
             data_dir: data_dir.clone(),
             journal: JournalOptions::default(),
+            max_open_connections: None,
         },
     )
     .await?;

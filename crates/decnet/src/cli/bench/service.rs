@@ -71,6 +71,7 @@ pub(super) async fn run(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCod
         EngineOptions {
             data_dir: data.path().to_path_buf(),
             journal: JournalOptions::default(),
+            max_open_connections: None,
         },
     )
     .await?;
