@@ -14,4 +14,5 @@ mod cli;
 mod forward;
 mod ingest_kill;
 mod kill;
+mod privacy;
 mod support;
