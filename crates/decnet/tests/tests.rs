@@ -15,4 +15,5 @@ mod forward;
 mod ingest_kill;
 mod kill;
 mod privacy;
+mod status;
 mod support;
