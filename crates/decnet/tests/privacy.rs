@@ -147,8 +147,8 @@ fn with_a_group_the_data_dir_is_group_readable_but_secrets_are_not() {
     }
 }
 
-/// `Uid:` and `CapEff:` of a process.
-fn proc_status(pid: u32) -> (Vec<u32>, u64) {
+/// `Uid:` and `CapEff:` of `/proc/<pid>/status` (a process, or `PID/task/TID`).
+fn proc_status(pid: &str) -> (Vec<u32>, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uids = s
         .lines()
@@ -181,9 +181,21 @@ fn up_as_root_drops_to_the_given_user_without_capabilities_and_still_records() {
     let cfg = fleet(dir.path(), ip);
     let data = dir.path().join("data");
     let (run, _) = up(&cfg, &data, 25700, &[("DECNET_USER", "nobody")]);
-    let (uids, caps) = proc_status(run.child.id());
-    assert_eq!(uids, [65534; 4], "real, effective, saved and fs uid");
-    assert_eq!(caps, 0, "no effective capability left");
+    // Every thread, not only the main one: the runtime's workers serve the deckies.
+    let pid = run.child.id();
+    let threads: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(threads.len() > 1, "{threads:?}");
+    for tid in threads {
+        let (uids, caps) = proc_status(&format!("{pid}/task/{tid}"));
+        assert_eq!(
+            uids, [65534; 4],
+            "thread {tid}: real, effective, saved and fs uid"
+        );
+        assert_eq!(caps, 0, "thread {tid}: no effective capability left");
+    }
 
     // New files after the drop: the session's transcript shard, the database's writes.
     ssh_session(ip, 25722);

@@ -190,7 +190,7 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
 
     let live = health(&a.api).await;
     let state = match &live {
-        Ok((200, _)) => "ok",
+        Ok((200, body)) if body["status"] == "ok" => "ok",
         Ok(_) => "degraded",
         Err(_) => "not running",
     };
