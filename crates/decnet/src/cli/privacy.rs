@@ -65,25 +65,22 @@ pub fn prepare(data_dir: &Path, opts: &PrivacyOpts) -> anyhow::Result<Option<Gid
     fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
     let mut fixed = 0usize;
+    // Paths this user may not change (owned by someone else) are reported, not
+    // fatal: the fleet still runs, and the operator learns what to chown.
+    let mut refused: Vec<(PathBuf, std::io::Error)> = Vec::new();
     walk(data_dir, &mut |path, meta| {
         let rel = path.strip_prefix(data_dir).unwrap_or(path);
         let want = wanted_mode(rel, meta.is_dir(), gid.is_some());
         if meta.mode() & 0o7777 != want {
-            fs::set_permissions(path, fs::Permissions::from_mode(want)).with_context(|| {
-                format!(
-                    "cannot make {} private (chmod {want:o}): fix it by hand or run as its owner",
-                    path.display()
-                )
-            })?;
-            fixed += 1;
+            match fs::set_permissions(path, fs::Permissions::from_mode(want)) {
+                Ok(()) => fixed += 1,
+                Err(e) => refused.push((path.to_path_buf(), e)),
+            }
         }
         if let Some(g) = gid.filter(|g| meta.gid() != g.as_raw()) {
-            nix::unistd::chown(path, None, Some(g)).with_context(|| {
-                format!(
-                    "cannot give {} to the group (chgrp): run as root or as a member of it",
-                    path.display()
-                )
-            })?;
+            if let Err(e) = nix::unistd::chown(path, None, Some(g)) {
+                refused.push((path.to_path_buf(), e.into()));
+            }
         }
         Ok(())
     })?;
@@ -92,6 +89,16 @@ pub fn prepare(data_dir: &Path, opts: &PrivacyOpts) -> anyhow::Result<Option<Gid
             data_dir = %data_dir.display(),
             fixed,
             "tightened the modes of {fixed} paths in the data dir (written by an older version or by hand)"
+        );
+    }
+    if let Some((first, e)) = refused.first() {
+        tracing::warn!(
+            data_dir = %data_dir.display(),
+            count = refused.len(),
+            first = %first.display(),
+            error = %e,
+            "{} paths in the data dir could not be made private (or given to the group): chown them to the user running decnet",
+            refused.len()
         );
     }
     Ok(gid)
