@@ -119,3 +119,56 @@ fn status_without_a_data_dir_says_which_to_give() {
         "{out}"
     );
 }
+
+#[test]
+fn up_deletes_at_start_the_old_segments_every_consumer_is_past() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let cfg = dir.path().join("fleet.ini");
+    std::fs::write(
+        &cfg,
+        format!("[general]\njournal_retention = 1d\n[box]\nip = {ip}\nservices = http\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (run, _) = up(&cfg, &data, 25900, &[]);
+    let ok = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", &format!("http://{ip}:25980/")])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    wait_events(&data, Duration::from_secs(30), |ev| !ev.is_empty());
+    // Stopping drains the ingester: its offset is at the end of segment 1.
+    assert!(run.terminate().success());
+
+    let seg1 = data.join("journal/segment-00000000000000000001.jsonl");
+    let seg2 = data.join("journal/segment-00000000000000000002.jsonl");
+    std::fs::write(&seg2, "").unwrap();
+    let old = SystemTime::now() - Duration::from_secs(3 * 86_400);
+    for s in [&seg1, &seg2] {
+        std::fs::File::options()
+            .write(true)
+            .open(s)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    // The database holds segment 1 entirely: deleting it loses nothing.
+    let (_, json) = status(&data, &["--api", NOBODY, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["consumers"][0]["name"], "ingester");
+    assert_eq!(v["consumers"][0]["lag_bytes"], 0, "{v}");
+
+    let (run, _) = up(&cfg, &data, 25900, &[]);
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while seg1.exists() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!seg1.exists(), "segment 1 was not pruned");
+    // The newest segment stays however old.
+    assert!(seg2.exists());
+    assert!(run.terminate().success());
+}
