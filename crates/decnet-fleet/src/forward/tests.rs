@@ -269,3 +269,19 @@ fn udp_messages_are_cut_on_a_character_boundary() {
     assert_eq!(cut("héllo", 3), "hé".as_bytes());
     assert_eq!(cut("abc", 10), b"abc");
 }
+
+#[test]
+fn a_target_that_stays_down_logs_once_a_minute_not_once_per_attempt() {
+    let t = target(LogTransport::Tcp, 9);
+    let mut gate = ErrorGate::default();
+    gate.error(&t, "cannot send events", &"refused");
+    let first = gate.last;
+    assert!(first.is_some());
+    for _ in 0..100 {
+        gate.error(&t, "cannot send events", &"refused");
+    }
+    assert_eq!(gate.suppressed, 100);
+    assert_eq!(gate.last, first, "no second line within the minute");
+    gate.recovered(&t);
+    assert!(!gate.failing && gate.last.is_none() && gate.suppressed == 0);
+}

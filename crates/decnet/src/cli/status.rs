@@ -54,7 +54,8 @@ pub(super) struct Consumer {
 }
 
 /// The committed positions of every consumer: the ingester (from the store)
-/// and, when forwarding, the forwarder (from its offset file).
+/// and, when a `log_target` is set, the forwarder (from its offset file; a
+/// stale one left by an old `log_target` must not hold retention back).
 pub(super) async fn consumers(
     store: Option<&Store>,
     data: &DataDir,
@@ -72,7 +73,7 @@ pub(super) async fn consumers(
         name: decnet_intel::CONSUMER,
         pos,
     });
-    if forwarding || data.forwarder_offset().exists() {
+    if forwarding {
         out.push(Consumer {
             name: FORWARDER,
             pos: decnet_fleet::forward::read_offset(&data.forwarder_offset())?,
@@ -158,7 +159,11 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
                 fleet.general.log_target.is_some(),
             )
         }
-        None => (Some(DEFAULT_JOURNAL_RETENTION), false),
+        // Without the config, a forwarder that ever ran is assumed to still run.
+        None => (
+            Some(DEFAULT_JOURNAL_RETENTION),
+            data.forwarder_offset().exists(),
+        ),
     };
 
     let segments = retention::segments(&data.journal())?;
