@@ -7,6 +7,7 @@
 //! <data>/jwt.secret                                API signing secret (0600)
 //! <data>/journal/                                  event journal segments
 //! <data>/journal/writer.lock                       one writer per journal
+//! <data>/forwarder.offset                          log_target forwarder's journal position
 //! <data>/deckies/<decky>/<service>/                keys, certificates kept across restarts
 //! <data>/artifacts/<decky>/<service>/              captured files
 //! <data>/artifacts/<decky>/<service>/transcripts/  session shards (DESIGN §11)
@@ -24,6 +25,8 @@ pub const JWT_SECRET_FILE: &str = "jwt.secret";
 pub const SQLITE_FILE: &str = "decnet.db";
 /// Installation key file name under the data dir.
 pub const INSTALLATION_KEY_FILE: &str = "installation.key";
+/// Forwarder offset file name under the data dir.
+pub const FORWARDER_OFFSET_FILE: &str = "forwarder.offset";
 /// Start of every transcript shard name.
 pub const TRANSCRIPT_SHARD_PREFIX: &str = "sessions-";
 /// End of every transcript shard name.
@@ -52,6 +55,12 @@ impl DataDir {
     /// `<data>/journal/writer.lock`.
     pub fn journal_writer_lock(&self) -> PathBuf {
         journal_writer_lock(&self.journal())
+    }
+
+    /// `<data>/forwarder.offset`: the journal position the `log_target`
+    /// forwarder has sent up to (`SEGMENT:OFFSET`, replaced atomically).
+    pub fn forwarder_offset(&self) -> PathBuf {
+        self.0.join(FORWARDER_OFFSET_FILE)
     }
 
     /// `<data>/installation.key`.
@@ -135,6 +144,10 @@ mod tests {
             Path::new("/var/lib/decnet/installation.key")
         );
         assert_eq!(d.sqlite_db(), Path::new("/var/lib/decnet/decnet.db"));
+        assert_eq!(
+            d.forwarder_offset(),
+            Path::new("/var/lib/decnet/forwarder.offset")
+        );
         assert_eq!(d.jwt_secret(), Path::new("/var/lib/decnet/jwt.secret"));
         assert_eq!(
             d.decky_state("web1", "https"),

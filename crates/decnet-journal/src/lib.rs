@@ -12,6 +12,7 @@
 
 pub mod handle;
 pub mod reader;
+pub mod retention;
 pub mod segment;
 pub mod writer;
 

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before anything is written: the data dir is private by default (0600/0700).
+    cli::set_private_umask();
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
     // Before any socket: decky connections get what the raised limit leaves after the reserve.

@@ -17,7 +17,11 @@ pub fn decnet() -> Command {
         .env("DECNET_LOG", "warn")
         // Parallel tests each get their own API port.
         .env("DECNET_API_LISTEN", "127.0.0.1:0")
-        .env_remove("DECNET_DATABASE_URL");
+        .env_remove("DECNET_DATABASE_URL")
+        // Tests run as whoever runs them (often root in CI) and keep their
+        // data under a root-only temp dir: no privilege drop unless a test asks.
+        .env("DECNET_USER", "root")
+        .env_remove("DECNET_GROUP");
     c
 }
 

@@ -11,6 +11,9 @@
 mod api;
 mod bus;
 mod cli;
+mod forward;
 mod ingest_kill;
 mod kill;
+mod privacy;
+mod status;
 mod support;

@@ -42,8 +42,8 @@ pub static GENERAL_KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         name: "log_target_ca",
-        default: "the system's trusted roots",
-        doc: "PEM file with the CA certificate(s) a `tls://` log target's certificate must chain to.",
+        default: "none (required for `tls://`)",
+        doc: "PEM file with the CA certificate(s) a `tls://` log target's certificate must chain to. Required for `tls://`: this build carries no system root store, and `up` refuses to start without it.",
     },
     KeyDoc {
         name: "journal_retention",

@@ -55,6 +55,8 @@ pub struct RunOpts {
     /// Database URL (postgres://…); SQLite at DATA_DIR/decnet.db when unset.
     #[arg(long, env = "DECNET_DATABASE_URL")]
     pub database_url: Option<String>,
+    #[command(flatten)]
+    pub privacy: super::privacy::PrivacyOpts,
 }
 
 /// `decnet deploy`.
@@ -214,6 +216,16 @@ async fn run_fleet(
     run: &RunOpts,
 ) -> anyhow::Result<ExitCode> {
     // Everything that can fail on configuration fails before a decky listens.
+    let group = super::privacy::prepare(&data_dir, &run.privacy)?;
+    let drop_to = super::privacy::plan_drop(&data_dir, &run.privacy, group)?;
+    let forwarder = match &fleet.general.log_target {
+        Some(t) => Some(decnet_fleet::Forwarder::new(
+            &DataDir::new(&data_dir),
+            t.clone(),
+            fleet.general.log_target_ca.as_deref().map(Path::new),
+        )?),
+        None => None,
+    };
     let store = open_store(&data_dir, run.database_url.as_deref()).await?;
     let api_config = ApiConfig::from_env(run.listen.as_deref())?;
     let secret = JwtSecret::from_env_or_file(&data_dir)?;
@@ -237,6 +249,10 @@ async fn run_fleet(
         },
     )
     .await?;
+    // Every socket is bound (deckies and API): root is no longer needed.
+    if let Some(plan) = &drop_to {
+        super::privacy::drop_privileges(&data_dir, plan)?;
+    }
     // Only once the fleet is up: a start that fails must not leave an admin
     // whose generated password was never shown.
     let bootstrap = bootstrap_admin(&store, std::env::var(ADMIN_PASSWORD_ENV).ok()).await?;
@@ -252,6 +268,17 @@ async fn run_fleet(
     let journal_dir = DataDir::new(&data_dir).journal();
     let ingester = tokio::spawn(
         Ingester::new(store.clone(), journal_dir.clone(), notifier.clone()).run(stop.child_token()),
+    );
+    // Its own stop: it drains after the engine has written its last events.
+    let fwd_stop = CancellationToken::new();
+    let forwarding = forwarder.is_some();
+    let forward = forwarder.map(|f| tokio::spawn(f.run(fwd_stop.clone())));
+    let retention = super::status::spawn_retention(
+        store.clone(),
+        DataDir::new(&data_dir),
+        forwarding,
+        fleet.general.journal_retention,
+        stop.child_token(),
     );
     let state = AppState::new(store.clone(), &secret, &api_config, &data_dir)
         .with_bus(bus.clone())
@@ -289,6 +316,15 @@ async fn run_fleet(
     tracing::info!("stopping: closing listeners, flushing the journal, draining the ingester");
     stop.cancel();
     let stats = engine.shutdown().await?;
+    fwd_stop.cancel();
+    if let Some(f) = forward {
+        if let Ok(s) = f.await {
+            tracing::info!(sent = s.sent, committed = %s.committed, "log_target forwarder stopped");
+        }
+    }
+    if let Some(r) = retention {
+        let _ = r.await;
+    }
     if let Ok(Err(e)) = api.await {
         tracing::warn!(error = %e, "API server ended with an error");
     }

@@ -6,7 +6,9 @@ mod catalog;
 mod events;
 mod fleet;
 mod output;
+mod privacy;
 mod signals;
+mod status;
 mod worker;
 
 use std::path::PathBuf;
@@ -60,6 +62,13 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Run the host's bus broker in the foreground until Ctrl-C or SIGTERM.
     Bus(bus::BusArgs),
+    /// Journal size, retention, consumer lag and the running fleet's health (exit 0 ok, 1 degraded, 2 not running).
+    Status(status::StatusArgs),
+}
+
+/// Sets the process umask to 077: everything DECNET writes is private by default.
+pub fn set_private_umask() {
+    privacy::set_umask(privacy::PRIVATE_UMASK);
 }
 
 /// Sets up `tracing` on stderr.
@@ -96,5 +105,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::bench(a).await,
         Command::Worker(a) => worker::worker(a).await,
         Command::Bus(a) => bus::bus(a).await,
+        Command::Status(a) => status::status(a).await,
     }
 }
