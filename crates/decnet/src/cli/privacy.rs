@@ -26,15 +26,15 @@ use nix::unistd::{Gid, Group, Uid, User};
 pub const PRIVATE_UMASK: u32 = 0o077;
 /// Umask with `--group`: the group reads, others get nothing.
 const GROUP_UMASK: u32 = 0o027;
-/// User `up` becomes when started as root and `--user` is not given, if it exists.
+/// User `up` becomes when started as root and `--user` is not given; created
+/// (a system user without a shell) when missing. Not `nobody`: the data dir holds
+/// password hashes and keys, and `nobody` is shared by every other daemon.
 const DEFAULT_USER: &str = "decnet";
-/// Fallback when [`DEFAULT_USER`] does not exist.
-const FALLBACK_USER: &str = "nobody";
 
 /// Who may read the data dir, and who `up` runs as once bound.
 #[derive(Debug, clap::Args, Clone, Default)]
 pub struct PrivacyOpts {
-    /// When started as root: the user to become after binding (default: `decnet` if it exists, else `nobody`; `root` keeps root).
+    /// When started as root: the user to become after binding (default: `decnet`, created as a system user if missing; `root` keeps root).
     #[arg(long, env = "DECNET_USER")]
     pub user: Option<String>,
     /// Let this group read the data dir (dirs 0750, files 0640; secrets stay 0600).
@@ -174,17 +174,18 @@ pub fn plan_drop(
         }
         return Ok(None);
     }
+    let explicit = opts.user.is_some();
     let name = match &opts.user {
         Some(u) => u.clone(),
-        None => match User::from_name(DEFAULT_USER) {
-            Ok(Some(_)) => DEFAULT_USER.to_owned(),
-            _ => FALLBACK_USER.to_owned(),
-        },
+        None => {
+            ensure_default_user()?;
+            DEFAULT_USER.to_owned()
+        }
     };
     if name == "root" {
         tracing::warn!(
             "running as root after binding (--user root): whoever compromises a decky owns the host; \
-             prefer an unprivileged user (the default drops to `decnet` or `nobody`)"
+             prefer an unprivileged user (the default drops to `decnet`)"
         );
         return Ok(None);
     }
@@ -209,6 +210,17 @@ pub fn plan_drop(
         } else {
             mode & 0o001 != 0
         };
+        if !ok && !explicit {
+            // The default must not break a plain `decnet up` from a checkout under /root:
+            // say what is lost and how to get it, and keep running.
+            tracing::warn!(
+                "keeping root after binding: the data dir {} is not reachable by user {name:?} ({} is not searchable by it). \
+                 Use a data dir it can reach (e.g. --data-dir /var/lib/decnet), or pass --user to insist",
+                abs.display(),
+                dir.display()
+            );
+            return Ok(None);
+        }
         if !ok {
             bail!(
                 "after binding, decnet runs as {name:?}, which cannot reach the data dir {}: {} is not searchable by it. \
@@ -224,6 +236,37 @@ pub fn plan_drop(
         uid: user.uid,
         gid,
     }))
+}
+
+/// Creates the default system user when it does not exist yet (`useradd --system`,
+/// no home, no login shell), as a distribution package would at install.
+fn ensure_default_user() -> anyhow::Result<()> {
+    if matches!(User::from_name(DEFAULT_USER), Ok(Some(_))) {
+        return Ok(());
+    }
+    let status = std::process::Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            DEFAULT_USER,
+        ])
+        .status()
+        .with_context(|| {
+            format!("creating the system user {DEFAULT_USER:?} (useradd): create it yourself, or pass --user NAME")
+        })?;
+    if !status.success() {
+        bail!("creating the system user {DEFAULT_USER:?} failed (useradd {status}): create it yourself (useradd --system {DEFAULT_USER}), or pass --user NAME");
+    }
+    tracing::info!(
+        user = DEFAULT_USER,
+        "created the system user decnet runs as after binding"
+    );
+    Ok(())
 }
 
 /// Hands the data dir to the plan's user and becomes it, for good: chown
