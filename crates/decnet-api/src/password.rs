@@ -50,6 +50,29 @@ struct Gate {
     slots: Semaphore,
     waiting: AtomicUsize,
     buffers: Mutex<Vec<Vec<Block>>>,
+    /// When the last "saturated" warning went out, and refusals since.
+    last_warning: Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+/// How often the "saturated" warning may repeat.
+const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Gate {
+    /// One warning a minute, with the count refused since the last one.
+    fn warn_busy(&self) {
+        let mut w = lock(&self.last_warning);
+        w.1 += 1;
+        let now = std::time::Instant::now();
+        if w.0.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+            tracing::warn!(
+                running = HASH_CONCURRENCY,
+                waiting = HASH_QUEUE,
+                refused = w.1,
+                "password checks saturated (a login flood?); refusing more with 503 until the queue drains"
+            );
+            *w = (Some(now), 0);
+        }
+    }
 }
 
 fn gate() -> &'static Gate {
@@ -58,6 +81,7 @@ fn gate() -> &'static Gate {
         slots: Semaphore::new(HASH_CONCURRENCY),
         waiting: AtomicUsize::new(0),
         buffers: Mutex::new(Vec::new()),
+        last_warning: Mutex::new((None, 0)),
     })
 }
 
@@ -81,6 +105,7 @@ async fn with_memory<R: Send + 'static>(
         Err(_) => {
             if g.waiting.fetch_add(1, Ordering::AcqRel) >= HASH_QUEUE {
                 g.waiting.fetch_sub(1, Ordering::AcqRel);
+                g.warn_busy();
                 return Err(Busy.into());
             }
             let _waiting = Waiting(&g.waiting);
@@ -91,21 +116,21 @@ async fn with_memory<R: Send + 'static>(
                 .map_err(|e| HashError::Argon2(e.to_string()))?
         }
     };
-    let mut buf = lock(&g.buffers).pop().unwrap_or_default();
-    let out = tokio::task::spawn_blocking(move || {
+    // The permit and the buffer travel with the blocking task: if the caller
+    // goes away (a client hanging up mid-login drops this future), the hash
+    // still holds its slot until it finishes, so no more than
+    // HASH_CONCURRENCY buffers ever exist.
+    tokio::task::spawn_blocking(move || {
+        let mut buf = lock(&g.buffers).pop().unwrap_or_default();
         let r = f(&mut buf);
-        (r, buf)
+        lock(&g.buffers).push(buf);
+        drop(permit);
+        r
     })
-    .await;
-    drop(permit);
-    match out {
-        Ok((r, buf)) => {
-            lock(&g.buffers).push(buf);
-            Ok(r)
-        }
-        // The buffer is lost with the task; the next caller allocates anew.
-        Err(e) => Err(HashError::Argon2(format!("hashing task failed: {e}"))),
-    }
+    .await
+    // A panic inside argon2: its buffer is freed with the task and the next
+    // caller allocates anew.
+    .map_err(|e| HashError::Argon2(format!("hashing task failed: {e}")))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -232,6 +257,27 @@ mod tests {
     #[test]
     fn one_hash_fills_19_mib() {
         assert_eq!(hash_memory_bytes(), 19 * 1024 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_goes_away_keeps_its_slot_until_its_hash_ends() {
+        let g = gate();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let caller = tokio::spawn(with_memory(move |_| {
+            let _ = wait.recv();
+        }));
+        while g.slots.available_permits() == HASH_CONCURRENCY {
+            tokio::task::yield_now().await;
+        }
+        // The client hung up: its request future is dropped mid-hash…
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+        // …but the hash still runs, and still holds its slot.
+        assert_eq!(g.slots.available_permits(), HASH_CONCURRENCY - 1);
+        release.send(()).unwrap();
+        let all = g.slots.acquire_many(HASH_CONCURRENCY as u32).await.unwrap();
+        drop(all);
+        assert!(lock(&g.buffers).len() <= HASH_CONCURRENCY);
     }
 
     #[tokio::test]

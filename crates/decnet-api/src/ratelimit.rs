@@ -155,9 +155,11 @@ impl LoginLimiter {
     }
 
     /// Admits one password check for `username` from `ip`, or `Err(seconds)`
-    /// to wait. The returned [`Attempt`] must be settled with
-    /// [`failed`](Attempt::failed) or [`succeeded`](Attempt::succeeded);
-    /// dropped unsettled (the check never ran), it counts as nothing.
+    /// to wait. Settle the returned [`Attempt`] with
+    /// [`failed`](Attempt::failed), [`succeeded`](Attempt::succeeded) or
+    /// [`abandon`](Attempt::abandon) (the password was never checked).
+    /// Dropped unsettled — the client hung up mid-check — it counts as a
+    /// failure, so hanging up is not a way to guess for free.
     pub fn begin(&self, username: &str, ip: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
         let keys = Self::keys(username, ip);
@@ -277,10 +279,20 @@ impl Attempt<'_> {
     }
 }
 
+impl Attempt<'_> {
+    /// The password was never checked (hashing saturated, store down): counts
+    /// as nothing.
+    pub fn abandon(mut self) {
+        if let Some(k) = self.keys.take() {
+            self.limiter.settle(&k, Outcome::Abandoned);
+        }
+    }
+}
+
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if let Some(k) = self.keys.take() {
-            self.limiter.settle(&k, Outcome::Abandoned);
+            self.limiter.settle(&k, Outcome::Failed);
         }
     }
 }
@@ -324,10 +336,10 @@ mod tests {
         }
         assert_eq!(l.begin("fresh-name", ip("10.0.0.1")).unwrap_err(), 1);
         // A success elsewhere does not refund it; other sources are untouched.
-        assert!(l.begin("fresh-name", ip("10.0.0.9")).is_ok());
+        l.begin("fresh-name", ip("10.0.0.9")).unwrap().abandon();
         tokio::time::advance(Duration::from_secs(1)).await;
         l.begin("mine", ip("10.0.0.1")).unwrap().succeeded();
-        assert!(l.begin("fresh-name", ip("10.0.0.1")).is_ok());
+        l.begin("fresh-name", ip("10.0.0.1")).unwrap().abandon();
         l.begin("fresh-name", ip("10.0.0.1")).unwrap().failed();
         assert_eq!(l.begin("other", ip("10.0.0.1")).unwrap_err(), 2);
     }
@@ -340,10 +352,21 @@ mod tests {
             .collect();
         // Another would be the fourth failure if all fail: refused at once.
         assert!(l.begin("admin", ip("10.0.0.1")).is_err());
-        drop(running);
+        for a in running {
+            a.abandon();
+        }
         // Abandoned attempts (never checked) count as nothing.
         assert_eq!(l.tracked(), 0);
         assert!(l.begin("admin", ip("10.0.0.1")).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_dropped_mid_check_counts_as_a_failure() {
+        let l = LoginLimiter::new();
+        for _ in 0..=FREE_FAILURES {
+            drop(l.begin("admin", ip("10.0.0.1")).unwrap());
+        }
+        assert_eq!(l.begin("admin", ip("10.0.0.1")).unwrap_err(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -354,7 +377,7 @@ mod tests {
             l.begin(&format!("u{i}"), ip(&a)).unwrap().failed();
         }
         assert!(l.begin("x", ip("2001:db8:1:2:ffff::1")).is_err());
-        assert!(l.begin("x", ip("2001:db8:1:3::1")).is_ok());
+        l.begin("x", ip("2001:db8:1:3::1")).unwrap().abandon();
     }
 
     #[tokio::test(start_paused = true)]
@@ -379,6 +402,6 @@ mod tests {
         l.begin("newcomer", ip("10.0.0.1")).unwrap().failed();
         assert!(l.tracked() <= MAX_KEYS);
         // The newest failure is kept, the stalest made room.
-        assert_eq!(l.begin("newcomer", ip("10.0.0.1")).map(|_| ()), Ok(()));
+        l.begin("newcomer", ip("10.0.0.1")).unwrap().abandon();
     }
 }

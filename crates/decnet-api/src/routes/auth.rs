@@ -54,8 +54,22 @@ pub(crate) async fn login(
         .limiter()
         .begin(&req.username, ip)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    let user = state.store().user_by_username(&req.username).await?;
-    let ok = verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let user = match state.store().user_by_username(&req.username).await {
+        Ok(u) => u,
+        Err(e) => {
+            attempt.abandon();
+            return Err(e.into());
+        }
+    };
+    let ok =
+        match verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await {
+            Ok(ok) => ok,
+            // Saturated: the password was never checked.
+            Err(e) => {
+                attempt.abandon();
+                return Err(e);
+            }
+        };
     match user {
         Some(user) if ok => {
             attempt.succeeded();
@@ -104,7 +118,14 @@ pub(crate) async fn change_password(
         .limiter()
         .begin(&user.username, ip)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    if !verify_password(req.old_password, Some(user.password_hash.clone())).await? {
+    let ok = match verify_password(req.old_password, Some(user.password_hash.clone())).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            attempt.abandon();
+            return Err(e);
+        }
+    };
+    if !ok {
         attempt.failed();
         tracing::info!(username = %user.username, ?ip, "wrong old password");
         return Err(ApiError::invalid(
