@@ -711,3 +711,21 @@ async fn an_expiring_tokens_stream_ends_at_expiry() {
     );
     srv.stop().await;
 }
+
+#[test]
+fn a_saturated_hashing_gate_is_a_503_with_retry_after_in_the_standard_body() {
+    use axum::response::IntoResponse as _;
+    let e: decnet_api::ApiError = decnet_api::password::Busy.into();
+    let resp = e.into_response();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        resp.headers()["retry-after"],
+        decnet_api::password::BUSY_RETRY_AFTER.to_string().as_str()
+    );
+    let body = futures::executor::block_on(resp.into_body().collect())
+        .unwrap()
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "overloaded");
+    assert!(v["error"]["message"].as_str().unwrap().contains("retry"));
+}
