@@ -10,7 +10,6 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -261,42 +260,27 @@ impl TokenKeys {
     }
 }
 
-/// Hashes a password with argon2 (default parameters) off the async threads.
+/// Hashes a password with argon2id (default parameters) through the
+/// process-wide hashing gate ([`crate::password`]), off the async threads.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h: argon2::PasswordHash| h.to_string())
-            .map_err(ApiError::internal)
-    })
-    .await
-    .map_err(ApiError::internal)?
+    crate::password::hash(password)
+        .await
+        .map_err(ApiError::from)
 }
 
-/// Checks a password against a stored hash off the async threads; `None`
-/// checks against a dummy hash so unknown users cost the same time.
-pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok();
-        ok && known
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// A real argon2 hash of a random password nobody knows, made once.
-fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        Argon2::default()
-            .hash_password(random_password(24).as_bytes())
-            .map(|h: argon2::PasswordHash| h.to_string())
-            .unwrap_or_default()
-    })
+/// Checks a password against a stored hash through the hashing gate; `None`
+/// checks against a dummy hash so unknown users cost the same time. A stored
+/// hash that does not parse never matches (and is logged); a saturated gate
+/// is [`ApiError::Overloaded`].
+pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, ApiError> {
+    match crate::password::verify(password, hash).await {
+        Ok(ok) => Ok(ok),
+        Err(crate::password::HashError::Busy(b)) => Err(b.into()),
+        Err(crate::password::HashError::Argon2(e)) => {
+            tracing::warn!(error = %e, "password check failed; treating it as a mismatch");
+            Ok(false)
+        }
+    }
 }
 
 /// Checks a new password's length, naming `field` when it is wrong.
@@ -386,7 +370,7 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 
 /// Resolves the request's credentials to a current user: signature, expiry,
 /// the user still existing, and the token postdating `tokens_valid_from`.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<User, ApiError> {
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(User, Claims), ApiError> {
     let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer token"))?;
     let claims = state.keys().verify(token)?;
     let uuid = Uuid::parse_str(&claims.sub)
@@ -396,10 +380,16 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<User, ApiError>
         .user(uuid)
         .await?
         .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-    if claims.iat_us < user.tokens_valid_from.timestamp_micros() {
+    if is_revoked(&claims, &user) {
         return Err(ApiError::Unauthorized("token was revoked"));
     }
-    Ok(user)
+    Ok((user, claims))
+}
+
+/// Whether `user`'s tokens were revoked after `claims` were issued (password
+/// change or reset, role change).
+pub(crate) fn is_revoked(claims: &Claims, user: &User) -> bool {
+    claims.iat_us < user.tokens_valid_from.timestamp_micros()
 }
 
 /// Any authenticated user, even one who must still change their password
@@ -411,7 +401,7 @@ impl FromRequestParts<AppState> for AnyUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state).await.map(AnyUser)
+        authenticate(parts, state).await.map(|(u, _)| AnyUser(u))
     }
 }
 
@@ -423,11 +413,31 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = authenticate(parts, state).await?;
+        AuthSession::from_request_parts(parts, state)
+            .await
+            .map(|s| AuthUser(s.user))
+    }
+}
+
+/// Like [`AuthUser`], with the token's claims: for responses that outlive the
+/// request (the SSE stream ends when the token expires or is revoked).
+#[derive(Debug, Clone)]
+pub struct AuthSession {
+    /// The user.
+    pub user: User,
+    /// The claims of the token the request presented.
+    pub claims: Claims,
+}
+
+impl FromRequestParts<AppState> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (user, claims) = authenticate(parts, state).await?;
         if user.must_change_password {
             return Err(ApiError::PasswordChangeRequired);
         }
-        Ok(AuthUser(user))
+        Ok(AuthSession { user, claims })
     }
 }
 

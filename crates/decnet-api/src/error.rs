@@ -48,6 +48,13 @@ pub enum ApiError {
         /// Seconds until the next attempt is accepted.
         retry_after: u64,
     },
+    /// Too many password checks are running and waiting; retry after this
+    /// many seconds (the bound that keeps argon2's memory in check).
+    #[error("too many logins in progress; retry in {retry_after} s")]
+    Overloaded {
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
     /// A dependency (database) is unreachable.
     #[error("service unavailable")]
     Unavailable,
@@ -101,7 +108,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +126,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -152,7 +160,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut resp = (status, axum::Json(self.body())).into_response();
         match &self {
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
@@ -163,6 +171,23 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         resp
+    }
+}
+
+impl From<crate::password::Busy> for ApiError {
+    fn from(_: crate::password::Busy) -> ApiError {
+        ApiError::Overloaded {
+            retry_after: crate::password::BUSY_RETRY_AFTER,
+        }
+    }
+}
+
+impl From<crate::password::HashError> for ApiError {
+    fn from(e: crate::password::HashError) -> ApiError {
+        match e {
+            crate::password::HashError::Busy(b) => b.into(),
+            crate::password::HashError::Argon2(cause) => ApiError::internal(cause),
+        }
     }
 }
 

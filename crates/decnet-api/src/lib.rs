@@ -5,8 +5,10 @@
 //! [`AppState`], [`router`], [`serve`]); [`auth`] tokens, passwords and the
 //! auth extractors; [`error`] the one error type and its JSON body;
 //! [`extract`] JSON/query extractors whose rejections are that body;
-//! [`ratelimit`] login backoff; `routes/` one module per resource; `stream`
-//! the SSE route; `transcript` the session-shard reader; `openapi` the document.
+//! [`ratelimit`] login backoff; [`password`] argon2 behind a bounded gate;
+//! `listener` the HTTP accept loop (timeouts, connection cap); `routes/` one
+//! module per resource; `stream` the SSE route; `transcript` the
+//! session-shard reader; `openapi` the document.
 //! The API reads the store and the bus, never a protocol module (DESIGN §2).
 //!
 //! Wiring (what `decnet up` does):
@@ -29,7 +31,9 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod listener;
 mod openapi;
+pub mod password;
 pub mod ratelimit;
 mod routes;
 mod stream;
@@ -208,6 +212,33 @@ impl Default for StreamSettings {
     }
 }
 
+/// Limits of the API's HTTP listener (overridable for tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerSettings {
+    /// A request head (request line and headers) must arrive within this
+    /// long of hyper starting to wait for it. That clock also runs while a
+    /// keep-alive connection waits for its next request, so it bounds idle
+    /// keep-alive connections too.
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing was read or written for this long while
+    /// it waits on the peer (a stalled body, a response the client does not
+    /// read) is closed. Keep it above the stream's keepalive interval.
+    pub idle_timeout: Duration,
+    /// Connections served at once; beyond it new ones are closed at accept,
+    /// so idle clients cannot exhaust the process's file descriptors.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerSettings {
+    fn default() -> Self {
+        ListenerSettings {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Inner {
     store: Store,
@@ -222,6 +253,10 @@ struct Inner {
     data_dir: PathBuf,
     cors_origins: Vec<String>,
     stream: StreamSettings,
+    listener: ListenerSettings,
+    /// Users whose tokens were just revoked, so their open streams end at
+    /// once instead of at the next periodic check.
+    revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
     started: Instant,
     shutdown: CancellationToken,
 }
@@ -259,6 +294,8 @@ impl AppState {
                 data_dir: data_dir.to_path_buf(),
                 cors_origins: config.cors_origins.clone(),
                 stream: StreamSettings::default(),
+                listener: ListenerSettings::default(),
+                revocations: tokio::sync::broadcast::channel(64).0,
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
             }),
@@ -309,6 +346,11 @@ impl AppState {
         self.edit(|i| i.stream = s)
     }
 
+    /// Overrides the listener's timeouts and connection cap.
+    pub fn with_listener_settings(self, s: ListenerSettings) -> AppState {
+        self.edit(|i| i.listener = s)
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -344,6 +386,20 @@ impl AppState {
 
     pub(crate) fn stream_settings(&self) -> StreamSettings {
         self.inner.stream
+    }
+
+    pub(crate) fn listener_settings(&self) -> ListenerSettings {
+        self.inner.listener
+    }
+
+    /// Tells open streams that `user`'s tokens were revoked (they recheck and end).
+    pub(crate) fn revoked(&self, user: uuid::Uuid) {
+        // No receiver (no open stream) is not an error.
+        let _ = self.inner.revocations.send(user);
+    }
+
+    pub(crate) fn revocations(&self) -> tokio::sync::broadcast::Receiver<uuid::Uuid> {
+        self.inner.revocations.subscribe()
     }
 
     pub(crate) fn uptime(&self) -> Duration {
@@ -408,21 +464,17 @@ pub async fn serve(
 }
 
 /// Serves on an already bound listener until `shutdown` resolves; open SSE
-/// streams are ended so shutdown completes.
+/// streams are ended so shutdown completes. Connections get the limits of
+/// [`ListenerSettings`] (header-read and idle timeouts, a connection cap).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let token = state.shutdown_token();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let stop = token.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stop.cancel();
-        })
-        .await?;
+    let settings = state.listener_settings();
+    let app = router(state);
+    listener::run(listener, app, settings, shutdown, token.clone()).await;
     token.cancel();
     Ok(())
 }

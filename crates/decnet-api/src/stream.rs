@@ -4,6 +4,12 @@
 //! `event` event by polling the store. A `: keepalive` comment every 15 s;
 //! an `error` event and the end of the stream if the store fails; the task
 //! ends as soon as the client goes away or the server shuts down.
+//!
+//! A stream lives no longer than the token that opened it: it ends (after an
+//! `end` event naming why) when the token expires, and when it is revoked —
+//! password change or reset, role change, account deleted. Revocations made
+//! through this API end it at once; anything else (another process, the
+//! database edited directly) is caught by a recheck on every keepalive tick.
 
 use std::convert::Infallible;
 
@@ -19,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthSession, Claims};
 use crate::dto::{EventOut, StatsDto};
 use crate::error::ErrorBody;
 use crate::AppState;
@@ -36,7 +42,9 @@ const SNAPSHOT_TOP: u32 = 10;
 /// Events: `snapshot` `{"stats":…,"events":[…]}` first; then `bus`
 /// `{"topic","type","ts","payload"}` per bus message (`id:` the envelope id),
 /// or `event` (one stored event) when the bus is off; `error`
-/// `{"message"}` before the stream ends on failure.
+/// `{"message"}` before the stream ends on failure; `end` `{"reason"}`
+/// (`token_expired` or `token_revoked`) before it ends because the token
+/// is no longer valid: log in again and reconnect.
 #[utoipa::path(
     get, path = "/api/v1/stream", tag = "stream",
     security(("bearer" = [])),
@@ -47,14 +55,22 @@ const SNAPSHOT_TOP: u32 = 10;
 )]
 pub(crate) async fn stream(
     State(state): State<AppState>,
-    _user: AuthUser,
+    session: AuthSession,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
     let settings = state.stream_settings();
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
     // Subscribe before the snapshot is read, so nothing published after the
     // snapshot can fall between the two.
     let bus = subscribe(&state);
-    tokio::spawn(run(state, bus, tx));
+    // Subscribed now, so a revocation racing the snapshot is not missed.
+    let revocations = state.revocations();
+    let end = token_end(
+        state.clone(),
+        session.user.uuid,
+        session.claims,
+        revocations,
+    );
+    tokio::spawn(run(state, bus, tx, end));
     Sse::new(ReceiverStream::new(rx).map(Ok)).keep_alive(
         KeepAlive::new()
             .interval(settings.keepalive)
@@ -87,11 +103,76 @@ fn mark_of(e: &StoredEvent) -> (DateTime<Utc>, Uuid) {
     (e.ts, e.id)
 }
 
+/// Why a stream's token stopped being good.
+#[derive(Debug)]
+enum End {
+    Expired,
+    Revoked,
+    Store(decnet_store::StoreError),
+}
+
+/// Resolves when the token behind a stream expires or is revoked: at `exp`,
+/// on a revocation notice for `user`, or at a periodic recheck (every
+/// keepalive) that finds the account gone or its tokens revoked.
+async fn token_end(
+    state: AppState,
+    user: Uuid,
+    claims: Claims,
+    mut revocations: tokio::sync::broadcast::Receiver<Uuid>,
+) -> End {
+    use tokio::sync::broadcast::error::RecvError;
+    let left = claims.exp.saturating_sub(Utc::now().timestamp());
+    let left = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0));
+    let expiry = tokio::time::sleep(left);
+    tokio::pin!(expiry);
+    let every = state.stream_settings().keepalive;
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut notices = true;
+    loop {
+        tokio::select! {
+            () = &mut expiry => return End::Expired,
+            _ = recheck.tick() => {}
+            r = revocations.recv(), if notices => match r {
+                Ok(u) if u == user => {}
+                Ok(_) => continue,
+                // Missed notices may have been ours: recheck.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => {
+                    notices = false;
+                    continue;
+                }
+            },
+        }
+        match state.store().user(user).await {
+            Ok(Some(u)) if !crate::auth::is_revoked(&claims, &u) => {}
+            Ok(_) => return End::Revoked,
+            Err(e) => return End::Store(e),
+        }
+    }
+}
+
+/// Sends the last event of a stream whose token ended.
+async fn ended(tx: &mpsc::Sender<SseEvent>, why: End) {
+    let reason = match why {
+        End::Expired => "token_expired",
+        End::Revoked => "token_revoked",
+        End::Store(e) => return fail(tx, e).await,
+    };
+    tracing::debug!(reason, "stream ended");
+    let ev = SseEvent::default()
+        .event("end")
+        .data(json!({ "reason": reason }).to_string());
+    let _ = tx.send(ev).await;
+}
+
 async fn run(
     state: AppState,
     bus: Option<BoxStream<'static, Envelope>>,
     tx: mpsc::Sender<SseEvent>,
+    end: impl std::future::Future<Output = End>,
 ) {
+    tokio::pin!(end);
     let shutdown = state.shutdown_token();
     let mut mark: Mark = match snapshot(&state).await {
         Ok((ev, m)) => {
@@ -111,6 +192,7 @@ async fn run(
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tx.closed() => return,
+                why = &mut end => return ended(&tx, why).await,
                 env = bus.next() => match env {
                     Some(env) => {
                         forwarded = true;
@@ -137,6 +219,7 @@ async fn run(
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tx.closed() => return,
+            why = &mut end => return ended(&tx, why).await,
             _ = tick.tick() => {
                 match poll(&state, mark).await {
                     Ok(events) => {

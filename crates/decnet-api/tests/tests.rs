@@ -11,6 +11,7 @@
 
 mod auth;
 mod errors;
+mod hardening;
 mod pagination;
 mod routes;
 mod smoke;

@@ -28,7 +28,9 @@ fn token_response(state: &AppState, user: &decnet_store::User) -> Result<TokenRe
         (status = 200, description = "Token issued", body = TokenResponse),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 422, description = "Malformed body", body = ErrorBody),
-        (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody,
+        (status = 429, description = "Too many failures for this username from this address, or from this address overall; see Retry-After", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Too many password checks in progress; see Retry-After", body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
@@ -46,20 +48,36 @@ pub(crate) async fn login(
             "must be at most 256 characters",
         ));
     }
-    let limiter = state.limiter();
-    limiter
-        .check(&req.username, ip)
+    // Admitted before anything costly: the store lookup and argon2 run only
+    // for attempts the backoff lets through.
+    let attempt = state
+        .limiter()
+        .begin(&req.username, ip)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    let user = state.store().user_by_username(&req.username).await?;
-    let ok = verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let user = match state.store().user_by_username(&req.username).await {
+        Ok(u) => u,
+        Err(e) => {
+            attempt.abandon();
+            return Err(e.into());
+        }
+    };
+    let ok =
+        match verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await {
+            Ok(ok) => ok,
+            // Saturated: the password was never checked.
+            Err(e) => {
+                attempt.abandon();
+                return Err(e);
+            }
+        };
     match user {
         Some(user) if ok => {
-            limiter.success(&req.username, ip);
+            attempt.succeeded();
             tracing::info!(username = %user.username, ?ip, "login");
             Ok(axum::Json(token_response(&state, &user)?))
         }
         _ => {
-            limiter.failure(&req.username, ip);
+            attempt.failed();
             tracing::info!(?ip, "failed login");
             Err(ApiError::Unauthorized("wrong username or password"))
         }
@@ -67,7 +85,8 @@ pub(crate) async fn login(
 }
 
 /// Changes the caller's own password; every token issued before is revoked
-/// and a fresh one is returned.
+/// (open streams end) and a fresh one is returned. Wrong `old_password`
+/// guesses back off like failed logins, per (username, source) and per source.
 #[utoipa::path(
     post, path = "/api/v1/auth/change-password", tag = "auth",
     request_body = ChangePasswordRequest,
@@ -76,10 +95,15 @@ pub(crate) async fn login(
         (status = 200, description = "Changed; a new token", body = TokenResponse),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 422, description = "Wrong old password or new one too short/long/unchanged", body = ErrorBody),
+        (status = 429, description = "Too many wrong old passwords; see Retry-After", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Too many password checks in progress; see Retry-After", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     AnyUser(user): AnyUser,
     Json(req): Json<ChangePasswordRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
@@ -90,16 +114,31 @@ pub(crate) async fn change_password(
             "must differ from the old password",
         ));
     }
-    if !verify_password(req.old_password, Some(user.password_hash.clone())).await {
+    let attempt = state
+        .limiter()
+        .begin(&user.username, ip)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let ok = match verify_password(req.old_password, Some(user.password_hash.clone())).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            attempt.abandon();
+            return Err(e);
+        }
+    };
+    if !ok {
+        attempt.failed();
+        tracing::info!(username = %user.username, ?ip, "wrong old password");
         return Err(ApiError::invalid(
             "old_password",
             "is not the current password",
         ));
     }
+    attempt.succeeded();
     let hash = hash_password(req.new_password).await?;
     // Revoke first: if the second write fails the old password still works,
     // but no token issued under it does.
     state.store().bump_tokens_valid_from(user.uuid).await?;
+    state.revoked(user.uuid);
     if !state.store().set_password(user.uuid, &hash, false).await? {
         return Err(ApiError::Unauthorized("account no longer exists"));
     }

@@ -155,7 +155,8 @@ pub(crate) async fn get_one(
     Ok(axum::Json(load(&state, uuid).await?.into()))
 }
 
-/// Changes an account's role (never demoting the last admin); revokes its tokens.
+/// Changes an account's role (never demoting the last admin); revokes its
+/// tokens (its open streams end).
 #[utoipa::path(
     put, path = "/api/v1/users/{uuid}/role", tag = "users",
     params(("uuid" = Uuid, Path, description = "User UUID")),
@@ -184,13 +185,15 @@ pub(crate) async fn set_role(
     }
     if user.role != role {
         state.store().bump_tokens_valid_from(uuid).await?;
+        state.revoked(uuid);
         state.store().set_role(uuid, role).await?;
         tracing::info!(by = %admin.username, username = %user.username, role = role.as_str(), "role changed");
     }
     Ok(axum::Json(load(&state, uuid).await?.into()))
 }
 
-/// Sets a new initial password the user must change; revokes their tokens.
+/// Sets a new initial password the user must change; revokes their tokens
+/// (their open streams end).
 #[utoipa::path(
     put, path = "/api/v1/users/{uuid}/password", tag = "users",
     params(("uuid" = Uuid, Path, description = "User UUID")),
@@ -214,6 +217,7 @@ pub(crate) async fn reset_password(
     let user = load(&state, uuid).await?;
     let hash = hash_password(req.password).await?;
     state.store().bump_tokens_valid_from(uuid).await?;
+    state.revoked(uuid);
     if !state.store().set_password(uuid, &hash, true).await? {
         return Err(ApiError::NotFound("user"));
     }
@@ -221,7 +225,7 @@ pub(crate) async fn reset_password(
     Ok(axum::Json(load(&state, uuid).await?.into()))
 }
 
-/// Deletes an account (not your own, not the last admin).
+/// Deletes an account (not your own, not the last admin); its open streams end.
 #[utoipa::path(
     delete, path = "/api/v1/users/{uuid}", tag = "users",
     params(("uuid" = Uuid, Path, description = "User UUID")),
@@ -250,6 +254,7 @@ pub(crate) async fn delete(
     if !state.store().delete_user(uuid).await? {
         return Err(ApiError::NotFound("user"));
     }
+    state.revoked(uuid);
     tracing::info!(by = %admin.username, username = %user.username, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
