@@ -321,6 +321,12 @@ pub trait Instance: Send + Sync {
         let _ = (packet, ctx);
         Ok(Vec::new())
     }
+
+    /// Whether the supervisor closes a connection that has not called
+    /// `ctx.pre_auth.done()` within `limits.pre_auth_timeout`.
+    fn pre_auth_deadline(&self) -> bool {
+        false
+    }
 }
 
 /// Most reply bytes a UDP listener sends per request byte: a decky must never be a

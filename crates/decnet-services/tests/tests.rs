@@ -12,3 +12,4 @@
 mod harness;
 mod http;
 mod ssh;
+mod ssh_clients;
