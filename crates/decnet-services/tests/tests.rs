@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod deadlines;
 mod harness;
 mod http;
 mod ssh;
