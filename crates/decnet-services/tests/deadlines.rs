@@ -215,3 +215,181 @@ async fn ssh_a_logged_in_session_outlives_the_pre_auth_deadline() {
         .iter()
         .any(|e| e.event_type == EventType::LimitExceeded));
 }
+
+/// One SSH connection served outside the harness, so the test owns the `serve`
+/// task, the emitter and the limits: what the supervisor does, by hand.
+struct One {
+    addr: std::net::SocketAddr,
+    ctx: decnet_services::ConnCtx,
+    trip: decnet_services::conn::TripFlag,
+    serve: tokio::task::JoinHandle<Result<(), decnet_services::ServiceError>>,
+}
+
+async fn serve_one(
+    dir: &std::path::Path,
+    name: &str,
+    emitter: decnet_services::Emitter,
+    limits: Limits,
+) -> (
+    tokio::net::TcpListener,
+    impl FnOnce(TcpStream) -> One + Send,
+) {
+    use decnet_core::catalog::ServiceCatalog as _;
+    use decnet_services::{Conn, ConnCtx, Registry};
+    let d = decky(
+        name,
+        &unique_ip(),
+        dir,
+        vec![svc("ssh", &[("auth_delay_ms", "5")])],
+    );
+    let d = Arc::new(DeckyRuntime {
+        config: d.config.clone(),
+        seed: d.seed.clone(),
+        data_dir: d.data_dir.clone(),
+        limits,
+    });
+    let registry = Registry::builtin();
+    let service = registry.get("ssh").unwrap();
+    let info = service.info().listener("ssh").unwrap();
+    let instance = service.instance(d.clone(), &d.config.services[0]).unwrap();
+    let listener = tokio::net::TcpListener::bind((d.config.ip, 0))
+        .await
+        .unwrap();
+    let accept = move |stream: TcpStream| {
+        let peer = stream.peer_addr().unwrap();
+        let local = stream.local_addr().unwrap();
+        let ctx = ConnCtx {
+            decky: d.clone(),
+            service: "ssh",
+            listener: info,
+            peer,
+            local,
+            session_id: uuid::Uuid::now_v7(),
+            emitter,
+            abort: Default::default(),
+            pre_auth: Default::default(),
+        };
+        let conn = Conn::new(Box::new(stream), peer, local, &d.limits);
+        let trip = conn.trip_flag();
+        let c2 = ctx.clone();
+        let serve = tokio::spawn(async move { instance.serve(conn, c2).await });
+        One {
+            addr: local,
+            ctx,
+            trip,
+            serve,
+        }
+    };
+    (listener, accept)
+}
+
+/// Reads until the server closes; false if it is still open after `within`.
+async fn closes_within(c: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn ssh_ending_serve_closes_the_connection_russh_serves_in_its_own_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::channel(64);
+    let (listener, accept) = serve_one(
+        tmp.path(),
+        "ssh-abort",
+        decnet_services::Emitter::new(tx),
+        Limits::DEFAULT,
+    )
+    .await;
+    let addr = listener.local_addr().unwrap();
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let one = accept(listener.accept().await.unwrap().0);
+    assert_eq!(one.addr, addr);
+    c.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await.unwrap();
+    let mut id = [0u8; 8];
+    c.read_exact(&mut id).await.unwrap();
+    assert_eq!(&id, b"SSH-2.0-");
+    // What the supervisor does at the session deadline or on an abort.
+    one.serve.abort();
+    assert!(
+        closes_within(&mut c, Duration::from_secs(10)).await,
+        "the connection outlived its serve task"
+    );
+}
+
+#[tokio::test]
+async fn ssh_an_attempt_the_journal_cannot_record_ends_the_session_unanswered() {
+    if !have("sshpass") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    drop(rx); // a journal that records nothing
+    let (listener, accept) = serve_one(
+        tmp.path(),
+        "ssh-unrecorded",
+        decnet_services::Emitter::new(tx),
+        Limits::DEFAULT,
+    )
+    .await;
+    let addr = listener.local_addr().unwrap();
+    let mut c = tokio::process::Command::new("sshpass");
+    c.args(["-p", "root", "ssh"])
+        .args(["-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "PreferredAuthentications=password"])
+        .args(["-p", &addr.port().to_string()])
+        .arg(format!("root@{}", addr.ip()))
+        .arg("true")
+        .env("HOME", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let client = tokio::spawn(async move { c.output().await });
+    let one = accept(listener.accept().await.unwrap().0);
+    let out = tokio::time::timeout(Duration::from_secs(30), client)
+        .await
+        .expect("the client was not left hanging")
+        .unwrap()
+        .unwrap();
+    // root/root is a configured account: recorded, it would have logged in.
+    assert!(!out.status.success(), "the unrecorded login was let in");
+    assert_eq!(one.ctx.abort.reason(), Some("not_recorded"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ssh_an_idle_close_is_the_idle_limit_not_a_scan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(5),
+        ..Limits::DEFAULT
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (listener, accept) = serve_one(
+        tmp.path(),
+        "ssh-idle",
+        decnet_services::Emitter::new(tx),
+        limits,
+    )
+    .await;
+    let mut c = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let one = accept(listener.accept().await.unwrap().0);
+    let started = Instant::now();
+    c.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await.unwrap();
+    assert!(closes_within(&mut c, Duration::from_secs(100)).await);
+    at_deadline(started.elapsed(), limits.idle_timeout);
+    assert!(one.serve.await.unwrap().is_ok());
+    // The supervised connection's trip is what the supervisor reports as
+    // `limit_exceeded` (`idle_timeout`); the SSH layer adds no `scan`.
+    assert_eq!(one.trip.get(), Some(decnet_services::conn::LimitTrip::Idle));
+    assert!(rx.try_recv().is_err(), "no event from the SSH layer");
+}
