@@ -234,7 +234,6 @@ async fn serve_one(
     tokio::net::TcpListener,
     impl FnOnce(TcpStream) -> One + Send,
 ) {
-    use decnet_core::catalog::ServiceCatalog as _;
     use decnet_services::{Conn, ConnCtx, Registry};
     let d = decky(
         name,
