@@ -417,22 +417,26 @@ pub enum LoginMethod {
     KeyboardInteractive,
     /// A public key offered (SSH `publickey`).
     PublicKey,
+    /// Only a username, asking which methods are offered (SSH `none`; many bots start with it).
+    None,
 }
 
 impl LoginMethod {
     /// Every variant, in declaration order.
-    pub const ALL: [LoginMethod; 3] = [
+    pub const ALL: [LoginMethod; 4] = [
         LoginMethod::Password,
         LoginMethod::KeyboardInteractive,
         LoginMethod::PublicKey,
+        LoginMethod::None,
     ];
 
-    /// The wire name (`password`, `keyboard-interactive`, `publickey`).
+    /// The wire name (`password`, `keyboard-interactive`, `publickey`, `none`).
     pub fn as_str(self) -> &'static str {
         match self {
             LoginMethod::Password => "password",
             LoginMethod::KeyboardInteractive => "keyboard-interactive",
             LoginMethod::PublicKey => "publickey",
+            LoginMethod::None => "none",
         }
     }
 

@@ -525,6 +525,11 @@ struct Held {
 
 /// `limit` and `disconnect` reason of a connection that did not authenticate in time.
 pub const PRE_AUTH_TIMEOUT: &str = "pre_auth_timeout";
+/// How long after `pre_auth_timeout` the supervisor's own deadline fires. SSH and HTTP
+/// enforce the deadline in their protocol (closing as OpenSSH and nginx do, with one
+/// `limit_exceeded` event); the supervisor's is the backstop for a service that does not,
+/// and must not race theirs into a second event.
+pub const PRE_AUTH_BACKSTOP: Duration = Duration::from_secs(5);
 
 /// Runs one connection under the session (and, when the instance opts in, the
 /// pre-auth) deadline and emits its lifecycle events.
@@ -545,7 +550,7 @@ async fn serve_connection(
     // Fixed once the session starts: bytes trickling in do not move it.
     let pre_auth_deadline = instance
         .pre_auth_deadline()
-        .then(|| tokio::time::Instant::now() + limits.pre_auth_timeout);
+        .then(|| tokio::time::Instant::now() + limits.pre_auth_timeout + PRE_AUTH_BACKSTOP);
     let conn = Conn::new(Box::new(stream), ctx.peer, ctx.local, &limits);
     let stats = conn.trip_flag();
     let service_ctx = ctx.clone();

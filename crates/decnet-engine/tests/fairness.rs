@@ -346,7 +346,8 @@ async fn the_pre_auth_deadline_closes_a_trickling_connection() {
     }
     let lived = started.elapsed();
     assert!(
-        lived >= Duration::from_secs(60) && lived < Duration::from_secs(63),
+        // The supervisor's deadline is the backstop behind the protocol's own.
+        lived >= Duration::from_secs(65) && lived < Duration::from_secs(68),
         "closed after {lived:?}"
     );
     assert!(

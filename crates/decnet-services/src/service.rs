@@ -323,7 +323,7 @@ pub trait Instance: Send + Sync {
     }
 
     /// Whether the supervisor closes a connection that has not called
-    /// `ctx.pre_auth.done()` within `pre_auth_timeout` (off unless the protocol marks it).
+    /// `ctx.pre_auth.done()` within `limits.pre_auth_timeout` (off unless the protocol marks it).
     fn pre_auth_deadline(&self) -> bool {
         false
     }

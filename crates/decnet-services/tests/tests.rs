@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+mod deadlines;
 mod harness;
 mod http;
 mod ssh;
+mod ssh_clients;

@@ -56,6 +56,8 @@ const MAX_HEADERS: usize = 100;
 const MAX_BUF: usize = 64 * 1024;
 /// Time to send a complete request head (nginx `client_header_timeout`).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// `limit` of the `limit_exceeded` event of a request head not completed in time.
+pub const LIMIT_HEADER_TIMEOUT: &str = "header_timeout";
 /// Body bytes kept in the event.
 const BODY_CAPTURE: usize = 64 * 1024;
 /// Body bytes read (and discarded past the capture) before answering 413 and closing.
@@ -230,6 +232,10 @@ impl Instance for HttpInstance {
             (_, false) => serve_http(conn, ctx, self.site.clone(), None).await,
         }
     }
+
+    fn pre_auth_deadline(&self) -> bool {
+        true
+    }
 }
 
 async fn serve_tls(
@@ -309,8 +315,11 @@ fn looks_like_http(buf: &[u8]) -> bool {
 enum Head {
     /// A well-formed head (and whatever followed it), for hyper to serve.
     Valid(Bytes),
-    /// The peer left or went quiet before sending anything.
+    /// The peer left before sending anything.
     Nothing,
+    /// The head was not complete in time: a `limit_exceeded`, not a
+    /// malformed request (slowloris, or a connection opened and left waiting).
+    TimedOut(Bytes),
     /// Not HTTP, or too large, or cut off: answered and recorded here.
     Invalid {
         reason: &'static str,
@@ -321,21 +330,16 @@ enum Head {
     },
 }
 
-async fn read_head<I: AsyncRead + Unpin>(io: &mut I) -> Result<Head, ServiceError> {
+async fn read_head<I: AsyncRead + Unpin>(
+    io: &mut I,
+    timeout: Duration,
+) -> Result<Head, ServiceError> {
     let mut buf = BytesMut::with_capacity(4096);
-    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut chunk = [0u8; 4096];
         let n = match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
-            Err(_) if buf.is_empty() => return Ok(Head::Nothing),
-            Err(_) => {
-                return Ok(Head::Invalid {
-                    reason: "request_timeout",
-                    detail: "request head not completed in time".into(),
-                    data: buf.freeze(),
-                    status: None,
-                })
-            }
+            Err(_) => return Ok(Head::TimedOut(buf.freeze())),
             Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(n)) => n,
         };
@@ -418,6 +422,21 @@ fn head_problem(req: &httparse::Request<'_, '_>) -> Option<&'static str> {
     None
 }
 
+/// Adds the first [`SAMPLE`] bytes the peer sent (`data_b64`) and how many (`data_len`).
+fn insert_sample(fields: &mut decnet_core::Fields, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let sample = data.get(..SAMPLE.min(data.len())).unwrap_or_default();
+    fields.insert(
+        "data_b64".into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(sample)
+            .into(),
+    );
+    fields.insert("data_len".into(), data.len().into());
+}
+
 /// Records a `protocol_error` with what the peer sent, and returns the error to end with.
 async fn protocol_error(
     ctx: &ConnCtx,
@@ -431,16 +450,7 @@ async fn protocol_error(
     if let Some(d) = detail {
         e.fields.insert("detail".into(), d.into());
     }
-    if !data.is_empty() {
-        let sample = data.get(..SAMPLE.min(data.len())).unwrap_or_default();
-        e.fields.insert(
-            "data_b64".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(sample)
-                .into(),
-        );
-        e.fields.insert("data_len".into(), data.len().into());
-    }
+    insert_sample(&mut e.fields, data);
     if let Some(s) = status {
         e.fields.insert("status".into(), s.into());
     }
@@ -457,9 +467,24 @@ async fn serve_http<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let prefix = match read_head(&mut io).await? {
+    // nginx's 60 s, or the operator's shorter pre-auth deadline.
+    let head_timeout = HEAD_TIMEOUT.min(ctx.decky.limits.pre_auth_timeout);
+    let prefix = match read_head(&mut io, head_timeout).await? {
         Head::Nothing => return Ok(()),
-        Head::Valid(prefix) => prefix,
+        Head::TimedOut(data) => {
+            let mut e = ctx.event(EventType::LimitExceeded);
+            e.fields.insert("limit".into(), LIMIT_HEADER_TIMEOUT.into());
+            e.fields
+                .insert("max_secs".into(), head_timeout.as_secs().into());
+            insert_sample(&mut e.fields, &data);
+            ctx.emit(e).await;
+            return Ok(());
+        }
+        Head::Valid(prefix) => {
+            // A complete first request head: the pre-auth deadline is lifted.
+            ctx.pre_auth.done();
+            prefix
+        }
         Head::Invalid {
             reason,
             detail,
@@ -1058,11 +1083,11 @@ mod tests {
     async fn head_reader_sorts_requests_from_garbage() {
         let mut ok: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest";
         assert!(
-            matches!(read_head(&mut ok).await.unwrap(), Head::Valid(b) if b.ends_with(b"rest"))
+            matches!(read_head(&mut ok, HEAD_TIMEOUT).await.unwrap(), Head::Valid(b) if b.ends_with(b"rest"))
         );
         let mut bad: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
         assert!(matches!(
-            read_head(&mut bad).await.unwrap(),
+            read_head(&mut bad, HEAD_TIMEOUT).await.unwrap(),
             Head::Invalid {
                 reason: "malformed_request",
                 status: Some(400),
@@ -1071,7 +1096,7 @@ mod tests {
         ));
         let mut cut: &[u8] = b"GET / HTTP/1.1\r\nHost";
         assert!(matches!(
-            read_head(&mut cut).await.unwrap(),
+            read_head(&mut cut, HEAD_TIMEOUT).await.unwrap(),
             Head::Invalid {
                 reason: "incomplete_request",
                 status: None,
@@ -1085,7 +1110,7 @@ mod tests {
         ] {
             let mut input = smuggle;
             assert!(matches!(
-                read_head(&mut input).await.unwrap(),
+                read_head(&mut input, HEAD_TIMEOUT).await.unwrap(),
                 Head::Invalid {
                     reason: "malformed_request",
                     status: Some(400),
@@ -1095,13 +1120,13 @@ mod tests {
         }
         let mut empty: &[u8] = b"";
         assert!(matches!(
-            read_head(&mut empty).await.unwrap(),
+            read_head(&mut empty, HEAD_TIMEOUT).await.unwrap(),
             Head::Nothing
         ));
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
         let mut big = big.as_bytes();
         assert!(matches!(
-            read_head(&mut big).await.unwrap(),
+            read_head(&mut big, HEAD_TIMEOUT).await.unwrap(),
             Head::Invalid {
                 reason: "request_head_too_large",
                 ..
@@ -1109,12 +1134,34 @@ mod tests {
         ));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_head_not_completed_in_time_is_a_timeout_not_a_malformed_request() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let head = read_head(&mut server, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(matches!(head, Head::TimedOut(b) if b.starts_with(b"GET / HTTP/1.1")));
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        // A connection that never says a word is held just as long.
+        let (_quiet, mut server) = tokio::io::duplex(1024);
+        let head = read_head(&mut server, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(matches!(head, Head::TimedOut(b) if b.is_empty()));
+    }
+
     proptest! {
         #[test]
         fn head_reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let mut input: &[u8] = &bytes;
-            let r = rt.block_on(read_head(&mut input));
+            let r = rt.block_on(read_head(&mut input, HEAD_TIMEOUT));
             prop_assert!(r.is_ok());
         }
 

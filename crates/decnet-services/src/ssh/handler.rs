@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use decnet_core::event::{Credential, Fields, SecretKind};
-use decnet_core::fields::{LoginMethod, LoginOutcome};
+use decnet_core::event::{Credential, Event, Fields, SecretKind};
+use decnet_core::fields::{names, Login, LoginMethod, LoginOutcome};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tokio::sync::mpsc;
@@ -22,10 +22,8 @@ const SESSION_QUEUE: usize = 1024;
 /// What `serve` needs to know about the connection once it ends.
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// Some credential was offered.
+    /// Some authentication request was made (`none` included).
     pub auth_seen: AtomicBool,
-    /// A user got in.
-    pub authenticated: AtomicBool,
 }
 
 /// Adds `client_version`, `hassh` and `hassh_algorithms` from the tap.
@@ -64,21 +62,43 @@ impl SshHandler {
         }
     }
 
+    /// Emits an event; when the journal could not record it (or the session was
+    /// aborted meanwhile) the session ends here instead of answering the peer.
+    /// `ConnCtx::emit` parks forever then, and this callback runs in russh's own
+    /// task, which no abort of `serve` reaches.
+    async fn emit(&self, e: Event) -> Result<(), russh::Error> {
+        tokio::select! {
+            () = self.ctx.emit(e) => Ok(()),
+            () = self.ctx.abort.aborted() => Err(russh::Error::Disconnect),
+        }
+    }
+
     async fn record_attempt(
         &self,
         outcome: LoginOutcome,
         method: LoginMethod,
-        cred: Credential,
+        cred: Option<Credential>,
         extra: Fields,
-    ) {
+    ) -> Result<(), russh::Error> {
         self.progress.auth_seen.store(true, Ordering::Relaxed);
         let mut fields = Fields::new();
         client_fields(&mut fields, &self.tap.hello());
         fields.extend(extra);
-        self.ctx.login(outcome, method, cred, fields).await;
+        let mut e = self.ctx.event_of(&Login {
+            outcome,
+            method: Some(method),
+        });
+        e.fields.extend(fields);
+        e.credential = cred;
+        self.emit(e).await
     }
 
-    async fn password(&mut self, user: &str, password: &[u8], method: LoginMethod) -> Auth {
+    async fn password(
+        &mut self,
+        user: &str,
+        password: &[u8],
+        method: LoginMethod,
+    ) -> Result<Auth, russh::Error> {
         let ok = self.shared.accepts(user, password);
         let outcome = if ok {
             LoginOutcome::Success
@@ -88,17 +108,17 @@ impl SshHandler {
         self.record_attempt(
             outcome,
             method,
-            Credential::new(user, password, SecretKind::Password),
+            Some(Credential::new(user, password, SecretKind::Password)),
             Fields::new(),
         )
-        .await;
+        .await?;
         if ok {
             self.user = Some(user.to_owned());
-            self.progress.authenticated.store(true, Ordering::Relaxed);
-            Auth::Accept
+            self.ctx.pre_auth.done();
+            Ok(Auth::Accept)
         } else {
             tokio::time::sleep(self.shared.auth_delay).await;
-            self.reject()
+            Ok(self.reject())
         }
     }
 
@@ -123,10 +143,19 @@ impl SshHandler {
 impl russh::server::Handler for SshHandler {
     type Error = russh::Error;
 
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
+        // No secret was offered: the event names the user and carries no credential.
+        let mut extra = Fields::new();
+        extra.insert(names::USER.into(), user.into());
+        self.record_attempt(LoginOutcome::Attempt, LoginMethod::None, None, extra)
+            .await?;
+        // Refused at once with the method list, as OpenSSH does.
+        Ok(self.reject())
+    }
+
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        Ok(self
-            .password(user, password.as_bytes(), LoginMethod::Password)
-            .await)
+        self.password(user, password.as_bytes(), LoginMethod::Password)
+            .await
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -141,9 +170,10 @@ impl russh::server::Handler for SshHandler {
                 instructions: "".into(),
                 prompts: vec![("Password: ".into(), false)].into(),
             }),
-            Some(answer) => Ok(self
-                .password(user, &answer, LoginMethod::KeyboardInteractive)
-                .await),
+            Some(answer) => {
+                self.password(user, &answer, LoginMethod::KeyboardInteractive)
+                    .await
+            }
         }
     }
 
@@ -164,10 +194,14 @@ impl russh::server::Handler for SshHandler {
         self.record_attempt(
             LoginOutcome::Attempt,
             LoginMethod::PublicKey,
-            Credential::new(user, text.as_bytes(), SecretKind::SshPubkey),
+            Some(Credential::new(
+                user,
+                text.as_bytes(),
+                SecretKind::SshPubkey,
+            )),
             extra,
         )
-        .await;
+        .await?;
         // Every key is refused so the client falls back to a password.
         Ok(self.reject())
     }

@@ -7,11 +7,20 @@
 //! - `keys`: host keys from the instance seed
 //! - `handler`: russh callbacks, translated into events and `session::SessionMsg`s
 //! - `session`: the per-connection task that owns the shells and recordings
+//! - `sever`: the stream wrapper that ends russh's session task when `serve` ends
+//!
+//! A connection that has not logged in within the decky's `pre_auth_timeout`
+//! (identification string and key exchange included, like OpenSSH's
+//! `LoginGraceTime`) is closed with a `limit_exceeded` event (`pre_auth_timeout`).
+//! Inactivity is the supervised connection's `idle_timeout`, reported by the
+//! supervisor as `limit_exceeded`; only a visitor that leaves without trying to
+//! log in is a `scan`.
 
 pub(crate) mod handler;
 pub mod hassh;
 pub(crate) mod keys;
 pub(crate) mod session;
+pub(crate) mod sever;
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -24,7 +33,7 @@ use decnet_core::config::model::ServiceConfig;
 use decnet_core::EventType;
 use russh::{cipher, compression, kex, mac, MethodKind, MethodSet, Preferred, SshId};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, LimitTrip};
 use crate::kit::persona::PersonaKeys;
 use crate::recorder::{Recorder, RecorderLimits};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
@@ -37,10 +46,10 @@ pub const DEFAULT_AUTH_DELAY_MS: u64 = 2000;
 /// Refused attempts one connection may make before it is dropped. Higher than
 /// OpenSSH's `MaxAuthTries` (6) on purpose: russh drops the request past the cap
 /// unseen, and brute-forcers then retry it elsewhere, so a low cap loses
-/// captures. The refusal delay and [`LOGIN_GRACE`] bound a connection anyway.
+/// captures. The refusal delay and the pre-auth deadline bound a connection anyway.
 pub const MAX_AUTH_ATTEMPTS: usize = 100;
-/// OpenSSH `LoginGraceTime`: unauthenticated connections end after this.
-pub const LOGIN_GRACE: Duration = Duration::from_secs(120);
+/// `limit` of the `limit_exceeded` event of a connection closed before it logged in.
+pub const LIMIT_PRE_AUTH: &str = "pre_auth_timeout";
 /// Session channels one connection may open (OpenSSH `MaxSessions` is 10).
 pub const MAX_CHANNELS: usize = 10;
 
@@ -135,11 +144,27 @@ pub fn openssh_preferred() -> Preferred {
             kex::DH_G14_SHA256,
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
         ]),
+        // russh offers in KEXINIT only those it holds a host key for (ECDSA P-256
+        // and Ed25519, in OpenSSH's order), and sends the whole list as the
+        // `server-sig-algs` extension: OpenSSH's PubkeyAcceptedAlgorithms, so
+        // clients holding RSA keys (paramiko, ssh) offer them and they are captured.
         key: Cow::Borrowed(&[
             russh::keys::Algorithm::Ecdsa {
                 curve: russh::keys::EcdsaCurve::NistP256,
             },
             russh::keys::Algorithm::Ed25519,
+            russh::keys::Algorithm::Ecdsa {
+                curve: russh::keys::EcdsaCurve::NistP384,
+            },
+            russh::keys::Algorithm::Ecdsa {
+                curve: russh::keys::EcdsaCurve::NistP521,
+            },
+            russh::keys::Algorithm::Rsa {
+                hash: Some(russh::keys::HashAlg::Sha512),
+            },
+            russh::keys::Algorithm::Rsa {
+                hash: Some(russh::keys::HashAlg::Sha256),
+            },
         ]),
         host_key_certificates: Cow::Borrowed(&[]),
         cipher: Cow::Borrowed(&[
@@ -217,7 +242,9 @@ impl Service for Ssh {
             keys: keys::host_keys(seed),
             preferred: openssh_preferred(),
             max_auth_attempts: MAX_AUTH_ATTEMPTS,
-            inactivity_timeout: Some(decky.limits.idle_timeout),
+            // The supervised connection's idle deadline covers inactivity, so the
+            // close is one `limit_exceeded` (`idle_timeout`) however it races.
+            inactivity_timeout: None,
             keepalive_interval: None,
             nodelay: true,
             ..Default::default()
@@ -254,11 +281,32 @@ fn is_protocol_error(e: &russh::Error) -> bool {
     )
 }
 
+/// How a connection ended.
+enum Ended {
+    /// russh ended the session (the peer left, broke the protocol, or went idle).
+    Session(Result<(), russh::Error>),
+    /// Nobody logged in within the pre-auth deadline.
+    PreAuthTimeout,
+}
+
+/// Resolves at `deadline` unless someone logged in by then.
+async fn pre_auth_expired(deadline: tokio::time::Instant, pre_auth: &crate::service::PreAuth) {
+    tokio::time::sleep_until(deadline).await;
+    if pre_auth.is_done() {
+        std::future::pending::<()>().await;
+    }
+}
+
 #[async_trait]
 impl Instance for SshInstance {
     async fn serve(&self, conn: Conn, ctx: ConnCtx) -> Result<(), ServiceError> {
+        let limits = ctx.decky.limits;
+        // LoginGraceTime counts from the accept, so a trickled identification
+        // line or a stalled key exchange cannot hold the slot either.
+        let deadline = tokio::time::Instant::now() + limits.pre_auth_timeout;
+        let trip = conn.trip_flag();
         let tap = hassh::TapState::default();
-        let io = hassh::Tap::new(conn, tap.clone());
+        let (io, _cut) = sever::severable(hassh::Tap::new(conn, tap.clone()));
         let progress = Arc::new(handler::Progress::default());
         let h = handler::SshHandler::new(
             self.shared.clone(),
@@ -266,31 +314,32 @@ impl Instance for SshInstance {
             tap.clone(),
             progress.clone(),
         );
-        let result = match russh::server::run_stream(self.config.clone(), io, h).await {
-            Ok(running) => {
-                let handle = running.handle();
-                let authed = progress.clone();
-                // LoginGraceTime: a connection that has not logged in by then is dropped.
-                let grace = tokio::spawn(async move {
-                    tokio::time::sleep(LOGIN_GRACE).await;
-                    if !authed.authenticated.load(Ordering::Relaxed) {
-                        let _ = handle
-                            .disconnect(
-                                russh::Disconnect::ByApplication,
-                                "Timeout before authentication".into(),
-                                String::new(),
-                            )
-                            .await;
-                    }
-                });
-                let r = running.await;
-                grace.abort();
-                r
-            }
-            Err(e) => Err(e),
+        let session = async {
+            russh::server::run_stream(self.config.clone(), io, h)
+                .await?
+                .await
         };
+        let ended = tokio::select! {
+            r = session => Ended::Session(r),
+            () = pre_auth_expired(deadline, &ctx.pre_auth) => Ended::PreAuthTimeout,
+        };
+        // `_cut` goes with this function: russh's task, wherever it is, ends too.
         let hello = tap.hello();
-        if !progress.auth_seen.load(Ordering::Relaxed) {
+        let result = match ended {
+            Ended::PreAuthTimeout => {
+                // OpenSSH just closes the connection ("Timeout before authentication").
+                let mut e = ctx.event(EventType::LimitExceeded);
+                e.fields.insert("limit".into(), LIMIT_PRE_AUTH.into());
+                e.fields
+                    .insert("max_secs".into(), limits.pre_auth_timeout.as_secs().into());
+                handler::client_fields(&mut e.fields, &hello);
+                ctx.emit(e).await;
+                return Ok(());
+            }
+            Ended::Session(r) => r,
+        };
+        let idle = trip.get() == Some(LimitTrip::Idle);
+        if !progress.auth_seen.load(Ordering::Relaxed) && !idle {
             // Nothing was tried: a banner grab, a host-key scan or a fingerprinting probe.
             let mut e = ctx.event(EventType::Scan);
             handler::client_fields(&mut e.fields, &hello);
@@ -313,5 +362,9 @@ impl Instance for SshInstance {
             }
             Ok(()) => Ok(()),
         }
+    }
+
+    fn pre_auth_deadline(&self) -> bool {
+        true
     }
 }

@@ -100,10 +100,18 @@ impl SessionTask {
         }
     }
 
-    /// Runs until the handler goes away (the connection ended).
+    /// Runs until the handler goes away (the connection ended) or the session is
+    /// aborted (an event it emitted could not be recorded: it would park forever).
     pub async fn run(mut self, mut rx: mpsc::Receiver<SessionMsg>) {
-        while let Some(msg) = rx.recv().await {
-            self.on(msg).await;
+        let abort = self.ctx.abort.clone();
+        let serve = async {
+            while let Some(msg) = rx.recv().await {
+                self.on(msg).await;
+            }
+        };
+        tokio::select! {
+            () = serve => {}
+            () = abort.aborted() => return,
         }
         let ids: Vec<ChannelId> = self.chans.keys().copied().collect();
         for id in ids {
