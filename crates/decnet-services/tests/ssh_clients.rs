@@ -26,30 +26,37 @@ async fn start(dir: &Path, name: &str) -> Served {
     serve(d, "ssh").await
 }
 
-/// Whether `python3` can import `module`; says why the test is skipped when not.
-async fn python_has(module: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: python3 or its {module} module is missing (pip install {})",
-            match module {
-                "ssh" => "ssh-python",
-                m => m,
-            }
-        );
+/// The first Python that can import `module`: the one on PATH (pip), else Debian's
+/// (`apt-get install python3-paramiko python3-asyncssh`). None, with the reason
+/// printed, when there is none; under CI that fails the test, since .ci/run installs them.
+async fn python_with(module: &str) -> Option<&'static str> {
+    for python in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(python);
+        }
     }
-    ok
+    let package = match module {
+        "ssh" => "ssh-python",
+        m => m,
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "no python3 can import {module}, but .ci/run should have installed {package}"
+    );
+    eprintln!("SKIPPED: no python3 with the {module} module (pip install {package})");
+    None
 }
 
 /// Runs a client script against `s` and returns the JSON it prints last.
-async fn run_script(s: &Served, script: &str) -> Value {
-    let mut c = Command::new("python3");
+async fn run_script(python: &str, s: &Served, script: &str) -> Value {
+    let mut c = Command::new(python);
     c.arg("-c")
         .arg(script)
         .arg(s.addr.ip().to_string())
@@ -129,12 +136,12 @@ print(json.dumps(out))
 
 #[tokio::test]
 async fn paramiko_none_then_three_passwords_on_one_connection_are_all_answered_and_captured() {
-    if !python_has("paramiko").await {
+    let Some(python) = python_with("paramiko").await else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut s = start(tmp.path(), "ssh-paramiko-none").await;
-    let answers = run_script(&s, PARAMIKO_NONE_THEN_PASSWORDS).await;
+    let answers = run_script(python, &s, PARAMIKO_NONE_THEN_PASSWORDS).await;
     // Each SERVICE_REQUEST got its SERVICE_ACCEPT and each attempt its USERAUTH_FAILURE
     // listing OpenSSH's methods; a timeout would read "Authentication timeout.".
     assert_eq!(
@@ -207,12 +214,12 @@ print(json.dumps(out))
 
 #[tokio::test]
 async fn paramiko_publickey_then_passwords_reaches_the_shell_and_every_attempt_is_captured() {
-    if !python_has("paramiko").await {
+    let Some(python) = python_with("paramiko").await else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut s = start(tmp.path(), "ssh-paramiko-key").await;
-    let answers = run_script(&s, PARAMIKO_KEY_THEN_PASSWORDS).await;
+    let answers = run_script(python, &s, PARAMIKO_KEY_THEN_PASSWORDS).await;
     let answers = answers.as_array().unwrap();
     assert_eq!(
         answers[..4],
@@ -278,12 +285,12 @@ print(json.dumps(asyncio.run(main())))
 
 #[tokio::test]
 async fn asyncssh_trying_a_password_list_on_one_connection_gets_every_attempt_captured() {
-    if !python_has("asyncssh").await {
+    let Some(python) = python_with("asyncssh").await else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut s = start(tmp.path(), "ssh-asyncssh").await;
-    let answer = run_script(&s, ASYNCSSH_PASSWORD_LIST).await;
+    let answer = run_script(python, &s, ASYNCSSH_PASSWORD_LIST).await;
     let list = ["123456", "password", "qwerty", "letmein", "admin123"];
     // Denied after the whole list (not a login timeout): every attempt was answered.
     assert_eq!(answer, serde_json::json!(["denied", list]));
@@ -337,12 +344,12 @@ print(json.dumps(out))
 
 #[tokio::test]
 async fn libssh_passwords_on_one_connection_are_all_answered_and_captured() {
-    if !python_has("ssh").await {
+    let Some(python) = python_with("ssh").await else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut s = start(tmp.path(), "ssh-libssh").await;
-    let answer = run_script(&s, LIBSSH_PASSWORDS).await;
+    let answer = run_script(python, &s, LIBSSH_PASSWORDS).await;
     assert_eq!(
         answer,
         serde_json::json!(["denied", "denied", "denied", "denied"])
