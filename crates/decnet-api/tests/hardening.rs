@@ -26,40 +26,6 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::support::*;
 
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start(state: AppState) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        decnet_api::serve_on(listener, state, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        addr,
-        stop: Some(tx),
-        task,
-    }
-}
-
-impl Server {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server shut down")
-            .unwrap();
-    }
-}
-
 /// A TCP connection to `addr` from the loopback address `src`.
 async fn connect_from(src: [u8; 4], addr: SocketAddr) -> TcpStream {
     let s = TcpSocket::new_v4().unwrap();

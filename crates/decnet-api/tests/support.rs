@@ -205,3 +205,43 @@ pub fn req(method: Method, uri: &str, token: Option<&str>, body: Option<Value>) 
 }
 
 pub use decnet_store::testing::{at, ev, login as login_ev, put};
+
+/// The API served on a real loopback socket by `serve_on`, stopped by [`Server::stop`].
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `state` on 127.0.0.1 at any free port.
+pub async fn start(state: AppState) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        decnet_api::serve_on(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Server {
+    /// Asks for a graceful shutdown and waits for it (open streams included).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.task)
+            .await
+            .expect("server shut down")
+            .unwrap();
+    }
+}

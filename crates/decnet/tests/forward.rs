@@ -28,29 +28,6 @@ fn journal(data: &Path) -> Vec<Event> {
         .collect()
 }
 
-/// One SSH login (root:toor), a command, and logout.
-fn ssh_login(ip: std::net::IpAddr, port: u16) {
-    let mut ssh = Command::new("sshpass")
-        .args(["-p", "toor", "ssh", "-tt", "-p", &port.to_string()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .arg(format!("root@{ip}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        ssh.stdin.take().unwrap().write_all(b"id\nexit\n").unwrap();
-    }
-    assert!(wait_exit(&mut ssh, DEADLINE).success());
-}
-
 /// Waits until the journal holds `n` disconnects (the session's last event).
 fn wait_sessions(data: &Path, n: usize) -> Vec<Event> {
     let ev = wait_events(data, DEADLINE, |ev| {
@@ -237,7 +214,7 @@ fn udp_receives_the_exact_rfc5424_line_of_every_event() {
     );
     let data = dir.path().join("data");
     let (run, _) = up(&cfg, &data, 25000, &[]);
-    ssh_login(ip, 25022);
+    ssh_session(ip, 25022, "id");
     let ev = wait_sessions(&data, 1);
     assert!(
         ev.iter().any(|e| e.event_type.as_str() == "login_success"),
@@ -270,14 +247,14 @@ fn a_tcp_receiver_that_is_restarted_still_gets_every_event() {
     let data = dir.path().join("data");
     let (run, _) = up(&cfg, &data, 25100, &[]);
 
-    ssh_login(ip, 25122);
+    ssh_session(ip, 25122, "id");
     let ev = wait_sessions(&data, 1);
     let want: Vec<String> = ev.iter().map(format_event).collect();
     assert_eq!(first.got.wait_all(&[], &want), Vec::<String>::new());
     let before = first.stop();
 
     // Receiver down: a second session is captured meanwhile.
-    ssh_login(ip, 25122);
+    ssh_session(ip, 25122, "id");
     wait_sessions(&data, 2);
     let second = StreamReceiver::start(TcpListener::bind(addr).unwrap(), None);
     let want: Vec<String> = journal(&data).iter().map(format_event).collect();
@@ -332,7 +309,7 @@ fn tls_reaches_a_receiver_whose_ca_is_log_target_ca() {
     );
     let data = dir.path().join("data");
     let (run, _) = up(&cfg, &data, 25200, &[]);
-    ssh_login(ip, 25222);
+    ssh_session(ip, 25222, "id");
     wait_sessions(&data, 1);
     assert!(run.terminate().success());
     let ev = journal(&data);
@@ -405,7 +382,7 @@ fn rsyslogd_receives_every_event_over_tcp() {
     );
     let data = dir.path().join("data");
     let (run, _) = up(&cfg, &data, 25400, &[]);
-    ssh_login(ip, 25422);
+    ssh_session(ip, 25422, "id");
     wait_sessions(&data, 1);
     assert!(run.terminate().success());
     let ev = journal(&data);

@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
@@ -27,33 +27,6 @@ fn tree(root: &Path) -> Vec<(PathBuf, bool, u32, u32, u32)> {
     out
 }
 
-/// An SSH session with a command, so a transcript and the decky's host key are written.
-fn ssh_session(ip: std::net::IpAddr, port: u16) {
-    let mut ssh = Command::new("sshpass")
-        .args(["-p", "toor", "ssh", "-tt", "-p", &port.to_string()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .arg(format!("root@{ip}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        ssh.stdin
-            .take()
-            .unwrap()
-            .write_all(b"uname -a\nexit\n")
-            .unwrap();
-    }
-    assert!(wait_exit(&mut ssh, DEADLINE).success());
-}
-
 fn fleet(dir: &Path, ip: std::net::IpAddr) -> PathBuf {
     let cfg = dir.join("fleet.ini");
     std::fs::write(
@@ -72,7 +45,7 @@ fn run_once(dir: &Path, port_offset: u16, env: &[(&str, &str)]) -> PathBuf {
     let cfg = fleet(dir, ip);
     let data = dir.join("data");
     let (run, _) = up(&cfg, &data, port_offset, env);
-    ssh_session(ip, port_offset + 22);
+    ssh_session(ip, port_offset + 22, "uname -a");
     let ev = wait_events(&data, DEADLINE, |ev| {
         ev.iter().any(|e| e["event_type"] == "session_recorded")
     });
@@ -198,7 +171,7 @@ fn up_as_root_drops_to_the_given_user_without_capabilities_and_still_records() {
     }
 
     // New files after the drop: the session's transcript shard, the database's writes.
-    ssh_session(ip, 25722);
+    ssh_session(ip, 25722, "uname -a");
     let ev = wait_events(&data, DEADLINE, |ev| {
         ev.iter().any(|e| e["event_type"] == "session_recorded")
     });

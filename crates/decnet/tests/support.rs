@@ -185,3 +185,30 @@ pub fn wait_events(
         std::thread::sleep(EVENTS_POLL);
     }
 }
+
+/// One interactive SSH session as root:toor (sshpass + OpenSSH): runs `command`, logs out.
+pub fn ssh_session(ip: std::net::IpAddr, port: u16, command: &str) {
+    let mut ssh = Command::new("sshpass")
+        .args(["-p", "toor", "ssh", "-tt", "-p", &port.to_string()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .arg(format!("root@{ip}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        ssh.stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{command}\nexit\n").as_bytes())
+            .unwrap();
+    }
+    assert!(wait_exit(&mut ssh, UP_DEADLINE).success());
+}
