@@ -7,6 +7,7 @@
 use std::io;
 use std::path::Path;
 
+use decnet_core::health::Condition;
 use decnet_journal::{Append, JournalError, JournalHandle, JournalOptions, JournalStats};
 use decnet_services::service::Pending;
 use decnet_services::Emitter;
@@ -49,6 +50,11 @@ impl JournalFeed {
             task,
             emitter: Emitter::durable(tx),
         })
+    }
+
+    /// The journal's health: degraded, with the reason, while it cannot record.
+    pub fn condition(&self) -> Condition {
+        self.handle.condition()
     }
 
     /// The intake: `emit` returns once the journal has fsynced the event.

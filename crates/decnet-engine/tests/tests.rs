@@ -9,6 +9,7 @@
 )]
 
 mod conformance;
+mod journal_health;
 mod supervisor;
 mod support;
 mod udp;
