@@ -229,3 +229,47 @@ fn a_full_disk_loses_no_answered_request_and_serving_resumes_when_space_returns(
     });
     assert!(run.terminate().success());
 }
+
+#[test]
+fn up_on_a_disk_below_its_watermark_exits_non_zero_saying_why() {
+    let Some(fs) = Tmpfs::mount("8m") else {
+        eprintln!("skipped: the disk-full test mounts a tmpfs, which needs root");
+        return;
+    };
+    let cfg = fs.path().join("fleet.ini");
+    // The whole 8 MiB disk is less than the 16 MiB the watermark asks to keep free.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[general]\ndisk_watermark = 16MiB\n\n[k1]\nip = {}\nservices = http\n",
+            unique_ip()
+        ),
+    )
+    .unwrap();
+    let mut cmd = decnet();
+    cmd.args(["up", "--port-offset", &PORT_OFFSET.to_string(), "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(fs.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let status = wait_exit(&mut child, DEADLINE);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("journal: free space below the watermark: ")
+            && stderr.contains("16.0 MiB required"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("disk_watermark"),
+        "says what to do: {stderr}"
+    );
+}
