@@ -655,7 +655,7 @@ pub struct PageQuery {
 /// Liveness of the API and what it depends on.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthDto {
-    /// `ok` when the database answers, else `degraded`.
+    /// `ok` when the database answers and the journal records, else `degraded`.
     pub status: String,
     /// Seconds since the API started.
     pub uptime_s: u64,
@@ -663,6 +663,9 @@ pub struct HealthDto {
     pub database: String,
     /// `enabled` or `disabled`.
     pub bus: String,
+    /// `ok`, or why the journal cannot record (`journal: no space left on device (<path>)`):
+    /// the deckies answer nobody meanwhile. `ok` too when this process runs no engine.
+    pub journal: String,
     /// Every worker heard on `system.*.health`.
     pub workers: Vec<WorkerDto>,
 }

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use axum::http::{header, HeaderValue, Method};
 use axum::Router;
 use decnet_bus::{Bus, HealthRegistry};
+use decnet_core::health::Condition;
 use decnet_store::Store;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -249,6 +250,7 @@ struct Inner {
     users_lock: Arc<tokio::sync::Mutex<()>>,
     bus: Option<Arc<dyn Bus>>,
     health: Option<HealthRegistry>,
+    journal: Option<Condition>,
     deckies: Arc<Vec<DeckyInfo>>,
     data_dir: PathBuf,
     cors_origins: Vec<String>,
@@ -290,6 +292,7 @@ impl AppState {
                 users_lock: Arc::default(),
                 bus: None,
                 health: None,
+                journal: None,
                 deckies: Arc::new(Vec::new()),
                 data_dir: data_dir.to_path_buf(),
                 cors_origins: config.cors_origins.clone(),
@@ -324,6 +327,11 @@ impl AppState {
     /// Reports worker health from this registry.
     pub fn with_health(self, registry: HealthRegistry) -> AppState {
         self.edit(|i| i.health = Some(registry))
+    }
+
+    /// Reports the journal's health: `/health` is 503 with the reason while it cannot record.
+    pub fn with_journal(self, condition: Condition) -> AppState {
+        self.edit(|i| i.journal = Some(condition))
     }
 
     /// The running fleet, as `GET /deckies` shows it.
@@ -374,6 +382,10 @@ impl AppState {
 
     pub(crate) fn health(&self) -> Option<&HealthRegistry> {
         self.inner.health.as_ref()
+    }
+
+    pub(crate) fn journal(&self) -> Option<&Condition> {
+        self.inner.journal.as_ref()
     }
 
     pub(crate) fn deckies(&self) -> &[DeckyInfo] {

@@ -511,6 +511,7 @@ async fn health_is_public_and_reports_database_bus_and_workers() {
     assert_eq!(r.body["status"], "ok");
     assert_eq!(r.body["database"], "ok");
     assert_eq!(r.body["bus"], "disabled");
+    assert_eq!(r.body["journal"], "ok");
     assert_eq!(r.body["workers"], json!([]));
 
     let bus = decnet_bus::FakeBus::new();
@@ -541,6 +542,37 @@ async fn health_is_public_and_reports_database_bus_and_workers() {
     assert_eq!(r.body["bus"], "enabled");
     assert_eq!(r.body["workers"][0]["worker"], "ingester");
     assert_eq!(r.body["workers"][0]["status"], "ok");
+}
+
+#[tokio::test]
+async fn health_is_503_naming_the_journal_reason_while_it_cannot_record() {
+    let api = Api::new().await;
+    let journal = decnet_core::health::Condition::new();
+    let state = api.state.clone().with_journal(journal.clone());
+    let health = || {
+        send(
+            decnet_api::router(state.clone()),
+            req(Method::GET, "/api/v1/health", None, None),
+        )
+    };
+    let r = health().await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["journal"], "ok");
+
+    journal.set_degraded("journal: no space left on device (/data/journal)");
+    let r = health().await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["status"], "degraded");
+    assert_eq!(
+        r.body["journal"],
+        "journal: no space left on device (/data/journal)"
+    );
+    assert_eq!(r.body["database"], "ok");
+
+    journal.clear();
+    let r = health().await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "ok");
 }
 
 #[tokio::test]

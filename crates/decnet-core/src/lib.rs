@@ -2,6 +2,7 @@
 //!
 //! - [`event`]: the captured `Event` and `Credential` (DESIGN §6)
 //! - [`fields`]: the typed event fields services write and intel reads back
+//! - [`health`]: a shared ok/degraded value (the journal's, read by the engine and the API)
 //! - [`journal_pos`]: the journal position shared by the journal and the store
 //! - [`paths`]: the data-dir layout ([`paths::DataDir`])
 //! - [`syslog`]: the RFC 5424 wire form of an event and its parser
@@ -16,6 +17,7 @@ pub mod catalog;
 pub mod config;
 pub mod event;
 pub mod fields;
+pub mod health;
 pub mod journal_pos;
 pub mod paths;
 pub mod persona;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use decnet_core::catalog::{ListenerInfo, Transport};
 use decnet_core::config::model::{FleetConfig, ServiceConfig};
 use decnet_core::config::ConfigError;
+use decnet_core::health::Condition;
 use decnet_core::paths::DataDir;
 use decnet_core::seed::InstanceSeed;
 use decnet_services::{DeckyRuntime, Emitter, Instance, Registry, ServiceError};
@@ -240,7 +241,7 @@ enum Socket {
 pub struct EngineOptions {
     /// `<data>`.
     pub data_dir: PathBuf,
-    /// Journal tuning.
+    /// Journal tuning (its watermark is the fleet's `disk_watermark`).
     pub journal: JournalOptions,
     /// Most decky connections open at once across the fleet (each holds a descriptor);
     /// None: the open-file limit less [`crate::limits::RESERVED_DESCRIPTORS`] and the listeners.
@@ -328,7 +329,11 @@ impl Engine {
             sockets.push(socket);
         }
 
-        let journal = JournalFeed::start(&DataDir::new(&opts.data_dir).journal(), opts.journal)?;
+        let journal_opts = JournalOptions {
+            watermark: fleet.general.disk_watermark,
+            ..opts.journal
+        };
+        let journal = JournalFeed::start(&DataDir::new(&opts.data_dir).journal(), journal_opts)?;
         let emitter = journal.emitter();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -386,6 +391,7 @@ impl Engine {
                 decky_slots: p.slots,
                 emitter: emitter.clone(),
                 refusals: refusals.clone(),
+                journal: journal.condition(),
             };
             match socket {
                 Socket::Tcp(socket) => {
@@ -433,6 +439,11 @@ impl Engine {
     /// The event intake (for in-process producers and tests).
     pub fn emitter(&self) -> Emitter {
         self.journal.emitter()
+    }
+
+    /// The journal's health (`/health` reports it; the deckies stop answering while degraded).
+    pub fn journal_condition(&self) -> Condition {
+        self.journal.condition()
     }
 
     /// Closes the listeners, ends every connection, and flushes the journal.

@@ -7,11 +7,15 @@
 use std::io;
 use std::path::Path;
 
+use decnet_core::health::Condition;
 use decnet_journal::{Append, JournalError, JournalHandle, JournalOptions, JournalStats};
 use decnet_services::service::Pending;
 use decnet_services::Emitter;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+/// How long closing waits for the last emitters to go before it stops waiting.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most events moved from the intake to the writer per wake-up.
 const FORWARD_BATCH: usize = 256;
@@ -51,6 +55,11 @@ impl JournalFeed {
         })
     }
 
+    /// The journal's health: degraded, with the reason, while it cannot record.
+    pub fn condition(&self) -> Condition {
+        self.handle.condition()
+    }
+
     /// The intake: `emit` returns once the journal has fsynced the event.
     pub fn emitter(&self) -> Emitter {
         self.emitter.clone()
@@ -70,7 +79,20 @@ impl JournalFeed {
             op: "join journal feed",
             source: io::Error::other(e.to_string()),
         };
-        task.await.map_err(joined)?;
+        let mut task = task;
+        match tokio::time::timeout(CLOSE_GRACE, &mut task).await {
+            Ok(done) => done.map_err(joined)?,
+            Err(_) => {
+                // A session stuck inside a service (one whose event could not be
+                // recorded, parked for good) still holds an emitter: shutdown must
+                // not wait on it. Everything handed over was forwarded long ago.
+                tracing::warn!(
+                    "journal: a session still holds the event intake at shutdown; closing the journal without waiting for it"
+                );
+                task.abort();
+                let _ = task.await;
+            }
+        }
         // The writer thread joins after draining; keep the runtime free meanwhile.
         tokio::task::spawn_blocking(move || handle.close())
             .await
@@ -138,6 +160,23 @@ mod tests {
         drop(emitter);
         let stats = feed.close().await.unwrap();
         assert_eq!(stats.written, 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_does_not_wait_forever_on_an_emitter_a_stuck_session_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let feed = JournalFeed::start(dir.path(), JournalOptions::default()).unwrap();
+        let stuck = feed.emitter();
+        assert!(stuck.emit(ev(0)).await);
+        let closing = tokio::spawn(feed.close());
+        let stats = tokio::time::timeout(CLOSE_GRACE * 4, closing)
+            .await
+            .expect("close returns although an emitter is still held")
+            .unwrap()
+            .unwrap();
+        assert_eq!(stats.written, 1);
+        // The held emitter now reports that nothing more can be recorded.
+        assert!(!stuck.emit(ev(1)).await);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use decnet_core::catalog::ListenerInfo;
+use decnet_core::health::Condition;
 use decnet_core::EventType;
 use decnet_services::conn::LimitTrip;
 use decnet_services::service::AMPLIFICATION_CAP;
@@ -110,6 +111,8 @@ pub struct Endpoint {
     pub emitter: Emitter,
     /// Refused connections, counted per source, decky and limit (host-wide).
     pub refusals: Arc<RefusalLog>,
+    /// The journal's health: while degraded nothing is served, since nothing could be recorded.
+    pub journal: Condition,
 }
 
 impl Endpoint {
@@ -229,6 +232,11 @@ impl Listener {
                     continue;
                 }
             };
+            // The journal cannot record: close unserved, with no event (it would be lost too).
+            if !ep.journal.is_ok() {
+                ep.journal.note_refused();
+                continue;
+            }
             // A refused stream is dropped by the `let … else`: the peer sees a close.
             let limits = &ep.decky.limits;
             let fd = match self.budget.take() {
@@ -413,6 +421,10 @@ impl UdpListener {
                     continue;
                 }
             };
+            if !ep.journal.is_ok() {
+                ep.journal.note_refused();
+                continue;
+            }
             match self.rate.check(peer.ip(), n, Instant::now()) {
                 Verdict::Pass => {}
                 Verdict::Drop { report } => {

@@ -10,6 +10,7 @@
 
 mod conformance;
 mod fairness;
+mod journal_health;
 mod supervisor;
 mod support;
 mod udp;

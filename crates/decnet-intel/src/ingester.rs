@@ -75,6 +75,7 @@ pub struct Ingester {
     committed: Option<Option<JournalPos>>,
     reader: Option<JournalReader>,
     stats: IngestStats,
+    failing: Failing,
 }
 
 impl std::fmt::Debug for Ingester {
@@ -102,6 +103,7 @@ impl Ingester {
             committed: None,
             reader: None,
             stats: IngestStats::default(),
+            failing: Failing::default(),
         }
     }
 
@@ -262,7 +264,7 @@ impl Ingester {
             let wait = match self.try_batch_logged().await {
                 Ok(true) => Duration::ZERO,
                 Ok(false) => self.opts.poll_interval,
-                Err(()) => self.opts.retry,
+                Err(backoff) => backoff,
             };
             if shutdown.is_cancelled() {
                 break;
@@ -282,23 +284,157 @@ impl Ingester {
         self.stats
     }
 
-    /// One batch; Ok(true) when more is probably waiting.
-    async fn try_batch_logged(&mut self) -> Result<bool, ()> {
+    /// One batch; Ok(true) when more is probably waiting, Err(wait) after a failure.
+    async fn try_batch_logged(&mut self) -> Result<bool, Duration> {
         let before = self.stats.batches;
-        match self.ingest_once().await {
+        let result = self.ingest_once().await;
+        let now = Instant::now();
+        match result {
             // A committed batch means lines were there: go again at once and let
             // an empty read decide when to sleep.
-            Ok(_) => Ok(self.stats.batches > before),
+            Ok(_) => {
+                if let Some(outage) = self.failing.recovered(now) {
+                    tracing::info!(
+                        after_secs = outage.duration.as_secs(),
+                        failures = outage.failures,
+                        "ingest works again"
+                    );
+                }
+                Ok(self.stats.batches > before)
+            }
             Err(IntelError::Store(StoreError::OffsetMoved { .. })) => {
                 tracing::warn!(
                     "ingest offset moved under this ingester (another one running?); re-reading it"
                 );
-                Err(())
+                Err(self.opts.retry)
             }
             Err(e) => {
-                tracing::error!(error = %e, "ingest batch failed; it will be retried");
-                Err(())
+                let (wait, report) = self.failing.failed(now, self.opts.retry);
+                match report {
+                    Report::First => tracing::error!(
+                        error = %e,
+                        "ingest batch failed; retrying with backoff (the journal keeps every event meanwhile)"
+                    ),
+                    Report::Again { failures, since } => tracing::error!(
+                        error = %e,
+                        failures,
+                        since_secs = since.as_secs(),
+                        "ingest still failing; retrying with backoff"
+                    ),
+                    Report::Quiet => {}
+                }
+                Err(wait)
             }
         }
+    }
+}
+
+/// Longest wait between retries of a failing batch.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// A failure that persists is logged again at most this often (a full disk
+/// must not turn into one error line per retry).
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Consecutive failed batches: the backoff and when they were last reported.
+#[derive(Debug, Default)]
+struct Failing {
+    spell: Option<Spell>,
+}
+
+#[derive(Debug)]
+struct Spell {
+    since: Instant,
+    reported: Instant,
+    failures: u64,
+    wait: Duration,
+}
+
+/// Whether a failure is logged.
+#[derive(Debug, PartialEq, Eq)]
+enum Report {
+    /// The first of a spell.
+    First,
+    /// A minute or more after the last report: failures since the spell began.
+    Again { failures: u64, since: Duration },
+    /// Logged recently enough.
+    Quiet,
+}
+
+/// A spell of failures that ended.
+#[derive(Debug, PartialEq, Eq)]
+struct Outage {
+    duration: Duration,
+    failures: u64,
+}
+
+impl Failing {
+    /// A batch failed at `now`: how long to wait, and whether to say so.
+    fn failed(&mut self, now: Instant, first_wait: Duration) -> (Duration, Report) {
+        let Some(s) = self.spell.as_mut() else {
+            self.spell = Some(Spell {
+                since: now,
+                reported: now,
+                failures: 1,
+                wait: first_wait,
+            });
+            return (first_wait, Report::First);
+        };
+        s.failures += 1;
+        s.wait = (s.wait * 2).min(MAX_RETRY.max(first_wait));
+        let report = if now.duration_since(s.reported) >= REPORT_EVERY {
+            s.reported = now;
+            Report::Again {
+                failures: s.failures,
+                since: now.duration_since(s.since),
+            }
+        } else {
+            Report::Quiet
+        };
+        (s.wait, report)
+    }
+
+    /// A batch succeeded: the spell that ended, if any.
+    fn recovered(&mut self, now: Instant) -> Option<Outage> {
+        self.spell.take().map(|s| Outage {
+            duration: now.duration_since(s.since),
+            failures: s.failures,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_persisting_failure_backs_off_and_is_reported_once_a_minute() {
+        let mut f = Failing::default();
+        let t0 = Instant::now();
+        let retry = Duration::from_secs(1);
+        assert_eq!(f.failed(t0, retry), (retry, Report::First));
+        let mut waits = Vec::new();
+        let mut reports = 0;
+        let mut t = t0;
+        for _ in 0..200 {
+            let (wait, report) = f.failed(t, retry);
+            waits.push(wait);
+            if report != Report::Quiet {
+                reports += 1;
+            }
+            t += wait;
+        }
+        assert_eq!(&waits[..5], &[2, 4, 8, 16, 30].map(Duration::from_secs));
+        assert!(waits.iter().all(|w| *w <= MAX_RETRY));
+        // 200 failures over ~100 minutes: about one line a minute, not one per failure.
+        let minutes = t.duration_since(t0).as_secs() / 60;
+        assert!(reports <= minutes + 1, "{reports} reports in {minutes} min");
+        assert!(
+            reports >= minutes.saturating_sub(1),
+            "{reports} reports in {minutes} min"
+        );
+        let outage = f.recovered(t).unwrap();
+        assert_eq!(outage.failures, 201);
+        // The next failure starts a new spell, reported at once, with the short wait.
+        assert_eq!(f.failed(t, retry), (retry, Report::First));
     }
 }

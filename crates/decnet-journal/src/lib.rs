@@ -7,7 +7,8 @@
 //!
 //! - [`segment`]: segment file names, listing, torn-tail repair
 //! - [`writer`]: [`JournalWriter`], one per journal (a lock file enforces it)
-//! - [`handle`]: [`JournalHandle`], the writer on its own thread, fed [`Append`] requests
+//! - [`handle`]: [`JournalHandle`], the writer on its own thread, fed [`Append`] requests;
+//!   it never dies of an I/O error: it turns degraded, refuses events, and resumes by itself
 //! - [`reader`]: [`JournalReader`], complete lines from a position onwards
 
 pub mod handle;
@@ -23,7 +24,7 @@ pub use decnet_core::journal_pos::JournalPos;
 pub use handle::{Append, JournalHandle, JournalStats};
 pub use reader::{JournalReader, Record, MAX_LINE_BYTES};
 pub use segment::{list_segments, segment_path};
-pub use writer::{JournalOptions, JournalWriter};
+pub use writer::{JournalOptions, JournalWriter, Space};
 
 /// Journal failures.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,31 @@ pub enum JournalError {
     /// Another process already writes this journal.
     #[error("journal {0} is already being written by another decnet process: stop it, or give this one its own --data-dir")]
     Locked(PathBuf),
+    /// The journal's filesystem has less free space than the watermark asks for.
+    #[error("journal: {0}; free space on that filesystem, or lower disk_watermark in [general] (0 disables it)")]
+    LowSpace(String),
+}
+
+impl JournalError {
+    /// What the journal's health says while this error keeps it from recording:
+    /// `journal: no space left on device (<path>)`.
+    pub fn degraded_reason(&self) -> String {
+        match self {
+            JournalError::Io { path, op, source } => match source.kind() {
+                io::ErrorKind::StorageFull => {
+                    format!("journal: no space left on device ({})", path.display())
+                }
+                io::ErrorKind::QuotaExceeded => {
+                    format!("journal: disk quota exceeded ({})", path.display())
+                }
+                _ => format!("journal: {op}: {source} ({})", path.display()),
+            },
+            JournalError::Locked(dir) => {
+                format!("journal: locked by another process ({})", dir.display())
+            }
+            JournalError::LowSpace(reason) => format!("journal: {reason}"),
+        }
+    }
 }
 
 /// Maps an I/O error to [`JournalError::Io`] naming the path and the operation.

@@ -230,3 +230,243 @@ proptest::proptest! {
         proptest::prop_assert_eq!(seen, all);
     }
 }
+
+// ---- Faults: the writer never dies, never leaves a torn line, resumes by itself. ----
+
+use std::time::{Duration, Instant};
+
+use decnet_core::config::model::DiskWatermark;
+
+/// Options for fault tests: checks every few milliseconds instead of every second.
+fn quick() -> JournalOptions {
+    JournalOptions {
+        check_interval: Duration::from_millis(5),
+        ..Default::default()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Sends `e` and reports whether the journal acknowledged it as durable.
+fn recorded(
+    rt: &tokio::runtime::Runtime,
+    tx: &tokio::sync::mpsc::Sender<Append>,
+    e: Event,
+) -> bool {
+    let (append, synced) = Append::new(e);
+    rt.block_on(async {
+        tx.send(append).await.unwrap();
+        synced.await.is_ok()
+    })
+}
+
+/// Polls `cond` until it holds, failing after a deadline.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting until {what}");
+        std::thread::yield_now();
+    }
+}
+
+fn numbers(dir: &Path) -> Vec<u64> {
+    read_all(dir, JournalPos::START)
+        .0
+        .iter()
+        .map(|e| e.fields["n"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_failed_write_cuts_the_segment_back_to_what_was_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = JournalWriter::open(dir.path(), JournalOptions::default()).unwrap();
+    for i in 0..3 {
+        w.append(&ev(i)).unwrap();
+    }
+    w.sync().unwrap();
+    let synced = fs::metadata(segment_path(dir.path(), 1)).unwrap().len();
+    w.faults.set(|p| p.disk_full = true);
+    w.append(&ev(3)).unwrap();
+    w.append(&ev(4)).unwrap();
+    let err = w.sync().unwrap_err();
+    assert_eq!(
+        err.degraded_reason(),
+        format!(
+            "journal: no space left on device ({})",
+            segment_path(dir.path(), 1).display()
+        )
+    );
+    // Half a batch reached the file, as a real ENOSPC leaves it.
+    assert!(fs::metadata(segment_path(dir.path(), 1)).unwrap().len() > synced);
+    w.discard_unsynced().unwrap();
+    assert_eq!(
+        fs::metadata(segment_path(dir.path(), 1)).unwrap().len(),
+        synced
+    );
+    assert_eq!(
+        numbers(dir.path()),
+        vec![0, 1, 2],
+        "no torn or unsynced line left"
+    );
+    assert_eq!(w.written(), 3);
+    // While the disk stays full, recovery fails; once it has room, writing goes on.
+    assert!(w.recover().is_err());
+    w.faults.set(|p| p.disk_full = false);
+    w.recover().unwrap();
+    w.append(&ev(5)).unwrap();
+    w.sync().unwrap();
+    assert_eq!(numbers(dir.path()), vec![0, 1, 2, 5]);
+}
+
+#[test]
+fn a_reader_that_saw_unsynced_lines_reads_on_cleanly_after_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = JournalWriter::open(dir.path(), JournalOptions::default()).unwrap();
+    w.append(&ev(0)).unwrap();
+    w.append(&ev(1)).unwrap();
+    w.sync().unwrap();
+    w.append(&ev(2)).unwrap();
+    w.write_out().unwrap();
+    // The reader gets the written but unsynced line, then its fsync fails.
+    let mut r = JournalReader::open(dir.path(), JournalPos::START);
+    assert_eq!(r.read_batch(10).unwrap().len(), 3);
+    w.faults.set(|p| p.fsync_eio = true);
+    w.append(&ev(3)).unwrap();
+    let err = w.sync().unwrap_err();
+    assert!(err.degraded_reason().contains("fsync"), "{err}");
+    w.discard_unsynced().unwrap();
+    w.faults.set(|p| p.fsync_eio = false);
+    w.recover().unwrap();
+    w.append(&ev(4)).unwrap();
+    w.sync().unwrap();
+    // New lines go to a fresh segment, so the reader's offset past the cut never
+    // lands inside them.
+    let rest = r.read_batch(10).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(matches!(&rest[0].0, Record::Event(e) if e.fields["n"] == 4));
+    assert_eq!(numbers(dir.path()), vec![0, 1, 4]);
+}
+
+#[test]
+fn the_writer_thread_turns_degraded_on_disk_full_and_resumes_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = JournalWriter::open(dir.path(), quick()).unwrap();
+    let faults = w.faults.clone();
+    let h = JournalHandle::start_writer(w).unwrap();
+    let health = h.condition();
+    let tx = h.sender().unwrap();
+    let rt = rt();
+    assert!(recorded(&rt, &tx, ev(0)));
+    assert!(health.is_ok());
+
+    faults.set(|p| p.disk_full = true);
+    assert!(
+        !recorded(&rt, &tx, ev(1)),
+        "an event that hit ENOSPC is not acknowledged"
+    );
+    let reason = health.degraded().unwrap();
+    assert!(
+        reason.starts_with("journal: no space left on device ("),
+        "{reason}"
+    );
+    // Refused at once while degraded, and the thread is still alive to say so.
+    assert!(!recorded(&rt, &tx, ev(2)));
+
+    faults.set(|p| p.disk_full = false);
+    wait_until("the journal recovers", || health.is_ok());
+    assert!(recorded(&rt, &tx, ev(3)));
+    drop(tx);
+    let stats = h.close().unwrap();
+    assert_eq!(stats.written, 2);
+    assert_eq!(numbers(dir.path()), vec![0, 3]);
+}
+
+#[test]
+fn below_the_watermark_the_journal_refuses_before_the_disk_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = JournalOptions {
+        watermark: DiskWatermark {
+            bytes: Some(4 << 20),
+            percent: None,
+        },
+        ..quick()
+    };
+    let w = JournalWriter::open(dir.path(), opts).unwrap();
+    let faults = w.faults.clone();
+    let roomy = Space {
+        free: 50 << 20,
+        total: 100 << 20,
+    };
+    faults.set(|p| p.space = Some(roomy));
+    let h = JournalHandle::start_writer(w).unwrap();
+    let health = h.condition();
+    let tx = h.sender().unwrap();
+    let rt = rt();
+    assert!(recorded(&rt, &tx, ev(0)));
+
+    faults.set(|p| {
+        p.space = Some(Space {
+            free: 3 << 20,
+            total: 100 << 20,
+        })
+    });
+    wait_until("the watermark is noticed", || !health.is_ok());
+    assert_eq!(
+        health.degraded().unwrap(),
+        format!(
+            "journal: free space below the watermark: 3.0 MiB free, 4.0 MiB required ({})",
+            dir.path().display()
+        )
+    );
+    assert!(!recorded(&rt, &tx, ev(1)));
+
+    faults.set(|p| p.space = Some(roomy));
+    wait_until("space is back", || health.is_ok());
+    assert!(recorded(&rt, &tx, ev(2)));
+    drop(tx);
+    h.close().unwrap();
+    assert_eq!(numbers(dir.path()), vec![0, 2]);
+}
+
+#[test]
+fn starting_below_the_watermark_or_on_a_full_disk_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = JournalOptions {
+        watermark: DiskWatermark {
+            bytes: Some(4 << 20),
+            percent: None,
+        },
+        ..quick()
+    };
+    let w = JournalWriter::open(dir.path(), opts).unwrap();
+    w.faults.set(|p| {
+        p.space = Some(Space {
+            free: 3 << 20,
+            total: 100 << 20,
+        })
+    });
+    let err = JournalHandle::start_writer(w).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "journal: free space below the watermark: 3.0 MiB free, 4.0 MiB required ("
+        ),
+        "{err}"
+    );
+    assert!(err.contains("disk_watermark"), "says what to do: {err}");
+
+    let w = JournalWriter::open(dir.path(), opts).unwrap();
+    w.faults.set(|p| p.disk_full = true);
+    let err = JournalHandle::start_writer(w).unwrap_err().to_string();
+    assert!(
+        err.contains("test write") && err.contains("os error 28"),
+        "{err}"
+    );
+    // Nothing was left behind by the failed starts.
+    assert!(numbers(dir.path()).is_empty());
+}

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use decnet_core::config::model::DiskWatermark;
 use decnet_core::paths;
 use decnet_core::Event;
 
@@ -21,6 +22,11 @@ pub struct JournalOptions {
     pub sync_interval: Duration,
     /// Events buffered between the deckies and the writer (senders wait when full).
     pub queue: usize,
+    /// Free space the journal's filesystem must keep (`[general] disk_watermark`):
+    /// below it the journal refuses events, leaving room for the database and ingester.
+    pub watermark: DiskWatermark,
+    /// How often the writer checks free space and, while degraded, retries.
+    pub check_interval: Duration,
 }
 
 impl Default for JournalOptions {
@@ -29,8 +35,26 @@ impl Default for JournalOptions {
             segment_max_bytes: 64 * 1024 * 1024,
             sync_interval: Duration::from_millis(50),
             queue: 65_536,
+            watermark: DiskWatermark::DEFAULT,
+            check_interval: Duration::from_secs(1),
         }
     }
+}
+
+/// Lines buffered in memory before they are written to the segment.
+const BUF_BYTES: usize = 256 * 1024;
+/// Size of the test write a recovering or starting writer makes.
+const PROBE_BYTES: usize = 64 * 1024;
+/// The test write's file, beside the segments.
+const PROBE_FILE: &str = "writer.probe";
+
+/// Free and total bytes of the journal's filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes an unprivileged writer may still use.
+    pub free: u64,
+    /// Size of the filesystem.
+    pub total: u64,
 }
 
 /// Takes the journal's writer lock; it is held as long as the returned file is open.
@@ -50,6 +74,12 @@ fn lock_writer(dir: &Path) -> Result<File, JournalError> {
 }
 
 /// Appends events to the newest segment, rolling by size.
+///
+/// It knows how much of the segment is synced, so after a failed write or
+/// fsync [`discard_unsynced`](Self::discard_unsynced) cuts the segment back to
+/// that length: no torn line and no line whose fsync failed stays behind.
+/// Readers may already have read such lines, past the cut, so the next event
+/// goes to a fresh segment rather than overwriting what they saw.
 #[derive(Debug)]
 pub struct JournalWriter {
     /// Held for the writer's lifetime: one writer per journal, across processes.
@@ -57,10 +87,21 @@ pub struct JournalWriter {
     dir: PathBuf,
     pub(crate) opts: JournalOptions,
     segment: u64,
-    file: io::BufWriter<File>,
+    file: File,
+    /// Appended lines not yet handed to the file.
+    buf: Vec<u8>,
+    /// Length of the segment including `buf`.
     len: u64,
-    dirty: bool,
+    /// Length of the segment known to be on disk.
+    synced: u64,
     written: u64,
+    written_synced: u64,
+    /// The segment still holds bytes past `synced` (a truncation failed).
+    needs_truncate: bool,
+    /// Readers may have seen bytes past `synced`: write on in a new segment.
+    needs_roll: bool,
+    #[cfg(test)]
+    pub(crate) faults: Faults,
 }
 
 impl JournalWriter {
@@ -82,11 +123,22 @@ impl JournalWriter {
             dir: dir.to_path_buf(),
             opts,
             segment,
-            file: io::BufWriter::with_capacity(256 * 1024, file),
+            file,
+            buf: Vec::with_capacity(BUF_BYTES),
             len,
-            dirty: false,
+            synced: len,
             written: 0,
+            written_synced: 0,
+            needs_truncate: false,
+            needs_roll: false,
+            #[cfg(test)]
+            faults: Faults::default(),
         })
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Where the next event will be written.
@@ -97,40 +149,156 @@ impl JournalWriter {
         }
     }
 
-    /// Events appended since open.
+    /// Events appended since open (less those discarded after a failure).
     pub fn written(&self) -> u64 {
         self.written
     }
 
-    /// Appends one event (buffered until [`sync`](Self::sync)).
-    pub fn append(&mut self, event: &Event) -> Result<(), JournalError> {
-        if self.len >= self.opts.segment_max_bytes {
+    /// Appends one event (buffered until [`sync`](Self::sync)); returns the bytes it took.
+    pub fn append(&mut self, event: &Event) -> Result<u64, JournalError> {
+        if self.needs_truncate {
+            self.truncate_to_synced()?;
+        }
+        if self.len >= self.opts.segment_max_bytes || self.needs_roll {
             self.roll()?;
         }
         let mut line = event.to_json_line();
         line.push('\n');
-        let path = segment_path(&self.dir, self.segment);
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(io_err(&path, "append"))?;
-        self.len += line.len() as u64;
-        self.dirty = true;
+        self.buf.extend_from_slice(line.as_bytes());
+        let n = line.len() as u64;
+        self.len += n;
         self.written += 1;
-        Ok(())
+        if self.buf.len() >= BUF_BYTES {
+            self.write_out()?;
+        }
+        Ok(n)
     }
 
-    /// Flushes buffered lines and fsyncs the segment.
-    pub fn sync(&mut self) -> Result<(), JournalError> {
-        if !self.dirty {
+    /// Hands the buffered lines to the file (not yet durable).
+    pub(crate) fn write_out(&mut self) -> Result<(), JournalError> {
+        if self.buf.is_empty() {
             return Ok(());
         }
         let path = segment_path(&self.dir, self.segment);
-        self.file.flush().map_err(io_err(&path, "flush"))?;
+        #[cfg(test)]
+        self.faults.write(&mut self.file, &self.buf, &path)?;
         self.file
-            .get_ref()
-            .sync_data()
-            .map_err(io_err(&path, "fsync"))?;
-        self.dirty = false;
+            .write_all(&self.buf)
+            .map_err(io_err(&path, "append"))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes buffered lines and fsyncs the segment.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if self.len == self.synced {
+            return Ok(());
+        }
+        self.write_out()?;
+        let path = segment_path(&self.dir, self.segment);
+        #[cfg(test)]
+        self.faults.fsync(&path)?;
+        self.file.sync_data().map_err(io_err(&path, "fsync"))?;
+        self.synced = self.len;
+        self.written_synced = self.written;
+        Ok(())
+    }
+
+    /// After a failed append or sync: forgets every event not yet synced and cuts
+    /// the segment back to its synced length. Events synced before stay intact.
+    /// If the cut itself fails it is retried before the next append.
+    pub fn discard_unsynced(&mut self) -> Result<(), JournalError> {
+        self.buf.clear();
+        self.len = self.synced;
+        self.written = self.written_synced;
+        self.needs_roll = true;
+        self.needs_truncate = true;
+        self.truncate_to_synced()
+    }
+
+    fn truncate_to_synced(&mut self) -> Result<(), JournalError> {
+        let path = segment_path(&self.dir, self.segment);
+        if self.file.set_len(self.synced).is_err() {
+            // The handle may be what is broken (EIO): a fresh one may still truncate.
+            self.file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&path)
+                .map_err(io_err(&path, "reopen segment"))?;
+            self.file
+                .set_len(self.synced)
+                .map_err(io_err(&path, "truncate segment"))?;
+        }
+        // Best effort: should a crash undo the cut, the lines that come back are whole
+        // (the torn tail is repaired at open) and were only ever unacknowledged.
+        let _ = self.file.sync_all();
+        self.needs_truncate = false;
+        Ok(())
+    }
+
+    /// Free and total space of the journal's filesystem.
+    pub fn space(&self) -> io::Result<Space> {
+        #[cfg(test)]
+        if let Some(space) = self.faults.space() {
+            return Ok(space);
+        }
+        let st = nix::sys::statvfs::statvfs(&self.dir).map_err(io::Error::from)?;
+        #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+        let (avail, blocks, frag) = (
+            st.blocks_available() as u64,
+            st.blocks() as u64,
+            st.fragment_size() as u64,
+        );
+        Ok(Space {
+            free: avail.saturating_mul(frag),
+            total: blocks.saturating_mul(frag),
+        })
+    }
+
+    /// Free space is below the watermark: the reason, naming free and required bytes.
+    pub fn below_watermark(&self) -> Option<String> {
+        // A filesystem that cannot say how full it is is not refused for it: the
+        // write itself will tell.
+        let space = self.space().ok()?;
+        let required = self.opts.watermark.threshold(space.total);
+        (space.free < required).then(|| {
+            format!(
+                "free space below the watermark: {} free, {} required ({})",
+                mib(space.free),
+                mib(required),
+                self.dir.display()
+            )
+        })
+    }
+
+    /// A test write and fsync beside the segments: can the journal write at all?
+    pub fn probe(&self) -> Result<(), JournalError> {
+        let path = self.dir.join(PROBE_FILE);
+        #[cfg(test)]
+        self.faults.probe(&path)?;
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)?;
+            f.write_all(&[b'\n'; PROBE_BYTES])?;
+            f.sync_data()
+        })();
+        let _ = fs::remove_file(&path);
+        result.map_err(io_err(&path, "test write"))
+    }
+
+    /// Makes the writer ready to append again after a failure: finishes the cut,
+    /// checks that a write and fsync succeed, and moves to a fresh segment.
+    pub fn recover(&mut self) -> Result<(), JournalError> {
+        if self.needs_truncate {
+            self.truncate_to_synced()?;
+        }
+        self.probe()?;
+        if self.needs_roll {
+            self.roll()?;
+        }
         Ok(())
     }
 
@@ -148,9 +316,68 @@ impl JournalWriter {
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        self.file = io::BufWriter::with_capacity(256 * 1024, file);
+        self.file = file;
         self.segment = next;
         self.len = 0;
+        self.synced = 0;
+        self.needs_roll = false;
         Ok(())
+    }
+}
+
+/// `3.1 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Test seam: failures the writer acts as if the disk had returned.
+#[cfg(test)]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Faults(std::sync::Arc<std::sync::Mutex<FaultPlan>>);
+
+/// What [`Faults`] makes fail.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct FaultPlan {
+    /// Writes store half their bytes, then fail with ENOSPC; probes fail.
+    pub disk_full: bool,
+    /// fsync fails with EIO.
+    pub fsync_eio: bool,
+    /// Reported instead of the filesystem's real space.
+    pub space: Option<Space>,
+}
+
+#[cfg(test)]
+impl Faults {
+    /// Changes the plan.
+    pub fn set(&self, f: impl FnOnce(&mut FaultPlan)) {
+        f(&mut self.0.lock().unwrap());
+    }
+
+    fn write(&self, file: &mut File, buf: &[u8], path: &Path) -> Result<(), JournalError> {
+        if !self.0.lock().unwrap().disk_full {
+            return Ok(());
+        }
+        // A real ENOSPC lands part of the data first: the torn line must be cut.
+        file.write_all(&buf[..buf.len() / 2]).unwrap();
+        Err(io_err(path, "append")(io::Error::from_raw_os_error(28)))
+    }
+
+    fn fsync(&self, path: &Path) -> Result<(), JournalError> {
+        if self.0.lock().unwrap().fsync_eio {
+            return Err(io_err(path, "fsync")(io::Error::from_raw_os_error(5)));
+        }
+        Ok(())
+    }
+
+    fn probe(&self, path: &Path) -> Result<(), JournalError> {
+        if self.0.lock().unwrap().disk_full {
+            return Err(io_err(path, "test write")(io::Error::from_raw_os_error(28)));
+        }
+        Ok(())
+    }
+
+    fn space(&self) -> Option<Space> {
+        self.0.lock().unwrap().space
     }
 }

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use decnet_core::paths::DataDir;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 pub use ingest::IngestTx;
 pub use model::*;
@@ -79,6 +79,12 @@ pub enum StoreError {
         /// The stored text.
         value: String,
     },
+    /// The SQLite database cannot be opened or migrated because its disk is full.
+    #[error("database {path}: no space left on device: free space on that filesystem (or move --data-dir to a larger one), then start again")]
+    NoSpace {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The data directory for the SQLite file could not be created.
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
@@ -106,6 +112,50 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+}
+
+/// Every SQLite connection's settings.
+/// WAL: readers never block the ingester's writer.
+/// synchronous=FULL: the journal can replay lost events, but not users'
+/// password changes, so every acknowledged commit must survive a power cut;
+/// batching makes the extra fsync per commit cheap.
+/// busy_timeout: a writer waits for another instead of failing.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 15000",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// SQLite's "database or disk is full" result code.
+const SQLITE_FULL: &str = "13";
+
+/// An error opening SQLite, told as "no space left" when that is the cause: SQLite
+/// often reports a full disk as a generic "disk I/O error" (e.g. growing its WAL index).
+fn sqlite_open_error(path: &Path, e: sqlx::Error) -> StoreError {
+    let full = match &e {
+        sqlx::Error::Database(d) => d.code().as_deref() == Some(SQLITE_FULL) || disk_full(path),
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    };
+    if full {
+        StoreError::NoSpace {
+            path: path.to_path_buf(),
+        }
+    } else {
+        StoreError::Db(e)
+    }
+}
+
+/// True when a small test write beside `db` fails for lack of space.
+fn disk_full(db: &Path) -> bool {
+    use std::io::Write;
+    let probe = db.with_extension("db-space-probe");
+    let full = std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(&[0u8; 64 * 1024]).and_then(|()| f.sync_data()))
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::StorageFull);
+    let _ = std::fs::remove_file(&probe);
+    full
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -147,32 +197,43 @@ impl Store {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let opts = AnyConnectOptions::from_str(&url)?;
+        // One connection first: the pool would retry a failing one until its
+        // timeout, logging "disk I/O error" each time, where the operator needs
+        // the reason once.
+        let mut first = sqlx::AnyConnection::connect_with(&opts)
+            .await
+            .map_err(|e| sqlite_open_error(path, e))?;
+        for pragma in SQLITE_PRAGMAS {
+            first
+                .execute(pragma)
+                .await
+                .map_err(|e| sqlite_open_error(path, e))?;
+        }
+        let _ = first.close().await;
         let pool = AnyPoolOptions::new()
             // WAL gives concurrent readers; SQLite still has one writer, so
             // more connections only help the read side.
             .max_connections(4)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    // WAL: readers never block the ingester's writer.
-                    // synchronous=FULL: the journal can replay lost events,
-                    // but not users' password changes, so every acknowledged
-                    // commit must survive a power cut; batching makes the
-                    // extra fsync per commit cheap.
-                    // busy_timeout: a writer waits for another instead of failing.
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = FULL",
-                        "PRAGMA busy_timeout = 15000",
-                        "PRAGMA foreign_keys = ON",
-                    ] {
+                    for pragma in SQLITE_PRAGMAS {
                         conn.execute(pragma).await?;
                     }
                     Ok(())
                 })
             })
             .connect_with(opts)
-            .await?;
-        SQLITE_MIGRATIONS.run(&pool).await?;
+            .await
+            .map_err(|e| sqlite_open_error(path, e))?;
+        if let Err(e) = SQLITE_MIGRATIONS.run(&pool).await {
+            return Err(if disk_full(path) {
+                StoreError::NoSpace {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                e.into()
+            });
+        }
         tracing::debug!(path = %path.display(), "sqlite store ready");
         Ok(Store {
             pool,
@@ -215,5 +276,50 @@ impl Store {
     /// Closes every connection (waits for checked-out ones to return).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+    use std::process::Command;
+
+    /// A small tmpfs, unmounted on drop even when the test fails.
+    struct Tmpfs(tempfile::TempDir);
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0.path()).status();
+        }
+    }
+
+    fn tmpfs(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+
+    #[tokio::test]
+    async fn opening_sqlite_on_a_full_disk_says_no_space_left_once() {
+        let Some(fs) = tmpfs("4m") else {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        };
+        let data = fs.0.path().join("data");
+        Store::open_data_dir(&data).await.unwrap().close().await;
+        // Fill the disk to the last byte.
+        let _ = std::fs::write(fs.0.path().join("filler"), vec![0u8; 8 << 20]);
+        let started = std::time::Instant::now();
+        let err = Store::open_data_dir(&data).await.unwrap_err();
+        assert!(matches!(err, StoreError::NoSpace { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("no space left on device"), "{msg}");
+        assert!(msg.contains("free space"), "says what to do: {msg}");
+        // No retrying until a pool timeout.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }

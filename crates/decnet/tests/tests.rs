@@ -11,6 +11,7 @@
 mod api;
 mod bus;
 mod cli;
+mod diskfull;
 mod forward;
 mod ingest_kill;
 mod kill;

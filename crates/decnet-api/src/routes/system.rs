@@ -51,8 +51,8 @@ pub(crate) async fn stats(
 #[utoipa::path(
     get, path = "/api/v1/health", tag = "system",
     responses(
-        (status = 200, description = "Database answers", body = HealthDto),
-        (status = 503, description = "Database down (same body, status `degraded`)", body = HealthDto),
+        (status = 200, description = "Database answers and the journal records", body = HealthDto),
+        (status = 503, description = "Database down or journal unable to record (same body, status `degraded`, `journal` says why)", body = HealthDto),
     )
 )]
 pub(crate) async fn health(State(state): State<AppState>) -> axum::response::Response {
@@ -76,8 +76,10 @@ pub(crate) async fn health(State(state): State<AppState>) -> axum::response::Res
                 .collect()
         })
         .unwrap_or_default();
+    let journal = state.journal().and_then(|c| c.degraded());
+    let ok = db_ok && journal.is_none();
     let body = HealthDto {
-        status: if db_ok { "ok" } else { "degraded" }.into(),
+        status: if ok { "ok" } else { "degraded" }.into(),
         uptime_s: state.uptime().as_secs(),
         database: if db_ok { "ok" } else { "error" }.into(),
         bus: if state.bus().is_some() {
@@ -86,9 +88,10 @@ pub(crate) async fn health(State(state): State<AppState>) -> axum::response::Res
             "disabled"
         }
         .into(),
+        journal: journal.unwrap_or_else(|| "ok".into()),
         workers,
     };
-    let status = if db_ok {
+    let status = if ok {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE

@@ -282,7 +282,8 @@ async fn run_fleet(
     );
     let state = AppState::new(store.clone(), &secret, &api_config, &data_dir)
         .with_bus(bus.clone())
-        .with_deckies(decky_infos(&fleet, &engine));
+        .with_deckies(decky_infos(&fleet, &engine))
+        .with_journal(engine.journal_condition());
     let api_stop = stop.clone();
     let api = tokio::spawn(serve_on(api_listener, state, async move {
         api_stop.cancelled().await
