@@ -190,6 +190,18 @@ fn a_full_disk_loses_no_answered_request_and_serving_resumes_when_space_returns(
         reason.contains("free space below the watermark") || reason.contains("no space left"),
         "{reason}"
     );
+    // `decnet status` says the same, and exits 1.
+    let status = decnet()
+        .arg("status")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--api")
+        .arg(format!("http://{api}"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("degraded:  {reason}")), "{said}");
     assert!(request(http, "/disk-full/while-degraded").is_none());
     assert!(!ssh_login(ip), "SSH is not answered while degraded");
 

@@ -195,7 +195,7 @@ impl Default for DiskWatermark {
     }
 }
 
-/// Default `journal_retention_secs`: a week.
+/// Default `journal_retention`: a week.
 pub const DEFAULT_JOURNAL_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 mod secs {
@@ -220,7 +220,7 @@ pub struct General {
     /// `log_target_ca`: PEM file of the CA that signs a `tls://` target's certificate
     /// (else the system's roots).
     pub log_target_ca: Option<String>,
-    /// `journal_retention_secs`: committed journal segments older than this are deleted
+    /// `journal_retention`: committed journal segments older than this are deleted
     /// (`None`: kept forever).
     #[serde(serialize_with = "opt_secs")]
     pub journal_retention: Option<Duration>,

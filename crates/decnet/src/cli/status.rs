@@ -32,7 +32,7 @@ const FORWARDER: &str = "forwarder";
 pub struct StatusArgs {
     #[command(flatten)]
     data: DataDirArg,
-    /// The fleet's INI file, for `journal_retention_secs` and `log_target` (default retention: 7 days).
+    /// The fleet's INI file, for `journal_retention` and `log_target` (default retention: 7 days).
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Base URL of the running API.
@@ -239,7 +239,7 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
             human(d.bytes),
             d.segments.len()
         ),
-        _ => println!("retention: off (journal_retention_secs unset): nothing is deleted"),
+        _ => println!("retention: off (journal_retention unset): nothing is deleted"),
     }
     for c in &cs {
         match c.pos {
@@ -271,6 +271,13 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("live:      {}", parts.join("; "));
+            // The reason first, in the words the operator acts on.
+            if let Some(reason) = body["journal"].as_str().filter(|r| *r != "ok") {
+                println!("degraded:  {reason}");
+            }
+            if body["database"].as_str().is_some_and(|d| d != "ok") {
+                println!("degraded:  database: not answering (see the decnet up log)");
+            }
         }
         Err(e) => println!(
             "live:      not running (API at {} unreachable: {e:#})",
