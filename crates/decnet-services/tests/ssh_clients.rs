@@ -1,12 +1,14 @@
 //! The SSH emulator against the client libraries bots are built on: paramiko
 //! (which sends `SERVICE_REQUEST ssh-userauth` again before every attempt),
-//! asyncssh (several passwords on one connection) and libssh (`ssh-python`).
+//! asyncssh (several passwords on one connection), libssh (`ssh-python`) and Go's
+//! golang.org/x/crypto/ssh (built against Debian's packaged source).
 //! Every attempt must be answered, as OpenSSH answers it, and captured. Each
 //! script gives up after 20 s of silence, so an unanswered attempt fails the
 //! test instead of hanging it.
 //!
-//! Skipped with a message when python3 or the module is missing
-//! (`pip install paramiko asyncssh ssh-python`).
+//! Skipped with a message when a client is missing (apt: python3-paramiko,
+//! python3-asyncssh, golang-go, golang-golang-x-crypto-dev; pip: ssh-python), and
+//! failed instead under CI, whose .ci/run installs them.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -365,4 +367,129 @@ async fn libssh_passwords_on_one_connection_are_all_answered_and_captured() {
             ("password", "oracle", Some("changeme")),
         ])
     );
+}
+
+/// Go's golang.org/x/crypto/ssh client (as in many Go scanners and bots): `none` first,
+/// then a retried password callback on the same connection.
+const GO_PASSWORDS: &str = r#"
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func main() {
+	left := []string{"hunter2", "changeme", "root"}
+	tried := []string{}
+	cb := func() (string, error) {
+		p := left[0]
+		left = left[1:]
+		tried = append(tried, p)
+		return p, nil
+	}
+	cfg := &ssh.ClientConfig{
+		User:            "root",
+		Auth:            []ssh.AuthMethod{ssh.RetryableAuthMethod(ssh.PasswordCallback(cb), 3)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+		Timeout:         20 * time.Second,
+	}
+	addr := net.JoinHostPort(os.Args[1], os.Args[2])
+	outcome := "accepted"
+	c, err := ssh.Dial("tcp", addr, cfg)
+	if err != nil {
+		outcome = "error: " + err.Error()
+	} else {
+		c.Close()
+	}
+	out, _ := json.Marshal([]interface{}{outcome, tried})
+	fmt.Println(string(out))
+}
+"#;
+
+/// Builds the Go client against Debian's packaged x/crypto (no module proxy needed);
+/// None, with the reason printed, when Go or the package is missing (fails under CI).
+async fn go_client(dir: &Path) -> Option<std::path::PathBuf> {
+    let gopath = Path::new("/usr/share/gocode");
+    let found = decnet_testkit::have("go") && gopath.join("src/golang.org/x/crypto/ssh").is_dir();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "go or golang-golang-x-crypto-dev is missing, but .ci/run should have installed them"
+        );
+        eprintln!("SKIPPED: no Go toolchain with golang.org/x/crypto (apt-get install golang-go golang-golang-x-crypto-dev)");
+        return None;
+    }
+    let src = dir.join("main.go");
+    std::fs::write(&src, GO_PASSWORDS).unwrap();
+    let bin = dir.join("goclient");
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        Command::new("go")
+            .arg("build")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .env("GO111MODULE", "off")
+            .env("GOPATH", gopath)
+            .env("GOCACHE", dir.join("gocache"))
+            .env("GOFLAGS", "")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("go build finished in time")
+    .expect("go ran");
+    assert!(
+        out.status.success(),
+        "go build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(bin)
+}
+
+#[tokio::test]
+async fn go_x_crypto_ssh_retrying_passwords_on_one_connection_gets_every_attempt_answered_and_captured(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(client) = go_client(tmp.path()).await else {
+        return;
+    };
+    let mut s = start(tmp.path(), "ssh-go").await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(&client)
+            .arg(s.addr.ip().to_string())
+            .arg(s.addr.port().to_string())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the Go client finished in time")
+    .expect("the Go client ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let answer: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    // Two refusals answered, the third password (the persona's root:root) let in.
+    assert_eq!(
+        answer,
+        serde_json::json!(["accepted", ["hunter2", "changeme", "root"]])
+    );
+    let events = logins(&mut s, 4).await;
+    assert_eq!(
+        events.iter().map(attempt).collect::<Vec<_>>(),
+        owned(&[
+            ("none", "root", None),
+            ("password", "root", Some("hunter2")),
+            ("password", "root", Some("changeme")),
+            ("password", "root", Some("root")),
+        ])
+    );
+    assert_eq!(events[3].event_type, EventType::LoginSuccess);
+    assert!(events.iter().all(|e| e.session_id == events[0].session_id));
 }
