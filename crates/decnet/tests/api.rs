@@ -42,14 +42,7 @@ fn start(dir: &std::path::Path, ini: &str, port_offset: u16) -> (Running, String
         port_offset,
         &[("DECNET_ADMIN_PASSWORD", "first-password-123")],
     );
-    let base = lines
-        .iter()
-        .find(|l| l.starts_with("API listening on"))
-        .unwrap()
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let base = format!("http://{}/api/v1", api_addr(&lines));
     (run, base)
 }
 

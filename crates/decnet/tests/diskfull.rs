@@ -135,14 +135,7 @@ fn a_full_disk_loses_no_answered_request_and_serving_resumes_when_space_returns(
     .unwrap();
     let data: PathBuf = fs.path().join("data");
     let (run, lines) = up(&cfg, &data, PORT_OFFSET, &[]);
-    let api: SocketAddr = lines
-        .iter()
-        .find(|l| l.starts_with("API listening on"))
-        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-        .and_then(|u| u.strip_prefix("http://")?.strip_suffix("/api/v1"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let api = api_addr(&lines);
     let http = SocketAddr::new(ip, 80 + PORT_OFFSET);
     assert_eq!(health(api).0, 200);
     assert!(ssh_login(ip), "SSH answers before the disk fills");

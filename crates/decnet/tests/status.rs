@@ -38,15 +38,7 @@ fn status_reports_the_journal_its_consumers_and_whether_the_fleet_runs() {
     .unwrap();
     let data = dir.path().join("data");
     let (run, lines) = up(&cfg, &data, 25800, &[]);
-    let api = lines
-        .iter()
-        .find(|l| l.starts_with("API listening on"))
-        .unwrap()
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches("/api/v1")
-        .to_owned();
+    let api = format!("http://{}", api_addr(&lines));
     let out = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", &format!("http://{ip}:25880/")])
         .status()

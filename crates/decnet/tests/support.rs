@@ -212,3 +212,14 @@ pub fn ssh_session(ip: std::net::IpAddr, port: u16, command: &str) {
     }
     assert!(wait_exit(&mut ssh, UP_DEADLINE).success());
 }
+
+/// The API address `up` printed ("API listening on http://ADDR/api/v1").
+pub fn api_addr(lines: &[String]) -> std::net::SocketAddr {
+    lines
+        .iter()
+        .find(|l| l.starts_with("API listening on"))
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .and_then(|u| u.strip_prefix("http://")?.strip_suffix("/api/v1"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("up printed no API address: {lines:?}"))
+}
