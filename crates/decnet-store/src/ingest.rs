@@ -229,15 +229,12 @@ impl IngestTx {
         kind: &str,
         decky: &str,
     ) -> Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT 1 FROM credentials WHERE secret_sha256 = $1 AND secret_kind = $2 \
-             AND decky = $3 LIMIT 1",
-        )
-        .bind(sha256)
-        .bind(kind)
-        .bind(decky)
-        .fetch_optional(self.conn())
-        .await?;
+        let row: Option<(i64,)> = sqlx::query_as(SECRET_SEEN_ON_DECKY)
+            .bind(sha256)
+            .bind(kind)
+            .bind(decky)
+            .fetch_optional(self.conn())
+            .await?;
         Ok(row.is_some())
     }
 
@@ -248,15 +245,12 @@ impl IngestTx {
         kind: &str,
         principal: &str,
     ) -> Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT 1 FROM credentials WHERE secret_sha256 = $1 AND secret_kind = $2 \
-             AND principal = $3 LIMIT 1",
-        )
-        .bind(sha256)
-        .bind(kind)
-        .bind(principal)
-        .fetch_optional(self.conn())
-        .await?;
+        let row: Option<(i64,)> = sqlx::query_as(SECRET_SEEN_FOR_PRINCIPAL)
+            .bind(sha256)
+            .bind(kind)
+            .bind(principal)
+            .fetch_optional(self.conn())
+            .await?;
         Ok(row.is_some())
     }
 
@@ -325,5 +319,53 @@ impl IngestTx {
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Per captured credential: was this secret seen on this decky before?
+const SECRET_SEEN_ON_DECKY: &str = "SELECT 1 FROM credentials WHERE secret_sha256 = $1 \
+     AND secret_kind = $2 AND decky = $3 LIMIT 1";
+/// Per captured credential: was this secret seen for this principal before?
+const SECRET_SEEN_FOR_PRINCIPAL: &str = "SELECT 1 FROM credentials WHERE secret_sha256 = $1 \
+     AND secret_kind = $2 AND principal = $3 LIMIT 1";
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    /// The plan SQLite chooses for `sql` (its detail column, one line per step).
+    async fn plan(store: &crate::Store, sql: &str) -> String {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind("sha")
+                .bind("password")
+                .bind("admin")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+    }
+
+    /// A brute force against one username must not make each new password search
+    /// every credential of that username: both per-credential questions are one
+    /// lookup in an index that starts with the secret.
+    #[tokio::test]
+    async fn per_credential_lookups_search_by_secret_not_by_principal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open_data_dir(dir.path()).await.unwrap();
+        for (sql, index) in [
+            (SECRET_SEEN_FOR_PRINCIPAL, "credentials_secret_principal"),
+            (SECRET_SEEN_ON_DECKY, "credentials_secret_decky"),
+        ] {
+            let p = plan(&store, sql).await;
+            assert!(
+                p.contains(&format!(
+                    "USING COVERING INDEX {index} (secret_sha256=? AND secret_kind=? AND"
+                )),
+                "{sql}: {p}"
+            );
+            assert!(!p.contains("SCAN"), "{sql}: {p}");
+        }
+        store.close().await;
     }
 }
