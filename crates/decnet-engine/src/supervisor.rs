@@ -116,6 +116,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Whether the journal records: when it cannot, nothing is served (a visitor's
+    /// traffic could not be kept), and the refusal is counted for the operator.
+    fn recording(&self) -> bool {
+        let ok = self.journal.is_ok();
+        if !ok {
+            self.journal.note_refused();
+        }
+        ok
+    }
+
     /// The context of a new session from `peer` to `local`.
     fn ctx(&self, peer: SocketAddr, local: SocketAddr) -> ConnCtx {
         ConnCtx {
@@ -233,8 +243,7 @@ impl Listener {
                 }
             };
             // The journal cannot record: close unserved, with no event (it would be lost too).
-            if !ep.journal.is_ok() {
-                ep.journal.note_refused();
+            if !ep.recording() {
                 continue;
             }
             // A refused stream is dropped by the `let … else`: the peer sees a close.
@@ -421,8 +430,7 @@ impl UdpListener {
                     continue;
                 }
             };
-            if !ep.journal.is_ok() {
-                ep.journal.note_refused();
+            if !ep.recording() {
                 continue;
             }
             match self.rate.check(peer.ip(), n, Instant::now()) {
