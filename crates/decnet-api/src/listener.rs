@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use crate::ListenerSettings;
+use decnet_core::throttle::Throttle;
 
 /// How often the "connection cap reached" warning may repeat.
 const WARN_EVERY: Duration = Duration::from_secs(60);
@@ -101,27 +102,22 @@ pub(crate) async fn run(
 }
 
 /// Counts connections refused at the cap and warns at most once a minute.
-#[derive(Default)]
-struct Refused {
-    since_warning: u64,
-    last_warning: Option<Instant>,
+struct Refused(Throttle);
+
+impl Default for Refused {
+    fn default() -> Self {
+        Refused(Throttle::new(WARN_EVERY))
+    }
 }
 
 impl Refused {
     fn note(&mut self, cap: usize) {
-        self.since_warning += 1;
-        let now = Instant::now();
-        if self
-            .last_warning
-            .is_none_or(|t| now.saturating_duration_since(t) >= WARN_EVERY)
-        {
+        if let Some(refused) = self.0.hit(Instant::now().into_std()) {
             tracing::warn!(
                 cap,
-                refused = self.since_warning,
+                refused,
                 "API connection cap reached; closing new connections until some end"
             );
-            self.since_warning = 0;
-            self.last_warning = Some(now);
         }
     }
 }
@@ -147,6 +143,24 @@ impl<T> IdleIo<T> {
     fn touch(&mut self) {
         let next = Instant::now() + self.timeout;
         self.deadline.as_mut().reset(next);
+    }
+
+    /// After a write: progress resets the idle clock, waiting runs it.
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.touch();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => self.poll_idle(cx),
+            other => other,
+        }
     }
 
     fn poll_idle<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
@@ -188,16 +202,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.touch();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => this.poll_idle(cx),
-            other => other,
-        }
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(cx, written)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -218,16 +224,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.touch();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => this.poll_idle(cx),
-            other => other,
-        }
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -15,6 +15,7 @@ use std::sync::{Mutex, OnceLock};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use decnet_core::throttle::Throttle;
 use rand::RngCore as _;
 use tokio::sync::Semaphore;
 
@@ -50,8 +51,8 @@ struct Gate {
     slots: Semaphore,
     waiting: AtomicUsize,
     buffers: Mutex<Vec<Vec<Block>>>,
-    /// When the last "saturated" warning went out, and refusals since.
-    last_warning: Mutex<(Option<std::time::Instant>, u64)>,
+    /// The "saturated" warning, once a minute with the refusals since.
+    busy: Mutex<Throttle>,
 }
 
 /// How often the "saturated" warning may repeat.
@@ -60,17 +61,13 @@ const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 impl Gate {
     /// One warning a minute, with the count refused since the last one.
     fn warn_busy(&self) {
-        let mut w = lock(&self.last_warning);
-        w.1 += 1;
-        let now = std::time::Instant::now();
-        if w.0.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+        if let Some(refused) = lock(&self.busy).hit(std::time::Instant::now()) {
             tracing::warn!(
                 running = HASH_CONCURRENCY,
                 waiting = HASH_QUEUE,
-                refused = w.1,
+                refused,
                 "password checks saturated (a login flood?); refusing more with 503 until the queue drains"
             );
-            *w = (Some(now), 0);
         }
     }
 }
@@ -81,7 +78,7 @@ fn gate() -> &'static Gate {
         slots: Semaphore::new(HASH_CONCURRENCY),
         waiting: AtomicUsize::new(0),
         buffers: Mutex::new(Vec::new()),
-        last_warning: Mutex::new((None, 0)),
+        busy: Mutex::new(Throttle::new(WARN_EVERY)),
     })
 }
 

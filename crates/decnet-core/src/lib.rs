@@ -6,8 +6,10 @@
 //! - [`journal_pos`]: the journal position shared by the journal and the store
 //! - [`paths`]: the data-dir layout ([`paths::DataDir`])
 //! - [`syslog`]: the RFC 5424 wire form of an event and its parser
+//! - [`throttle`]: one log line per interval for a repeating condition
 //! - [`persona`]: OS families, distros, archetypes and known service names
 //! - [`seed`]: per-decky instance seeds
+//! - [`space`]: free and total bytes of a filesystem
 //! - [`catalog`]: what a service declares (ports, persona keys) so config can be checked
 //! - [`transcript`]: where session transcript shards live and how a session's lines are found
 //! - [`config`]: the typed fleet config, the INI loader and the resolver
@@ -22,7 +24,9 @@ pub mod journal_pos;
 pub mod paths;
 pub mod persona;
 pub mod seed;
+pub mod space;
 pub mod syslog;
+pub mod throttle;
 pub mod topics;
 pub mod transcript;
 

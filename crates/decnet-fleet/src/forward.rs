@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use decnet_core::config::model::{LogTarget, LogTransport};
 use decnet_core::paths::DataDir;
 use decnet_core::syslog::format_event;
+use decnet_core::throttle::Throttle;
 use decnet_journal::{JournalPos, JournalReader, Record};
 use futures::FutureExt as _;
 use rand::Rng as _;
@@ -322,35 +323,40 @@ fn cut(line: &str, max: usize) -> &[u8] {
 }
 
 /// Logs at most one warning per [`ERROR_LOG_INTERVAL`], counting the rest.
-#[derive(Default)]
 struct ErrorGate {
-    last: Option<Instant>,
-    suppressed: u64,
+    throttle: Throttle,
     failing: bool,
 }
 
-impl ErrorGate {
-    fn error(&mut self, target: &LogTarget, what: &str, err: &dyn fmt::Display) {
-        self.failing = true;
-        if self.last.is_some_and(|t| t.elapsed() < ERROR_LOG_INTERVAL) {
-            self.suppressed += 1;
-            return;
+impl Default for ErrorGate {
+    fn default() -> Self {
+        ErrorGate {
+            throttle: Throttle::new(ERROR_LOG_INTERVAL),
+            failing: false,
         }
+    }
+}
+
+impl ErrorGate {
+    /// Notes a failure; true when it was logged.
+    fn error(&mut self, target: &LogTarget, what: &str, err: &dyn fmt::Display) -> bool {
+        self.failing = true;
+        let Some(n) = self.throttle.hit(Instant::now()) else {
+            return false;
+        };
         tracing::warn!(
             target = %target,
             error = %err,
-            suppressed = self.suppressed,
+            suppressed = n - 1,
             "log_target: {what}; retrying with backoff (events wait in the journal and are sent when it is back)"
         );
-        self.last = Some(Instant::now());
-        self.suppressed = 0;
+        true
     }
 
     fn recovered(&mut self, target: &LogTarget) {
         if std::mem::take(&mut self.failing) {
             tracing::info!(target = %target, "log_target reachable again; resending from the committed offset");
-            self.last = None;
-            self.suppressed = 0;
+            self.throttle.reset();
         }
     }
 }
@@ -465,14 +471,16 @@ impl Run<'_> {
         if let Some(pos) = upto {
             match write_offset(&self.fwd.offset_file, pos) {
                 Ok(()) => self.stats.committed = pos,
-                Err(e) => self.gate.error(
-                    &self.fwd.target,
-                    &format!(
-                        "cannot save the offset file {} (events may be sent twice)",
-                        self.fwd.offset_file.display()
-                    ),
-                    &e,
-                ),
+                Err(e) => {
+                    self.gate.error(
+                        &self.fwd.target,
+                        &format!(
+                            "cannot save the offset file {} (events may be sent twice)",
+                            self.fwd.offset_file.display()
+                        ),
+                        &e,
+                    );
+                }
             }
         }
     }

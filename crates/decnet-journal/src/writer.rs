@@ -48,14 +48,7 @@ const PROBE_BYTES: usize = 64 * 1024;
 /// The test write's file, beside the segments.
 const PROBE_FILE: &str = "writer.probe";
 
-/// Free and total bytes of the journal's filesystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    /// Bytes an unprivileged writer may still use.
-    pub free: u64,
-    /// Size of the filesystem.
-    pub total: u64,
-}
+pub use decnet_core::space::Space;
 
 /// Takes the journal's writer lock; it is held as long as the returned file is open.
 fn lock_writer(dir: &Path) -> Result<File, JournalError> {
@@ -242,17 +235,7 @@ impl JournalWriter {
         if let Some(space) = self.faults.space() {
             return Ok(space);
         }
-        let st = nix::sys::statvfs::statvfs(&self.dir).map_err(io::Error::from)?;
-        #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-        let (avail, blocks, frag) = (
-            st.blocks_available() as u64,
-            st.blocks() as u64,
-            st.fragment_size() as u64,
-        );
-        Ok(Space {
-            free: avail.saturating_mul(frag),
-            total: blocks.saturating_mul(frag),
-        })
+        Space::of(&self.dir)
     }
 
     /// Free space is below the watermark: the reason, naming free and required bytes.

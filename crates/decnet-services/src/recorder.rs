@@ -302,9 +302,7 @@ fn split_chunks(data: &[u8]) -> Vec<&[u8]> {
 }
 
 fn free_bytes(dir: &Path) -> Option<u64> {
-    let st = nix::sys::statvfs::statvfs(dir).ok()?;
-    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    Some((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+    decnet_core::space::Space::of(dir).ok().map(|s| s.free)
 }
 
 /// The day shard's writer, shared by every session of the process that writes to it.
