@@ -248,6 +248,10 @@ pub struct EngineOptions {
     pub max_open_connections: Option<u64>,
 }
 
+/// Longest [`Engine::shutdown`] waits for the listeners and connections to end
+/// (they end within milliseconds of the cancel; this bounds a stuck one).
+pub const CONNECTIONS_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running fleet.
 #[derive(Debug)]
 pub struct Engine {
@@ -457,7 +461,17 @@ impl Engine {
         } = self;
         cancel.cancel();
         tracker.close();
-        tracker.wait().await;
+        // Each connection ends at its next await once cancelled; one that does not
+        // (a service stuck outside an await point) must not hold the fleet's stop.
+        if tokio::time::timeout(CONNECTIONS_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = tracker.len(),
+                "connections still ending after {CONNECTIONS_GRACE:?}; stopping without waiting for them"
+            );
+        }
         // Refusals counted but not yet reported would otherwise be lost.
         let emitter = journal.emitter();
         for due in refusals.flush(tokio::time::Instant::now(), true) {

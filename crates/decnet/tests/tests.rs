@@ -16,5 +16,6 @@ mod forward;
 mod ingest_kill;
 mod kill;
 mod privacy;
+mod shutdown;
 mod status;
 mod support;

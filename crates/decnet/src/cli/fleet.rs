@@ -313,48 +313,138 @@ async fn run_fleet(
     }
     println!("Ctrl-C stops.");
     super::signals::stop_requested().await;
+    // A second Ctrl-C or SIGTERM while stopping ends the process at once.
+    super::signals::exit_on_second_request();
 
-    tracing::info!("stopping: closing listeners, flushing the journal, draining the ingester");
+    let stopping = Stopping::begin();
+    tracing::info!("stopping: closing listeners, flushing the journal, stopping the ingester");
     stop.cancel();
-    let stats = engine.shutdown().await?;
+    // The engine (its journal holds the last disconnects), the API and the
+    // ingester stop side by side, each within its own bound.
+    let (stats, (), ()) = tokio::join!(
+        engine.shutdown(),
+        stopping.bounded("API server", API_GRACE, api, |r| {
+            if let Ok(Err(e)) = r {
+                tracing::warn!(error = %e, "API server ended with an error");
+            }
+        }),
+        // Dropping a batch in flight rolls its transaction back: its events
+        // stay after the stored offset and are ingested at the next start.
+        stopping.bounded("ingester", INGEST_GRACE, ingester, |_| {}),
+    );
+    let stats = stats?;
     fwd_stop.cancel();
     if let Some(f) = forward {
-        if let Ok(s) = f.await {
-            tracing::info!(sent = s.sent, committed = %s.committed, "log_target forwarder stopped");
-        }
+        // Its offset moves only when the target confirms: what is cut short is re-sent.
+        stopping
+            .bounded("log_target forwarder", FORWARD_GRACE, f, |r| {
+                if let Ok(s) = r {
+                    tracing::info!(sent = s.sent, committed = %s.committed, "log_target forwarder stopped");
+                }
+            })
+            .await;
     }
     if let Some(r) = retention {
-        let _ = r.await;
+        stopping
+            .bounded("journal retention", RETENTION_GRACE, r, |_| {})
+            .await;
     }
-    if let Ok(Err(e)) = api.await {
-        tracing::warn!(error = %e, "API server ended with an error");
-    }
-    let _ = ingester.await;
     // Catch up with the last events (disconnects at shutdown) so the database
     // usually holds this whole run when `up` returns; but never hold a stop
     // hostage to a backlog: each batch commits with its offset, so whatever is
     // left is ingested from there at the next start.
     let mut drain = Ingester::new(store.clone(), journal_dir, notifier);
-    let give_up = tokio::time::Instant::now() + SHUTDOWN_DRAIN;
-    let mut caught_up = false;
-    while tokio::time::Instant::now() < give_up {
-        if drain.ingest_once().await? == 0 {
-            caught_up = true;
-            break;
+    let caught_up = tokio::time::timeout_at(stopping.drain_until(), async {
+        loop {
+            match drain.ingest_once().await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
         }
-    }
-    if !caught_up {
-        println!(
+    })
+    .await;
+    match caught_up {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "final ingest at stop failed; the ingester resumes from its stored offset at the next start");
+        }
+        Err(_) => println!(
             "the database is behind the journal; the ingester catches up from where it stopped at the next start"
-        );
+        ),
     }
-    store.close().await;
+    drop(drain);
+    if tokio::time::timeout(STORE_CLOSE_GRACE, store.close())
+        .await
+        .is_err()
+    {
+        // Whatever was committed is durable; an open transaction rolls back.
+        tracing::warn!("the database did not close within {STORE_CLOSE_GRACE:?}; exiting without waiting for it");
+    }
+    tracing::info!(
+        elapsed_ms = stopping.elapsed().as_millis() as u64,
+        "stopped"
+    );
     println!("stopped; {} events recorded this run", stats.written);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Longest `up` spends moving the last journal events into the database at stop.
-const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
+/// The whole stop of `up`, from the signal to exit, stays under 5 s: the
+/// parts below run side by side or within what is left of this.
+const STOP_BUDGET: std::time::Duration = std::time::Duration::from_millis(4_000);
+/// Longest the API's open connections (SSE streams end at once) may take to finish.
+const API_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Longest the running ingester may take to finish the batch it is applying.
+const INGEST_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest the log forwarder may take to have its last events confirmed.
+const FORWARD_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest the retention task may take to finish a prune.
+const RETENTION_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+/// Longest the database pool may take to close.
+const STORE_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// When the stop began, and the bounded waits of its parts.
+struct Stopping {
+    began: tokio::time::Instant,
+}
+
+impl Stopping {
+    fn begin() -> Stopping {
+        Stopping {
+            began: tokio::time::Instant::now(),
+        }
+    }
+
+    fn elapsed(&self) -> std::time::Duration {
+        self.began.elapsed()
+    }
+
+    /// The final ingest drain uses what is left of [`STOP_BUDGET`].
+    fn drain_until(&self) -> tokio::time::Instant {
+        self.began + STOP_BUDGET
+    }
+
+    /// Waits up to `grace` for `task`, then aborts it; `done` sees its result when it finished.
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        grace: std::time::Duration,
+        mut task: tokio::task::JoinHandle<T>,
+        done: impl FnOnce(Result<T, tokio::task::JoinError>),
+    ) {
+        match tokio::time::timeout(grace, &mut task).await {
+            Ok(r) => done(r),
+            Err(_) => {
+                tracing::warn!(
+                    grace_ms = grace.as_millis() as u64,
+                    "{what} did not stop in time; cut short (nothing committed is lost)"
+                );
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+}
 
 /// The database: `url` (postgres://…) when given, else SQLite in the data dir.
 pub(super) async fn open_store(data_dir: &Path, url: Option<&str>) -> anyhow::Result<Store> {

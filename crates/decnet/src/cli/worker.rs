@@ -32,6 +32,10 @@ struct IngesterArgs {
     database_url: Option<String>,
 }
 
+/// Longest the ingester worker waits, after a stop request, for its batch in
+/// flight and then for the database to close.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs the chosen worker.
 pub async fn worker(a: WorkerArgs) -> anyhow::Result<ExitCode> {
     match a.worker {
@@ -50,17 +54,39 @@ async fn ingester(a: IngesterArgs) -> anyhow::Result<ExitCode> {
         Arc::new(bus),
     );
     let stop = CancellationToken::new();
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        super::signals::stop_requested().await;
-        on_signal.cancel();
-    });
-    let stats = ing.run(stop).await;
-    store.close().await;
-    tracing::info!(
-        events = stats.events,
-        batches = stats.batches,
-        "ingester worker done"
-    );
+    let mut running = tokio::spawn(ing.run(stop.clone()));
+    tokio::select! {
+        () = super::signals::stop_requested() => {}
+        // It runs until stopped; ending on its own (a panic) must not go unnoticed.
+        r = &mut running => {
+            store.close().await;
+            anyhow::bail!("the ingester stopped unexpectedly ({r:?}); restart it: it resumes from its stored offset");
+        }
+    }
+    super::signals::exit_on_second_request();
+    stop.cancel();
+    // A batch in flight under a slow derivation must not hold the stop: dropped,
+    // its transaction rolls back and its events are ingested at the next start.
+    match tokio::time::timeout(STOP_GRACE, &mut running).await {
+        Ok(Ok(stats)) => tracing::info!(
+            events = stats.events,
+            batches = stats.batches,
+            "ingester worker done"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "ingester task failed while stopping"),
+        Err(_) => {
+            running.abort();
+            let _ = running.await;
+            tracing::info!(
+                "ingester worker stopped mid-batch; the batch was rolled back and is ingested at the next start"
+            );
+        }
+    }
+    if tokio::time::timeout(STOP_GRACE, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close in time; exiting without waiting for it");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,11 +4,15 @@
 //! - `ingest`: journal to database, SQLite and PostgreSQL
 //! - `bus`: messages through the UNIX broker
 //! - `api`: `GET /api/v1/logs` over a stored fleet's worth of events
+//! - `lag`: how far the database trails the journal under an SSH+HTTP flood
+//! - `shutdown`: SIGTERM to exit of a 1,000-decky `decnet deploy` with an ingest backlog
 
 mod api;
 mod bus;
 mod ingest;
+mod lag;
 mod service;
+mod shutdown;
 
 use std::process::ExitCode;
 
@@ -27,6 +31,12 @@ pub struct BenchArgs {
     /// Loopback address of the benchmark decky.
     #[arg(long, default_value = "127.42.250.1")]
     pub ip: std::net::IpAddr,
+    /// Fleet size for `lag` (default 4) and `shutdown` (default 1000).
+    #[arg(long)]
+    pub deckies: Option<usize>,
+    /// For `lag`: run the ingester as a `decnet worker ingester` process instead of in-process.
+    #[arg(long)]
+    pub ingest_worker: bool,
 }
 
 /// Benchmarks.
@@ -42,6 +52,11 @@ pub enum Target {
     Bus,
     /// REST API: GET /api/v1/logs?limit=50 over 100,000 stored events, at 64 and 256 connections.
     Api,
+    /// Database lag behind the journal under an SSH+HTTP login flood (p50/p90/p99/max), and the
+    /// attack rate with ingest on against ingest off.
+    Lag,
+    /// Stop time (SIGTERM to exit) of a 1,000-decky fleet with an ingest backlog, against none.
+    Shutdown,
 }
 
 /// Runs the chosen benchmark.
@@ -52,6 +67,8 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Ingest => ingest::run().await,
         Target::Bus => bus::run(a.duration).await,
         Target::Api => api::run(a.duration).await,
+        Target::Lag => lag::run(&a).await,
+        Target::Shutdown => shutdown::run(&a).await,
     }
 }
 

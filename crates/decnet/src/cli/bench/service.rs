@@ -158,7 +158,7 @@ impl russh::client::Handler for AcceptAny {
 }
 
 /// One connection's worth of wrong passwords; returns when the server hangs up or time is up.
-async fn ssh_worker(
+pub(super) async fn ssh_worker(
     addr: SocketAddr,
     worker: usize,
     deadline: Instant,
@@ -224,7 +224,10 @@ async fn http_worker(addr: SocketAddr, deadline: Instant, done: &AtomicU64) -> a
 
 /// The benchmarked service on any free port: the slug's listener alone (`https`), or the
 /// service's default listeners.
-fn bench_service(slug: &str, persona: Vec<(&str, &str)>) -> anyhow::Result<ServiceConfig> {
+pub(super) fn bench_service(
+    slug: &str,
+    persona: Vec<(&str, &str)>,
+) -> anyhow::Result<ServiceConfig> {
     let registry = Registry::builtin();
     let found = registry
         .slug(slug)
