@@ -5,7 +5,7 @@
 //! - `bus`: messages through the UNIX broker
 //! - `api`: `GET /api/v1/logs` over a stored fleet's worth of events
 //! - `lag`: how far the database trails the journal under an SSH+HTTP flood
-//! - `shutdown`: SIGTERM to exit of a 1,000-decky `decnet deploy` with an ingest backlog
+//! - `shutdown`: SIGTERM to exit of a 1,000-decky `decnet up` with an ingest backlog
 
 mod api;
 mod bus;

@@ -1,4 +1,4 @@
-//! `decnet bench shutdown`: how long a real `decnet deploy` of a large fleet
+//! `decnet bench shutdown`: how long a real `decnet up` of a large fleet
 //! takes from SIGTERM to exit, with an ingest backlog (the ingester far behind
 //! the journal) and open attacker connections, against the same fleet stopped
 //! with nothing to ingest, in the same run. Afterwards the database must hold
@@ -118,19 +118,8 @@ async fn one(deckies: usize, connections: usize, backlog: bool) -> anyhow::Resul
         None => std::env::current_exe().context("locating the decnet binary")?,
     };
     let mut child = tokio::process::Command::new(exe)
-        .args([
-            "deploy",
-            "--deckies",
-            &deckies.to_string(),
-            "--services",
-            SERVICES,
-        ])
-        .args([
-            "--ip-start",
-            IP_START,
-            "--port-offset",
-            &PORT_OFFSET.to_string(),
-        ])
+        .args(["up", "--port-offset", &PORT_OFFSET.to_string(), "--config"])
+        .arg(fleet_ini(data.path(), deckies)?)
         .arg("--data-dir")
         .arg(data.path())
         .env("DECNET_API_LISTEN", "127.0.0.1:0")
@@ -143,8 +132,8 @@ async fn one(deckies: usize, connections: usize, backlog: bool) -> anyhow::Resul
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .context("starting decnet deploy")?;
-    let stdout = child.stdout.take().context("deploy's stdout")?;
+        .context("starting decnet up")?;
+    let stdout = child.stdout.take().context("up's stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let api = tokio::time::timeout(UP_DEADLINE, async {
         let mut api = None;
@@ -156,10 +145,10 @@ async fn one(deckies: usize, connections: usize, backlog: bool) -> anyhow::Resul
                     .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
             }
             if l.contains("Ctrl-C stops") {
-                return api.context("deploy printed no API address");
+                return api.context("up printed no API address");
             }
         }
-        anyhow::bail!("decnet deploy exited before the fleet was up")
+        anyhow::bail!("decnet up exited before the fleet was up")
     })
     .await
     .context("the fleet did not come up in time")??;
@@ -185,7 +174,7 @@ async fn one(deckies: usize, connections: usize, backlog: bool) -> anyhow::Resul
     .await?;
     tokio::time::sleep(BEFORE_STOP).await;
 
-    let pid = child.id().context("deploy's pid")?;
+    let pid = child.id().context("up's pid")?;
     let started = Instant::now();
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -201,7 +190,7 @@ async fn one(deckies: usize, connections: usize, backlog: bool) -> anyhow::Resul
         }
     };
     let secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(status.success(), "decnet deploy exited with {status}");
+    anyhow::ensure!(status.success(), "decnet up exited with {status}");
     drop(open);
     drop(stalled);
 
@@ -220,6 +209,27 @@ async fn one(deckies: usize, connections: usize, backlog: bool) -> anyhow::Resul
         journal_events,
         stored_events,
     })
+}
+
+/// Most deckies one INI group may expand to.
+const GROUP_MAX: usize = 100;
+
+/// A fleet config of `n` deckies in groups of at most [`GROUP_MAX`].
+fn fleet_ini(dir: &Path, n: usize) -> anyhow::Result<std::path::PathBuf> {
+    let mut ini = format!("[general]\ndriver = loopback\nip_start = {IP_START}\n");
+    let mut left = n;
+    let mut g = 0;
+    while left > 0 {
+        let amount = left.min(GROUP_MAX);
+        g += 1;
+        ini.push_str(&format!(
+            "\n[g{g}]\namount = {amount}\nservices = {SERVICES}\n"
+        ));
+        left -= amount;
+    }
+    let path = dir.join("fleet.ini");
+    std::fs::write(&path, ini).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// Every event in the journal, and how many lie before `offset`.
