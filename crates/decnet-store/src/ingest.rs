@@ -13,12 +13,15 @@ use uuid::Uuid;
 
 use crate::query::{attacker_from_row, session_from_row};
 use crate::sql::{col_uuid, micros};
-use crate::{ArtifactRecord, Attacker, CredentialRecord, Result, SessionRecord, Store, StoreError};
+use crate::{
+    ArtifactRecord, Attacker, Backend, CredentialRecord, Result, SessionRecord, Store, StoreError,
+};
 
 /// An open ingest transaction. Dropping it without [`commit`](Self::commit) rolls everything back.
 #[derive(Debug)]
 pub struct IngestTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -83,13 +86,26 @@ impl Store {
                 consumer: consumer.to_owned(),
             });
         }
-        Ok(IngestTx { tx })
+        Ok(IngestTx {
+            tx,
+            backend: self.backend,
+        })
     }
 }
 
 impl IngestTx {
     fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
+    }
+
+    /// Runs `stmt` over every row, with this backend's placeholders.
+    async fn run<'a>(
+        &mut self,
+        stmt: &Rows,
+        rows: impl Iterator<Item = Vec<Val<'a>>>,
+    ) -> Result<Vec<AnyRow>> {
+        let sigil = placeholder(self.backend);
+        run_rows(&mut self.tx, stmt, sigil, rows).await
     }
 
     /// Inserts `rows` (each event with the attacker it is attributed to) and
@@ -112,7 +128,7 @@ impl IngestTx {
                 Val::text(e.to_json_line()),
             ]
         });
-        let rows = run_rows(self.conn(), &INSERT_EVENTS, vals).await?;
+        let rows = self.run(&INSERT_EVENTS, vals).await?;
         uuids(&rows, "id")
     }
 
@@ -128,7 +144,7 @@ impl IngestTx {
     pub async fn attackers_for_ips(&mut self, ips: &[&str]) -> Result<HashMap<String, Attacker>> {
         let mut out: HashMap<String, Attacker> = HashMap::new();
         let keys = ips.iter().map(|ip| vec![Val::str(ip)]);
-        for r in run_rows(self.conn(), &ATTACKERS_BY_IP, keys).await? {
+        for r in self.run(&ATTACKERS_BY_IP, keys).await? {
             let a = attacker_from_row(&r)?;
             let newer = out
                 .get(&a.ip)
@@ -160,7 +176,7 @@ impl IngestTx {
                 Val::Int(i64_of(a.session_count)),
             ]
         });
-        run_rows(self.conn(), &SAVE_ATTACKERS, vals).await?;
+        self.run(&SAVE_ATTACKERS, vals).await?;
         Ok(())
     }
 
@@ -174,7 +190,7 @@ impl IngestTx {
         let vals = rows
             .iter()
             .map(|(a, d, s)| vec![Val::text(a.to_string()), Val::str(d), Val::str(s)]);
-        run_rows(self.conn(), &ADD_TARGETS, vals).await?;
+        self.run(&ADD_TARGETS, vals).await?;
         Ok(())
     }
 
@@ -192,7 +208,7 @@ impl IngestTx {
     /// The stored sessions among `sids`, as of this transaction.
     pub async fn sessions(&mut self, sids: &[Uuid]) -> Result<HashMap<Uuid, SessionRecord>> {
         let keys = sids.iter().map(|s| vec![Val::text(s.to_string())]);
-        run_rows(self.conn(), &SESSIONS_BY_SID, keys)
+        self.run(&SESSIONS_BY_SID, keys)
             .await?
             .iter()
             .map(|r| session_from_row(r).map(|s| (s.sid, s)))
@@ -227,7 +243,7 @@ impl IngestTx {
                 Val::OptText(s.recording_sid.map(|u| Cow::Owned(u.to_string()))),
             ]
         });
-        run_rows(self.conn(), &SAVE_SESSIONS, vals).await?;
+        self.run(&SAVE_SESSIONS, vals).await?;
         Ok(())
     }
 
@@ -293,10 +309,7 @@ impl IngestTx {
                 Val::str(&c.outcome),
             ]
         });
-        let inserted = uuids(
-            &run_rows(self.conn(), &INSERT_CREDENTIALS, vals).await?,
-            "event_id",
-        )?;
+        let inserted = uuids(&self.run(&INSERT_CREDENTIALS, vals).await?, "event_id")?;
         let mut deckies = HashSet::new();
         let mut principals = HashSet::new();
         for c in rows.iter().filter(|c| inserted.contains(&c.event_id)) {
@@ -312,7 +325,7 @@ impl IngestTx {
             let vals = pairs
                 .into_iter()
                 .map(|(s, k, v)| vec![Val::str(s), Val::str(k), Val::str(v)]);
-            for r in run_rows(self.conn(), stmt, vals).await? {
+            for r in self.run(stmt, vals).await? {
                 grown.insert((r.try_get("secret_sha256")?, r.try_get("secret_kind")?));
             }
         }
@@ -350,7 +363,7 @@ impl IngestTx {
                 Val::OptText(a.session_id.map(|s| Cow::Owned(s.to_string()))),
             ]
         });
-        let rows = run_rows(self.conn(), &INSERT_ARTIFACTS, vals).await?;
+        let rows = self.run(&INSERT_ARTIFACTS, vals).await?;
         uuids(&rows, "event_id")
     }
 
@@ -420,8 +433,18 @@ fn pow2_floor(n: usize) -> usize {
     1 << (usize::BITS - 1 - n.max(1).leading_zeros())
 }
 
-/// `head (…), (…) tail` for `rows` rows, placeholders numbered from `$1`.
-fn statement(stmt: &Rows, rows: usize) -> String {
+/// The placeholder prefix: `?N` on SQLite, which numbers those directly,
+/// where `$N` is a named parameter whose lookup at prepare time is linear
+/// per parameter (quadratic for a thousand-row statement); `$N` on PostgreSQL.
+fn placeholder(backend: Backend) -> char {
+    match backend {
+        Backend::Sqlite => '?',
+        Backend::Postgres => '$',
+    }
+}
+
+/// `head (…), (…) tail` for `rows` rows, placeholders `<sigil>N` numbered from 1.
+fn statement(stmt: &Rows, rows: usize, sigil: char) -> String {
     let mut text =
         String::with_capacity(stmt.head.len() + stmt.tail.len() + rows * 8 * stmt.cols.len());
     text.push_str(stmt.head);
@@ -433,7 +456,7 @@ fn statement(stmt: &Rows, rows: usize) -> String {
                 text.push_str(", ");
             }
             n += 1;
-            text.push_str(&col.replace("{}", &format!("${n}")));
+            text.push_str(&col.replace("{}", &format!("{sigil}{n}")));
         }
         text.push(')');
     }
@@ -446,6 +469,7 @@ fn statement(stmt: &Rows, rows: usize) -> String {
 async fn run_rows<'a>(
     conn: &mut AnyConnection,
     stmt: &Rows,
+    sigil: char,
     rows: impl Iterator<Item = Vec<Val<'a>>>,
 ) -> Result<Vec<AnyRow>> {
     let rows: Vec<Vec<Val<'a>>> = rows.collect();
@@ -454,7 +478,7 @@ async fn run_rows<'a>(
     for size in chunk_sizes(rows.len(), stmt.cols.len()) {
         let (chunk, tail) = rest.split_at(size.min(rest.len()));
         rest = tail;
-        let text = statement(stmt, chunk.len());
+        let text = statement(stmt, chunk.len(), sigil);
         let mut q = sqlx::query(&text);
         for v in chunk.iter().flatten() {
             q = match v {
@@ -608,7 +632,7 @@ mod plan_tests {
             ("insert artifacts", &INSERT_ARTIFACTS),
         ]
         .into_iter()
-        .map(|(name, stmt)| (name, statement(stmt, 3)))
+        .map(|(name, stmt)| (name, statement(stmt, 3, '?')))
         .chain([
             ("secret on decky", SECRET_ON_DECKY.to_owned()),
             ("secret for principal", SECRET_FOR_PRINCIPAL.to_owned()),
@@ -617,17 +641,17 @@ mod plan_tests {
     }
 
     /// The lookups, with what each must search by.
-    fn lookups() -> [(&'static str, String, &'static str, &'static str); 4] {
+    fn lookups(sigil: char) -> [(&'static str, String, &'static str, &'static str); 4] {
         [
             (
                 "attackers by ip",
-                statement(&ATTACKERS_BY_IP, 3),
+                statement(&ATTACKERS_BY_IP, 3, sigil),
                 "attackers_ip",
                 "attackers_ip (ip=?)",
             ),
             (
                 "sessions by sid",
-                statement(&SESSIONS_BY_SID, 3),
+                statement(&SESSIONS_BY_SID, 3, sigil),
                 "sessions_pkey",
                 "sqlite_autoindex_sessions_1 (sid=?)",
             ),
@@ -648,7 +672,7 @@ mod plan_tests {
 
     /// `EXPLAIN QUERY PLAN` of `sql` with every placeholder bound to text (one line per step).
     async fn sqlite_plan(store: &crate::Store, sql: &str) -> String {
-        let binds = sql.matches('$').count();
+        let binds = sql.matches(['$', '?']).count();
         let text = format!("EXPLAIN QUERY PLAN {sql}");
         let mut q = sqlx::query(&text);
         for i in 0..binds {
@@ -681,11 +705,12 @@ mod plan_tests {
         assert_eq!(chunk_sizes(0, 3).count(), 0);
         assert_eq!(chunk_sizes(7, 3).collect::<Vec<_>>(), [4, 2, 1]);
         assert_eq!(
-            statement(&SAVE_SESSIONS, 2).matches("CAST($").count(),
+            statement(&SAVE_SESSIONS, 2, '$').matches("CAST($").count(),
             2,
             "the cast applies per row"
         );
-        assert!(statement(&ADD_TARGETS, 2).contains("($1, $2, $3), ($4, $5, $6)"));
+        assert!(statement(&ADD_TARGETS, 2, '$').contains("($1, $2, $3), ($4, $5, $6)"));
+        assert!(statement(&ADD_TARGETS, 2, '?').contains("(?1, ?2, ?3), (?4, ?5, ?6)"));
     }
 
     /// What attacks leave behind: a brute force (one username, every
@@ -794,7 +819,7 @@ mod plan_tests {
         // And with rows loaded and analysed, so statistics cannot move a plan.
         load_attacks(&store, 4_000).await;
         sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
-        for (name, sql, _, index) in lookups() {
+        for (name, sql, _, index) in lookups('?') {
             let p = sqlite_plan(&store, &sql).await;
             assert_eq!(sqlite_scan(&p), None, "{name} scans: {p}");
             assert!(p.contains(index), "{name} should search {index}: {p}");
@@ -815,7 +840,7 @@ mod plan_tests {
         let store = crate::Store::connect(&schema.url()).await.unwrap();
         load_attacks(&store, 20_000).await;
         sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
-        for (name, sql, index, _) in lookups() {
+        for (name, sql, index, _) in lookups('$') {
             let text = format!("EXPLAIN {sql}");
             let mut q = sqlx::query(&text);
             let keys: &[&str] = match name {
