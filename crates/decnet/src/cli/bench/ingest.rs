@@ -248,7 +248,8 @@ const ATTACKERS_SQL: (&str, usize) = (
 );
 
 /// Plain multi-row INSERTs of `rows`, as many per statement as the bind
-/// limit allows, with `sigil` placeholders (`?N` on SQLite: numbered, not named).
+/// limit allows: anonymous `?` placeholders on SQLite (as Python's
+/// `executemany` binds; named ones make binding quadratic), `$N` on PostgreSQL.
 async fn insert_plain(
     conn: &mut sqlx::AnyConnection,
     sigil: char,
@@ -265,7 +266,11 @@ async fn insert_plain(
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("{sigil}{n}"));
+                if sigil == '?' {
+                    sql.push('?');
+                } else {
+                    sql.push_str(&format!("${n}"));
+                }
             }
             sql.push(')');
         }
