@@ -1,24 +1,29 @@
 //! Derivations applied inside the batch transaction, only for events that
 //! were actually inserted (a replayed event derives nothing twice).
 //!
-//! [`apply`] walks the batch once and hands each inserted event to one
-//! module per thing derived, in this order, then flushes what they
-//! accumulated:
+//! [`apply`] works a batch at a time so an event costs the same however much
+//! is stored: each module first loads what the batch needs in one query per
+//! table (attackers by IP, sessions by id),
+//! the events go in as multi-row inserts, then [`apply`] walks the inserted
+//! events once, in journal order, handing each to the modules below, and
+//! finally each module writes what it accumulated in multi-row statements:
 //! - `attackers`: attribution. An attacker is an observation of a source. An
 //!   event goes to the most recently active attacker row for its `src_ip`; a
 //!   new attacker (fresh UUIDv7) is created only for an IP never seen before.
 //!   `ip` is not unique so later correlation may split or merge observations
-//!   without changing keys. Inserting the event (and skipping a duplicate)
-//!   happens here.
+//!   without changing keys. Inserting the events (and skipping duplicates:
+//!   an id already stored, or repeated in the batch) happens here.
 //! - `sessions`: keyed by the event's `session_id`: started at its first
 //!   event, ended at `disconnect`, `command` events counted, the transcript
 //!   taken from `session_recorded`.
 //! - `credentials`: every carried credential, with its outcome and the SHA-256
-//!   of its secret, the candidates for reuse.
+//!   of its secret; a secret the store had never seen on that decky or for
+//!   that principal (it keeps one row per such pair) is a candidate for reuse.
 //! - `artifacts`: `file_upload` with its hash, size and name, and
 //!   `file_download` of a URL as kind `download` with the URL as name and no
 //!   hash (we never fetch it; the URL is the IOC).
-//! - `reuse`: one snapshot per secret whose group gained a decky or principal.
+//! - `reuse`: one snapshot per secret whose group gained a decky or principal,
+//!   built only when notifications go out (nothing else reads it).
 //!
 //! Event fields are read through `decnet_core::fields`, the types services
 //! write them with.
@@ -60,25 +65,28 @@ fn rfc3339(ts: DateTime<Utc>) -> String {
 }
 
 /// Applies `events` in `tx`; `notify` says whether to build notification payloads.
+///
+/// Every step reads or writes the whole batch at once (one lookup per table,
+/// multi-row inserts), so an event costs the same however much is stored.
 pub(crate) async fn apply(
     tx: &mut IngestTx,
     events: &[Event],
     notify: bool,
 ) -> Result<BatchOutcome, IntelError> {
     let mut out = BatchOutcome::default();
-    let mut attackers = attackers::Attackers::default();
-    let mut sessions = sessions::Sessions::default();
-    let mut reuse = reuse::Candidates::default();
 
-    for e in events {
-        let Some(a) = attackers.attribute(tx, e, notify, &mut out).await? else {
-            continue;
-        };
-        sessions.track(tx, e, a).await?;
-        if let Some(candidate) = credentials::hoist(tx, e, a, notify, &mut out).await? {
-            reuse.add(candidate);
-        }
-        artifacts::record(tx, e, a.uuid).await?;
+    // Attribution and the event rows themselves: only what was inserted derives anything.
+    let mut attackers = attackers::Attackers::load(tx, events).await?;
+    let inserted = attackers.insert(tx, events, &mut out).await?;
+
+    let mut sessions = sessions::Sessions::load(tx, &inserted).await?;
+    let mut credentials = credentials::Credentials::default();
+    let mut artifacts = artifacts::Artifacts::default();
+    for e in &inserted {
+        let a = attackers.observe(e, notify, &mut out);
+        sessions.track(e, a);
+        credentials.hoist(e, a);
+        artifacts.record(e, a.uuid);
         if notify {
             out.logs.push(json!({
                 "id": e.id, "decky": e.decky, "service": e.service,
@@ -88,8 +96,15 @@ pub(crate) async fn apply(
         }
     }
 
+    let reuse = credentials
+        .save(tx, &mut attackers, notify, &mut out)
+        .await?;
+    artifacts.save(tx).await?;
     attackers.save(tx).await?;
     sessions.save(tx).await?;
-    reuse.report(tx, notify, &mut out).await?;
+    if notify {
+        reuse.report(tx, &mut out).await?;
+    }
+    // Batch summary: `inserted` holds exactly the events this batch added.
     Ok(out)
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use decnet_core::topics;
-use decnet_journal::{JournalPos, JournalReader, Record};
+use decnet_journal::{JournalError, JournalPos, JournalReader, Record};
 use decnet_store::{Store, StoreError};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +25,12 @@ use crate::{IntelError, Notifier};
 pub const CONSUMER: &str = "ingester";
 /// Worker name in `system.<worker>.health`.
 const WORKER: &str = "ingester";
+
+/// Journal lines per transaction by default: large enough that the per-commit
+/// fsync and statement overheads are spread thin, small enough that a batch
+/// holds SQLite's write lock for tens of milliseconds, so an API write waiting
+/// on it (`busy_timeout`) is never starved.
+const DEFAULT_BATCH_MAX: usize = 2_000;
 
 /// Ingester tuning.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +48,7 @@ pub struct IngestOptions {
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
-            batch_max: 500,
+            batch_max: DEFAULT_BATCH_MAX,
             poll_interval: Duration::from_millis(200),
             heartbeat: Duration::from_secs(30),
             retry: Duration::from_secs(1),
@@ -74,9 +80,17 @@ pub struct Ingester {
     /// Committed position, `None` until one is loaded from the store.
     committed: Option<Option<JournalPos>>,
     reader: Option<JournalReader>,
+    /// The next batch, being read from the journal while the current one is
+    /// applied; it starts where the current batch ends, so it is only used
+    /// once that batch committed (a failure drops it).
+    prefetch: Option<Prefetch>,
     stats: IngestStats,
     failing: Failing,
 }
+
+/// A journal read running on the blocking pool: the reader and what it read.
+type Prefetch = tokio::task::JoinHandle<(JournalReader, ReadResult)>;
+type ReadResult = Result<Vec<(Record, JournalPos)>, JournalError>;
 
 impl std::fmt::Debug for Ingester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,6 +116,7 @@ impl Ingester {
             opts: IngestOptions::default(),
             committed: None,
             reader: None,
+            prefetch: None,
             stats: IngestStats::default(),
             failing: Failing::default(),
         }
@@ -134,6 +149,7 @@ impl Ingester {
                 // Forget the reader's position and the cached offset: both
                 // are re-read from the store before the next attempt.
                 self.reader = None;
+                self.prefetch = None;
                 self.committed = None;
                 self.stats.failures += 1;
                 Err(e)
@@ -148,27 +164,33 @@ impl Ingester {
                 let c = self.store.ingest_offset(CONSUMER).await?;
                 self.committed = Some(c);
                 self.reader = None;
+                self.prefetch = None;
                 c
             }
         };
-        let reader = match self.reader.take() {
-            Some(r) => r,
-            None => JournalReader::open(&self.journal_dir, from.unwrap_or(JournalPos::START)),
-        };
         let max = self.opts.batch_max.max(1);
-        // File reads block; keep them off the async workers.
-        let (reader, records) = tokio::task::spawn_blocking(move || {
-            let mut reader = reader;
-            let r = reader.read_batch(max);
-            (reader, r)
-        })
-        .await?;
+        let (reader, records) = match self.prefetch.take() {
+            Some(next) => next.await?,
+            None => {
+                let reader = match self.reader.take() {
+                    Some(r) => r,
+                    None => {
+                        JournalReader::open(&self.journal_dir, from.unwrap_or(JournalPos::START))
+                    }
+                };
+                read(reader, max).await?
+            }
+        };
         let records = records?;
         let to = reader.position();
-        self.reader = Some(reader);
         if records.is_empty() {
+            self.reader = Some(reader);
             return Ok(None);
         }
+        // Parsing the next batch overlaps this one's transaction.
+        self.prefetch = Some(tokio::task::spawn_blocking(move || {
+            read_blocking(reader, max)
+        }));
         let mut events = Vec::with_capacity(records.len());
         let mut corrupt = 0u64;
         for (rec, _) in records {
@@ -327,6 +349,19 @@ impl Ingester {
             }
         }
     }
+}
+
+/// Reads up to `max` journal lines off the async workers (file reads block).
+async fn read(
+    reader: JournalReader,
+    max: usize,
+) -> Result<(JournalReader, ReadResult), IntelError> {
+    Ok(tokio::task::spawn_blocking(move || read_blocking(reader, max)).await?)
+}
+
+fn read_blocking(mut reader: JournalReader, max: usize) -> (JournalReader, ReadResult) {
+    let r = reader.read_batch(max);
+    (reader, r)
 }
 
 /// Longest wait between retries of a failing batch.

@@ -27,16 +27,16 @@ impl Candidates {
         self.0.insert(c);
     }
 
-    /// One `credential.reuse.detected` snapshot per group that is now a reuse.
+    /// One `credential.reuse.detected` snapshot per group that is now a
+    /// reuse. Only for notifications: nothing else needs the snapshot.
     pub(super) async fn report(
         &self,
         tx: &mut IngestTx,
-        notify: bool,
         out: &mut BatchOutcome,
     ) -> Result<(), IntelError> {
         for c in &self.0 {
             if let Some(g) = tx.reuse_group(&c.secret_sha256, &c.secret_kind).await? {
-                if is_reuse(&g) && notify {
+                if is_reuse(&g) {
                     out.reuse.push(json!({
                         "secret_sha256": g.secret_sha256, "secret_kind": g.secret_kind,
                         "deckies": g.deckies, "principals": g.principals,

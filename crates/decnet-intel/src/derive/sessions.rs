@@ -1,6 +1,5 @@
 //! Sessions: one row per `session_id`, its span, counts and recording.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use decnet_core::fields::{EventBody, SessionRecorded};
@@ -17,45 +16,41 @@ pub(super) struct Sessions {
 }
 
 impl Sessions {
+    /// The stored sessions of the `inserted` events, looked up in one query.
+    pub(super) async fn load(tx: &mut IngestTx, inserted: &[&Event]) -> Result<Self, IntelError> {
+        let mut sids: Vec<Uuid> = inserted.iter().filter_map(|e| e.session_id).collect();
+        sids.sort_unstable();
+        sids.dedup();
+        Ok(Sessions {
+            by_sid: tx.sessions(&sids).await?,
+        })
+    }
+
     /// Adds `e` to its session, opening one (and counting it on attacker `a`) when new.
-    pub(super) async fn track(
-        &mut self,
-        tx: &mut IngestTx,
-        e: &Event,
-        a: &mut Attacker,
-    ) -> Result<(), IntelError> {
+    pub(super) fn track(&mut self, e: &Event, a: &mut Attacker) {
         let Some(sid) = e.session_id else {
-            return Ok(());
+            return;
         };
-        let s = match self.by_sid.entry(sid) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => {
-                let s = match tx.session(sid).await? {
-                    Some(s) => s,
-                    None => {
-                        a.session_count += 1;
-                        SessionRecord {
-                            sid,
-                            attacker_uuid: a.uuid,
-                            decky: e.decky.clone(),
-                            service: e.service.clone(),
-                            src_ip: e.src_ip.to_string(),
-                            src_port: e.src_port,
-                            started_at: e.ts,
-                            ended_at: None,
-                            event_count: 0,
-                            command_count: 0,
-                            recording_sid: None,
-                            recording_shard: None,
-                            recording_bytes: None,
-                            recording_duration_s: None,
-                            recording_truncated: None,
-                        }
-                    }
-                };
-                slot.insert(s)
+        let s = self.by_sid.entry(sid).or_insert_with(|| {
+            a.session_count += 1;
+            SessionRecord {
+                sid,
+                attacker_uuid: a.uuid,
+                decky: e.decky.clone(),
+                service: e.service.clone(),
+                src_ip: e.src_ip.to_string(),
+                src_port: e.src_port,
+                started_at: e.ts,
+                ended_at: None,
+                event_count: 0,
+                command_count: 0,
+                recording_sid: None,
+                recording_shard: None,
+                recording_bytes: None,
+                recording_duration_s: None,
+                recording_truncated: None,
             }
-        };
+        });
         s.event_count += 1;
         s.started_at = s.started_at.min(e.ts);
         match e.event_type {
@@ -72,14 +67,12 @@ impl Sessions {
             }
             _ => {}
         }
-        Ok(())
     }
 
     /// Saves every session the batch touched.
     pub(super) async fn save(&self, tx: &mut IngestTx) -> Result<(), IntelError> {
-        for s in self.by_sid.values() {
-            tx.save_session(s).await?;
-        }
+        let rows: Vec<&SessionRecord> = self.by_sid.values().collect();
+        tx.save_sessions(&rows).await?;
         Ok(())
     }
 }

@@ -37,6 +37,12 @@ pub struct BenchArgs {
     /// For `lag`: run the ingester as a `decnet worker ingester` process instead of in-process.
     #[arg(long)]
     pub ingest_worker: bool,
+    /// `ingest`: events in the generated journal.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    /// `ingest`: also time a raw batched insert of the same rows, three rounds, and print the ratio.
+    #[arg(long)]
+    pub baseline: bool,
 }
 
 /// Benchmarks.
@@ -46,7 +52,7 @@ pub enum Target {
     SshAuth,
     /// HTTP requests per second over keep-alive connections.
     Http,
-    /// Events per second from journal to database (SQLite; PostgreSQL too when DECNET_DATABASE_URL is set).
+    /// Events per second from journal to database over an attack-shaped mix (SQLite; PostgreSQL too when DECNET_DATABASE_URL is set).
     Ingest,
     /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers.
     Bus,
@@ -64,7 +70,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.target {
         Target::SshAuth => service::run(service::Driven::SshAuth, &a).await,
         Target::Http => service::run(service::Driven::Http, &a).await,
-        Target::Ingest => ingest::run().await,
+        Target::Ingest => ingest::run(a.events, a.baseline).await,
         Target::Bus => bus::run(a.duration).await,
         Target::Api => api::run(a.duration).await,
         Target::Lag => lag::run(&a).await,
