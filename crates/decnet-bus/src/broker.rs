@@ -75,6 +75,9 @@ const GROUP_BYTES: usize = 256 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
 /// Slices per vectored write (well under any IOV_MAX).
 const MAX_IOV: usize = 64;
+/// Kernel send buffer asked for on every connection: room for a few queues' worth of
+/// frames in flight, so a subscriber briefly descheduled does not stall its publishers.
+const SEND_BUFFER: usize = 1024 * 1024;
 /// Topics whose routes a connection remembers; more and the cache starts over.
 const ROUTE_CACHE: usize = 256;
 
@@ -401,6 +404,9 @@ async fn serve(
 }
 
 async fn connection(hub: Arc<Hub>, id: u64, stream: UnixStream) {
+    if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
+        tracing::debug!(error = %e, "cannot enlarge a bus connection's send buffer");
+    }
     let (rd, mut wr) = stream.into_split();
     let queue = Arc::new(OutQueue::new(QUEUE_CAPACITY, hub.dropped.clone()));
     hub.change(|conns| {

@@ -84,7 +84,9 @@ async fn a_subscriber_that_keeps_up_gets_every_message_of_a_200k_burst() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_subscriber_stays_bounded_and_does_not_stop_the_others() {
     let (_d, path) = sock();
-    let b = Arc::new(broker_waiting(&path, Duration::from_millis(100)).await);
+    // Long enough for the reading subscriber (an unoptimised test build on a busy machine)
+    // never to look stalled; the stalled one costs the publisher this once.
+    let b = Arc::new(broker_waiting(&path, Duration::from_secs(2)).await);
     // Subscribes, then reads nothing until the burst is over.
     let mut stalled = Raw::connect(&path).await;
     stalled.sub("burst.>").await;
