@@ -142,14 +142,28 @@ pub enum Decoded {
     Frame(Frame, usize),
 }
 
-/// Parses the first frame of `buf`.
-pub fn decode(buf: &[u8]) -> Result<Decoded, FrameError> {
+/// One frame's parts, borrowed from the buffer: the header checked, the body not yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Split<'a> {
+    /// The verb.
+    pub(crate) verb: Verb,
+    /// The trimmed argument (maybe empty), not yet validated.
+    pub(crate) arg: &'a str,
+    /// The body bytes.
+    pub(crate) body: &'a [u8],
+    /// Bytes the whole frame takes.
+    pub(crate) end: usize,
+}
+
+/// Finds the first frame of `buf` and checks its header line and length; `None` means
+/// more bytes are needed.
+pub(crate) fn split(buf: &[u8]) -> Result<Option<Split<'_>>, FrameError> {
     let scan = buf.get(..buf.len().min(MAX_HEADER + 1)).unwrap_or(buf);
     let Some(nl) = scan.iter().position(|&b| b == b'\n') else {
         return if buf.len() > MAX_HEADER {
             Err(FrameError::HeaderTooLong)
         } else {
-            Ok(Decoded::Incomplete)
+            Ok(None)
         };
     };
     let line = buf.get(..nl).ok_or(FrameError::BadHeader)?;
@@ -167,7 +181,7 @@ pub fn decode(buf: &[u8]) -> Result<Decoded, FrameError> {
 
     let len_at = nl + 1;
     let Some(len_bytes) = buf.get(len_at..len_at + 4) else {
-        return Ok(Decoded::Incomplete);
+        return Ok(None);
     };
     let mut lb = [0u8; 4];
     lb.copy_from_slice(len_bytes);
@@ -178,9 +192,29 @@ pub fn decode(buf: &[u8]) -> Result<Decoded, FrameError> {
     let body_at = len_at + 4;
     let end = body_at + body_len as usize;
     let Some(body) = buf.get(body_at..end) else {
-        return Ok(Decoded::Incomplete);
+        return Ok(None);
     };
+    Ok(Some(Split {
+        verb,
+        arg,
+        body,
+        end,
+    }))
+}
 
+/// Parses the first frame of `buf`.
+pub fn decode(buf: &[u8]) -> Result<Decoded, FrameError> {
+    match split(buf)? {
+        None => Ok(Decoded::Incomplete),
+        Some(parts) => Ok(Decoded::Frame(build(parts)?, parts.end)),
+    }
+}
+
+/// Checks a split frame's argument and body and builds the [`Frame`].
+pub(crate) fn build(parts: Split<'_>) -> Result<Frame, FrameError> {
+    let Split {
+        verb, arg, body, ..
+    } = parts;
     let need_arg = |verb| {
         if arg.is_empty() {
             Err(FrameError::MissingArg(verb))
@@ -237,7 +271,7 @@ pub fn decode(buf: &[u8]) -> Result<Decoded, FrameError> {
             Frame::Bye
         }
     };
-    Ok(Decoded::Frame(frame, end))
+    Ok(frame)
 }
 
 /// Appends one frame with a raw body to `out`. `arg` must not contain `\r` or `\n`
@@ -276,6 +310,10 @@ pub fn encode(frame: &Frame) -> Bytes {
     }
 }
 
+/// How much a reader asks the socket for at once: a burst of small frames costs one
+/// read per chunk, not one per frame.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
 /// Why a [`FrameReader`] stopped.
 #[derive(Debug, Error)]
 pub enum ReadError {
@@ -298,7 +336,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> Self {
         FrameReader {
             inner,
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::with_capacity(READ_CHUNK),
         }
     }
 
@@ -310,7 +348,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 return Ok(Some(frame));
             }
             // `decode` refused anything oversize, so the buffer stays bounded.
-            self.buf.reserve(8 * 1024);
+            self.buf.reserve(READ_CHUNK);
             if self.inner.read_buf(&mut self.buf).await? == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)

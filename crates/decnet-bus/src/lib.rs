@@ -9,10 +9,13 @@
 //! - [`health`]: heartbeats, the worker health registry and stop requests
 //! - [`client`], [`inprocess`], [`null`], [`fake`]: the bus implementations above;
 //!   [`path`]: where the host socket lives; `local` and `queue`: the subscription
-//!   table and bounded drop-oldest queues they share
+//!   table and bounded drop-oldest queues they share; `outq` and `json`: the broker's
+//!   batched connection queues and its allocation-free check of a `PUB` body
 //!
 //! The bus only notifies: a lost message costs latency, never data, so publishing never
 //! blocks and never fails a worker; every queue is bounded (1024) and drops its oldest.
+//! The broker slows a publisher down (for a bounded time) before it drops anything for a
+//! subscriber that keeps up: see [`broker`].
 
 pub mod broker;
 pub mod client;
@@ -21,8 +24,10 @@ pub mod fake;
 pub mod frame;
 pub mod health;
 pub mod inprocess;
+mod json;
 mod local;
 pub mod null;
+mod outq;
 pub mod path;
 pub mod pattern;
 mod queue;

@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod backpressure;
 mod broker;
 mod client;
 mod health;

@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// `ingest`: also time a raw batched insert of the same rows, three rounds, and print the ratio.
     #[arg(long)]
     pub baseline: bool,
+    /// `bus`: the raw-socket Python client to compare with nats-server [default: shared/bench/pubsub_bench.py beside the repository].
+    #[arg(long, value_name = "PATH")]
+    pub pubsub_bench: Option<std::path::PathBuf>,
 }
 
 /// Benchmarks.
@@ -54,7 +57,7 @@ pub enum Target {
     Http,
     /// Events per second from journal to database over an attack-shaped mix (SQLite; PostgreSQL too when DECNET_DATABASE_URL is set).
     Ingest,
-    /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers.
+    /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers, then pubsub_bench.py against ours and nats-server.
     Bus,
     /// REST API: GET /api/v1/logs?limit=50 over 100,000 stored events, at 64 and 256 connections.
     Api,
@@ -71,7 +74,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::SshAuth => service::run(service::Driven::SshAuth, &a).await,
         Target::Http => service::run(service::Driven::Http, &a).await,
         Target::Ingest => ingest::run(a.events, a.baseline).await,
-        Target::Bus => bus::run(a.duration).await,
+        Target::Bus => bus::run(a.duration, a.pubsub_bench.as_deref()).await,
         Target::Api => api::run(a.duration).await,
         Target::Lag => lag::run(&a).await,
         Target::Shutdown => shutdown::run(&a).await,
