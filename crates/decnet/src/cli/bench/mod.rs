@@ -3,8 +3,10 @@
 //! - `service`: one decky in-process driven by real SSH or HTTP clients (`ssh-auth`, `http`)
 //! - `ingest`: journal to database, SQLite and PostgreSQL
 //! - `bus`: messages through the UNIX broker
+//! - `accept`: connect/close flood on one decky against a std accept loop
 //! - `api`: `GET /api/v1/logs` over a stored fleet's worth of events
 
+mod accept;
 mod api;
 mod bus;
 mod ingest;
@@ -40,6 +42,8 @@ pub enum Target {
     Ingest,
     /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers.
     Bus,
+    /// Connect/close flood on one decky against a minimal std accept loop, every connection logged.
+    Accept,
     /// REST API: GET /api/v1/logs?limit=50 over 100,000 stored events, at 64 and 256 connections.
     Api,
 }
@@ -52,6 +56,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Ingest => ingest::run().await,
         Target::Bus => bus::run(a.duration).await,
         Target::Api => api::run(a.duration).await,
+        Target::Accept => accept::run(&a).await,
     }
 }
 
