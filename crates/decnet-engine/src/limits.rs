@@ -267,6 +267,22 @@ impl DeckySlot {
     pub fn evicted(&self) -> Option<Hit> {
         self.eviction.get().copied()
     }
+
+    /// A handle that still tells [`DeckySlot::evicted`] after the slot is released.
+    pub fn eviction(&self) -> Eviction {
+        Eviction(self.eviction.clone())
+    }
+}
+
+/// Whether a connection was evicted, readable after its [`DeckySlot`] is gone.
+#[derive(Debug, Clone)]
+pub struct Eviction(Arc<OnceLock<Hit>>);
+
+impl Eviction {
+    /// The limit that was full when a newcomer took the slot, once it did.
+    pub fn get(&self) -> Option<Hit> {
+        self.0.get().copied()
+    }
 }
 
 impl Drop for DeckySlot {

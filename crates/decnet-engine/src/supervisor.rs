@@ -543,6 +543,61 @@ struct Held {
     _fd: OwnedSemaphorePermit,
 }
 
+/// The accepted socket carrying its slots: they go back the moment the socket is
+/// closed (fields drop in order: the slots first, then the descriptor), whoever
+/// closes it and however long the closing events take to reach the disk, so a
+/// peer that saw the close and reconnects always finds its slot free.
+struct Slotted {
+    _held: Held,
+    stream: TcpStream,
+}
+
+impl tokio::io::AsyncRead for Slotted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Slotted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 /// `limit` and `disconnect` reason of a connection that did not authenticate in time.
 pub const PRE_AUTH_TIMEOUT: &str = "pre_auth_timeout";
 /// How long after `pre_auth_timeout` the supervisor's own deadline fires. SSH and HTTP
@@ -562,6 +617,7 @@ async fn serve_connection(
 ) {
     let started = Instant::now();
     let limits = ctx.decky.limits;
+    let eviction = held.decky.eviction();
     // The supervisor's own events go straight to the emitter: a failure to record
     // them must not hang this task the way `ConnCtx::emit` parks a service.
     if !ctx.emitter.emit(ctx.event(EventType::Connect)).await {
@@ -571,7 +627,15 @@ async fn serve_connection(
     let pre_auth_deadline = instance
         .pre_auth_deadline()
         .then(|| tokio::time::Instant::now() + limits.pre_auth_timeout + PRE_AUTH_BACKSTOP);
-    let conn = Conn::new(Box::new(stream), ctx.peer, ctx.local, &limits);
+    let conn = Conn::new(
+        Box::new(Slotted {
+            _held: held,
+            stream,
+        }),
+        ctx.peer,
+        ctx.local,
+        &limits,
+    );
     let stats = conn.trip_flag();
     let service_ctx = ctx.clone();
     // Its own task, so a panic in the service is caught here and ends this connection only.
@@ -636,7 +700,7 @@ async fn serve_connection(
         ctx.emitter.emit(e).await;
     }
     // An evicted connection names the limit that was full when its slot was taken.
-    let (hit, evicted) = match (hit, held.decky.evicted()) {
+    let (hit, evicted) = match (hit, eviction.get()) {
         (Some(h), _) => (Some(h), false),
         (None, e) => (e, e.is_some()),
     };

@@ -182,6 +182,43 @@ async fn the_per_source_limit_refuses_extra_connections_with_an_event() {
     engine.shutdown().await.unwrap();
 }
 
+/// Regression: slots went back only after the closing events were synced, so a
+/// source reconnecting right after a close found them still taken and was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_are_released_at_close_so_a_reconnect_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_connections_per_source: 1,
+        max_decky_connections_per_source: 1,
+        max_connections_per_service: 1,
+        max_connections_per_decky: 1,
+        ..Limits::DEFAULT
+    };
+    let (engine, addr) = start_one(dir.path(), unique_ip(), limits).await;
+    const ROUNDS: usize = 50;
+    for i in 0..ROUNDS {
+        let mut s = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        s.get_mut()
+            .write_all(format!("r{i}\n").as_bytes())
+            .await
+            .unwrap();
+        let mut line = String::new();
+        s.read_line(&mut line).await.unwrap();
+        assert_eq!(line, format!("r{i}\n"), "round {i} was served");
+        // The server closes; once the close is seen, the slot must be free.
+        s.get_mut().write_all(b"quit\n").await.unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+    }
+    let events = wait_journal(dir.path(), DEADLINE, |ev| {
+        of_type(ev, EventType::Disconnect).len() == ROUNDS
+    })
+    .await;
+    assert_eq!(of_type(&events, EventType::Connect).len(), ROUNDS);
+    assert!(of_type(&events, EventType::LimitExceeded).is_empty());
+    engine.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_per_decky_limit_counts_every_source() {
     let dir = tempfile::tempdir().unwrap();

@@ -67,18 +67,20 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Defaults for a sensor exposed to the internet.
+    /// Defaults for a sensor exposed to the internet, sized so that one scanner
+    /// running hundreds of parallel connections is served and captured whole,
+    /// while one source's memory stays bounded (see `docs/config.md`).
     pub const DEFAULT: Limits = Limits {
-        max_connections_per_decky: 256,
-        max_connections_per_source: 64,
+        max_connections_per_decky: 1024,
+        max_connections_per_source: 1024,
         idle_timeout: Duration::from_secs(300),
         session_timeout: Duration::from_secs(3600),
         max_bytes_in: 32 * 1024 * 1024,
         max_read_bytes: 64 * 1024,
         udp_packets_per_source: 100,
         udp_bytes_per_source: 256 * 1024,
-        max_connections_per_service: 128,
-        max_decky_connections_per_source: 32,
+        max_connections_per_service: 768,
+        max_decky_connections_per_source: 512,
         pre_auth_timeout: Duration::from_secs(60),
     };
 }

@@ -72,13 +72,13 @@ pub static GENERAL_KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         name: "max_connections_per_decky",
-        default: "256",
-        doc: "Concurrent connections one decky serves (1..=65536); more are refused.",
+        default: "1024",
+        doc: "Concurrent connections one decky serves (1..=65536); more are refused, or take the slot of the busiest source's oldest connection. What a connection costs: an open SSH session about 70 KiB of the engine's memory (measured by `decnet bench ssh-auth`), an HTTP connection less, plus the kernel's socket buffers (a few KiB while idle, up to the receive window while data waits); so a full decky holds roughly 80 MiB with the kernel's share. Slots go back the moment a connection closes.",
     },
     KeyDoc {
         name: "max_connections_per_source",
-        default: "64",
-        doc: "Concurrent connections one source IP may hold on this host (1..=65536).",
+        default: "1024",
+        doc: "Concurrent connections one source IP may hold on this host, over every decky (1..=65536). Sized for real scanners: hydra, ncrack, medusa and masscan follow-ups run hundreds of parallel connections from one address, and every one refused is a capture lost; at the per-connection cost above, one source holds at most roughly 80 MiB. The host-wide total is bounded by the open-file budget (refusals name `max_open_files`).",
     },
     KeyDoc {
         name: "idle_timeout_secs",
@@ -112,13 +112,13 @@ pub static GENERAL_KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         name: "max_connections_per_service",
-        default: "128",
-        doc: "Concurrent connections one service of one decky serves (1..=65536), so a flood on one service leaves the decky's other services reachable.",
+        default: "768",
+        doc: "Concurrent connections one service of one decky serves (1..=65536), so a flood on one service leaves the decky's other services reachable. The default is three quarters of `max_connections_per_decky`.",
     },
     KeyDoc {
         name: "max_decky_connections_per_source",
-        default: "32",
-        doc: "Concurrent connections one source IP may hold on one decky (1..=65536). When a decky is full, a newcomer from a source holding fewer connections takes the slot of the busiest source's oldest connection.",
+        default: "512",
+        doc: "Concurrent connections one source IP may hold on one decky (1..=65536). The default, half of `max_connections_per_decky`, serves a 256- or 512-way parallel brute force whole while leaving half the decky to everyone else. When a decky is full, a newcomer from a source holding fewer connections takes the slot of the busiest source's oldest connection.",
     },
     KeyDoc {
         name: "pre_auth_timeout_secs",

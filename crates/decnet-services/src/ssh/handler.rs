@@ -28,13 +28,7 @@ pub struct Progress {
 
 /// Adds `client_version`, `hassh` and `hassh_algorithms` from the tap.
 pub fn client_fields(fields: &mut Fields, hello: &Hello) {
-    if let Some(v) = hello.version() {
-        fields.insert("client_version".into(), v.into());
-    }
-    if let Some(k) = hello.kexinit() {
-        fields.insert("hassh".into(), k.hassh().into());
-        fields.insert("hassh_algorithms".into(), k.hassh_algorithms().into());
-    }
+    fields.extend(super::hassh::hello_fields(hello));
 }
 
 /// One connection's russh handler.
@@ -80,17 +74,28 @@ impl SshHandler {
         cred: Option<Credential>,
         extra: Fields,
     ) -> Result<(), russh::Error> {
+        let e = self.attempt_event(outcome, method, cred, extra);
+        self.emit(e).await
+    }
+
+    /// The event of one authentication attempt; the client's hello fields are
+    /// computed once per connection, not once per attempt.
+    fn attempt_event(
+        &self,
+        outcome: LoginOutcome,
+        method: LoginMethod,
+        cred: Option<Credential>,
+        extra: Fields,
+    ) -> Event {
         self.progress.auth_seen.store(true, Ordering::Relaxed);
-        let mut fields = Fields::new();
-        client_fields(&mut fields, &self.tap.hello());
-        fields.extend(extra);
         let mut e = self.ctx.event_of(&Login {
             outcome,
             method: Some(method),
         });
-        e.fields.extend(fields);
+        e.fields.extend(self.tap.client_fields());
+        e.fields.extend(extra);
         e.credential = cred;
-        self.emit(e).await
+        e
     }
 
     async fn password(
@@ -100,26 +105,21 @@ impl SshHandler {
         method: LoginMethod,
     ) -> Result<Auth, russh::Error> {
         let ok = self.shared.accepts(user, password);
-        let outcome = if ok {
-            LoginOutcome::Success
-        } else {
-            LoginOutcome::Attempt
-        };
-        self.record_attempt(
-            outcome,
-            method,
-            Some(Credential::new(user, password, SecretKind::Password)),
-            Fields::new(),
-        )
-        .await?;
+        let cred = Some(Credential::new(user, password, SecretKind::Password));
         if ok {
+            self.record_attempt(LoginOutcome::Success, method, cred, Fields::new())
+                .await?;
             self.user = Some(user.to_owned());
             self.ctx.pre_auth.done();
-            Ok(Auth::Accept)
-        } else {
-            tokio::time::sleep(self.shared.auth_delay).await;
-            Ok(self.reject())
+            return Ok(Auth::Accept);
         }
+        // The refusal waits for the persona's delay and for the event's fsync,
+        // whichever is later: the peer still hears nothing that is not on disk,
+        // and the delay it measures is the persona's, not the disk's plus it.
+        let e = self.attempt_event(LoginOutcome::Attempt, method, cred, Fields::new());
+        let (recorded, ()) = tokio::join!(self.emit(e), tokio::time::sleep(self.shared.auth_delay));
+        recorded?;
+        Ok(self.reject())
     }
 
     /// A refusal that keeps offering every method, as OpenSSH does; russh would

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use decnet_core::event::Fields;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -230,6 +231,8 @@ struct TapInner {
     buf: Vec<u8>,
     hello: Hello,
     done: bool,
+    /// `client_version`, `hassh`, `hassh_algorithms` of the finished hello.
+    fields: Option<Fields>,
 }
 
 impl Default for TapState {
@@ -238,6 +241,7 @@ impl Default for TapState {
             buf: Vec::new(),
             hello: Hello::Incomplete { version: None },
             done: false,
+            fields: None,
         })))
     }
 }
@@ -251,6 +255,18 @@ impl TapState {
         }
     }
 
+    /// `client_version`, `hassh` and `hassh_algorithms` as far as they are known;
+    /// computed once when the hello is complete, since every attempt carries them.
+    pub fn client_fields(&self) -> Fields {
+        let Ok(g) = self.0.lock() else {
+            return Fields::new();
+        };
+        match &g.fields {
+            Some(f) => f.clone(),
+            None => hello_fields(&g.hello),
+        }
+    }
+
     fn feed(&self, data: &[u8]) {
         let Ok(mut g) = self.0.lock() else { return };
         if g.done {
@@ -261,12 +277,26 @@ impl TapState {
         g.buf.extend_from_slice(take);
         let hello = parse(&g.buf);
         let finished = !matches!(hello, Hello::Incomplete { .. }) || g.buf.len() >= TAP_CAP;
-        g.hello = hello;
         if finished {
+            g.fields = Some(hello_fields(&hello));
             g.done = true;
             g.buf = Vec::new();
         }
+        g.hello = hello;
     }
+}
+
+/// Adds `client_version`, `hassh` and `hassh_algorithms` from `hello` to new fields.
+pub fn hello_fields(hello: &Hello) -> Fields {
+    let mut fields = Fields::new();
+    if let Some(v) = hello.version() {
+        fields.insert("client_version".into(), v.into());
+    }
+    if let Some(k) = hello.kexinit() {
+        fields.insert("hassh".into(), k.hassh().into());
+        fields.insert("hassh_algorithms".into(), k.hassh_algorithms().into());
+    }
+    fields
 }
 
 /// A stream wrapper that copies the first cleartext bytes the client sends into a [`TapState`].

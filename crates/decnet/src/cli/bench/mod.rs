@@ -3,10 +3,12 @@
 //! - `service`: one decky in-process driven by real SSH or HTTP clients (`ssh-auth`, `http`)
 //! - `ingest`: journal to database, SQLite and PostgreSQL
 //! - `bus`: messages through the UNIX broker
+//! - `accept`: connect/close flood on one decky against a std accept loop
 //! - `api`: `GET /api/v1/logs` over a stored fleet's worth of events
 //! - `lag`: how far the database trails the journal under an SSH+HTTP flood
 //! - `shutdown`: SIGTERM to exit of a 1,000-decky `decnet up` with an ingest backlog
 
+mod accept;
 mod api;
 mod bus;
 mod ingest;
@@ -59,6 +61,8 @@ pub enum Target {
     Ingest,
     /// Bus messages per second through the UNIX broker, to 1 and to 10 subscribers, then pubsub_bench.py against ours and nats-server.
     Bus,
+    /// Connect/close flood on one decky against a minimal std accept loop, every connection logged.
+    Accept,
     /// REST API: GET /api/v1/logs?limit=50 over 100,000 stored events, at 64 and 256 connections.
     Api,
     /// Database lag behind the journal under an SSH+HTTP login flood (p50/p90/p99/max), and the
@@ -78,6 +82,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Api => api::run(a.duration).await,
         Target::Lag => lag::run(&a).await,
         Target::Shutdown => shutdown::run(&a).await,
+        Target::Accept => accept::run(&a).await,
     }
 }
 
