@@ -25,6 +25,7 @@
 
 mod artifacts;
 mod attackers;
+mod counters;
 mod credentials;
 mod reuse;
 mod sessions;
@@ -69,6 +70,7 @@ pub(crate) async fn apply(
     let mut attackers = attackers::Attackers::default();
     let mut sessions = sessions::Sessions::default();
     let mut reuse = reuse::Candidates::default();
+    counters::count(tx, events).await?;
 
     for e in events {
         let Some(a) = attackers.attribute(tx, e, notify, &mut out).await? else {

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
+use crate::counters::Dim;
 use crate::sql::{
     check_limit, col_list, col_opt_ts, col_opt_uuid, col_ts, col_u16, col_u64, col_uuid,
     decode_cursor, encode_cursor, from_micros, like_contains, micros, Arg, Sql, Where,
@@ -537,64 +538,75 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    /// Totals and the `top` commonest values of each dimension.
+    /// Totals and the `top` commonest values of each dimension, from the
+    /// counters the ingester keeps (`stat_counts`): a few index entries per
+    /// list however much is stored, read in one statement (one snapshot).
     pub async fn stats(&self, top: u32) -> Result<Stats> {
         let top = check_limit(top)?;
-        let mut conn = self.pool.acquire().await?;
-        let mut totals = [0u64; 4];
-        for (total, table) in
-            totals
-                .iter_mut()
-                .zip(["events", "attackers", "credentials", "sessions"])
-        {
-            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&mut *conn)
-                .await?;
-            *total = u64::try_from(n).unwrap_or(0);
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&stats_sql())
+            .bind(top)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut s = Stats::default();
+        for (dim, value, n) in rows {
+            let count = u64::try_from(n).unwrap_or(0);
+            let list = match dim.as_str() {
+                "total" => {
+                    match value.as_str() {
+                        "events" => s.events = count,
+                        "attackers" => s.attackers = count,
+                        "credentials" => s.credentials = count,
+                        "sessions" => s.sessions = count,
+                        _ => {}
+                    }
+                    continue;
+                }
+                "src_ip" => &mut s.top_src_ips,
+                "decky" => &mut s.top_deckies,
+                "service" => &mut s.top_services,
+                "event_type" => &mut s.top_event_types,
+                "principal" => &mut s.top_principals,
+                "password" => &mut s.top_passwords,
+                _ => continue,
+            };
+            list.push(Count { value, count });
         }
-        let mut tops = Vec::new();
-        for (table, col, cond) in [
-            ("events", "src_ip", ""),
-            ("events", "decky", ""),
-            ("events", "service", ""),
-            ("events", "event_type", ""),
-            ("credentials", "principal", ""),
-            (
-                "credentials",
-                "secret_printable",
-                " WHERE secret_kind = 'password' AND secret_printable IS NOT NULL",
-            ),
+        for list in [
+            &mut s.top_src_ips,
+            &mut s.top_deckies,
+            &mut s.top_services,
+            &mut s.top_event_types,
+            &mut s.top_principals,
+            &mut s.top_passwords,
         ] {
-            let sql = format!(
-                "SELECT {col} AS v, COUNT(*) AS n FROM {table}{cond} GROUP BY {col} \
-                 ORDER BY COUNT(*) DESC, {col} ASC LIMIT $1"
-            );
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as(&sql).bind(top).fetch_all(&mut *conn).await?;
-            tops.push(
-                rows.into_iter()
-                    .map(|(value, n)| Count {
-                        value,
-                        count: u64::try_from(n).unwrap_or(0),
-                    })
-                    .collect::<Vec<_>>(),
-            );
+            // UNION ALL keeps no order of its own.
+            list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
         }
-        let mut tops = tops.into_iter();
-        let mut next = || tops.next().unwrap_or_default();
-        Ok(Stats {
-            events: totals[0],
-            attackers: totals[1],
-            credentials: totals[2],
-            sessions: totals[3],
-            top_src_ips: next(),
-            top_deckies: next(),
-            top_services: next(),
-            top_event_types: next(),
-            top_principals: next(),
-            top_passwords: next(),
-        })
+        Ok(s)
     }
+}
+
+/// The top-N lists `stats` reads, each an index scan of `stat_counts_top`.
+const TOP_DIMS: [Dim; 6] = [
+    Dim::SrcIp,
+    Dim::Decky,
+    Dim::Service,
+    Dim::EventType,
+    Dim::Principal,
+    Dim::Password,
+];
+
+/// One statement: the totals, then `$1` rows of each top-N list.
+pub(crate) fn stats_sql() -> String {
+    let mut sql = String::from("SELECT dim, value, n FROM stat_counts WHERE dim = 'total'");
+    for (i, d) in TOP_DIMS.iter().enumerate() {
+        sql.push_str(&format!(
+            " UNION ALL SELECT * FROM (SELECT dim, value, n FROM stat_counts \
+             WHERE dim = '{}' AND n > 0 ORDER BY n DESC, value ASC LIMIT $1) AS t{i}",
+            d.as_str()
+        ));
+    }
+    sql
 }
 
 /// A secret's reuse group read on `conn` (so inside a transaction when needed).
