@@ -33,3 +33,19 @@ INSERT INTO stat_counts (dim, value, n)
     SELECT 'password', secret_printable, COUNT(*) FROM credentials
     WHERE secret_kind = 'password' AND secret_printable IS NOT NULL
     GROUP BY secret_printable;
+
+-- Credentials of one principal, newest first, as a page reads them: the
+-- one-column index made every page sort all of that principal's rows.
+DROP INDEX credentials_principal;
+CREATE INDEX credentials_principal ON credentials (principal, ts, event_id);
+
+-- Events per minute of ts (rounded down), for the unfiltered histogram.
+CREATE TABLE event_minutes (
+    minute BIGINT PRIMARY KEY NOT NULL,
+    n      BIGINT NOT NULL
+);
+INSERT INTO event_minutes (minute, n)
+    SELECT m, COUNT(*) FROM
+        (SELECT CASE WHEN ts >= 0 THEN ts / 60000000 ELSE -((59999999 - ts) / 60000000) END AS m
+         FROM events) AS e
+    GROUP BY m;
