@@ -162,6 +162,8 @@ pub async fn seed(api: &Api) -> Seeded {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+    // The counters the ingester would have added for these hand-written rows.
+    store.rebuild_counters().await.unwrap();
     // The recorder's shard for that session's day, with another session interleaved.
     let dir = api.data.join("artifacts/web1/ssh/transcripts");
     std::fs::create_dir_all(&dir).unwrap();

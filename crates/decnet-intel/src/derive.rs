@@ -30,6 +30,7 @@
 
 mod artifacts;
 mod attackers;
+mod counters;
 mod credentials;
 mod reuse;
 mod sessions;
@@ -74,6 +75,8 @@ pub(crate) async fn apply(
     notify: bool,
 ) -> Result<BatchOutcome, IntelError> {
     let mut out = BatchOutcome::default();
+    // Counted first: the counts ask what is already stored, before this batch's rows land.
+    counters::count(tx, events).await?;
 
     // Attribution and the event rows themselves: only what was inserted derives anything.
     let mut attackers = attackers::Attackers::load(tx, events).await?;

@@ -94,7 +94,7 @@ impl Store {
 }
 
 impl IngestTx {
-    fn conn(&mut self) -> &mut AnyConnection {
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 

@@ -6,11 +6,13 @@
 //! whose text runs unchanged on both backends (`$N` placeholders, integer
 //! microsecond timestamps, UUIDs as text) through sqlx's `Any` driver;
 //! `ingest` is the write side the ingester drives inside one transaction per
-//! batch ([`IngestTx`]); `query` is the read side for the API; `users` holds
-//! dashboard accounts; `model` the row types both sides share; [`scratch`] a
+//! batch ([`IngestTx`]); `counters` the per-value counts behind
+//! [`Store::stats`], kept in that same transaction; `query` is the read side
+//! for the API; `users` holds dashboard accounts; `model` the row types both sides share; [`scratch`] a
 //! throwaway PostgreSQL schema (tests, `decnet bench ingest`); `testing`
 //! (feature `testing`, dev-dependencies only) the test helpers.
 
+mod counters;
 mod ingest;
 mod model;
 mod query;
@@ -35,6 +37,7 @@ use decnet_core::paths::DataDir;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection, Executor};
 
+pub use counters::{BatchCounts, CounterRows, Dim};
 pub use ingest::IngestTx;
 pub use model::*;
 

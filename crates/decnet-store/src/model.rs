@@ -286,7 +286,7 @@ pub struct Count {
 }
 
 /// Totals and top-N lists for the dashboard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
     /// Events stored.
     pub events: u64,

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
+use crate::counters::{minute_of, Dim, MINUTE_US};
 use crate::sql::{
     check_limit, col_list, col_opt_ts, col_opt_uuid, col_ts, col_u16, col_u64, col_uuid,
     decode_cursor, encode_cursor, from_micros, like_contains, micros, Arg, Sql, Where,
@@ -162,14 +163,28 @@ fn event_where(f: &EventFilter, sql: &mut Sql, w: &mut Where) -> Result<()> {
     Ok(())
 }
 
-/// Adds `(key, tie) < cursor` for a descending keyset page.
+/// True when `f` narrows by time only (what the per-minute counters can answer).
+fn only_time(f: &EventFilter) -> bool {
+    f.decky.is_none()
+        && f.service.is_none()
+        && f.event_type.is_none()
+        && f.attacker_ip.is_none()
+        && f.attacker_uuid.is_none()
+        && f.session_id.is_none()
+        && f.search.as_deref().is_none_or(str::is_empty)
+}
+
+/// Adds `(key, tie) < cursor` for a descending keyset page. As a row value
+/// both backends seek the (…, key, tie) index to the cursor; the equivalent
+/// `key < k OR (key = k AND tie < t)` made SQLite walk every row sharing a
+/// key (all attackers with 10 events) from the top of the index.
 fn keyset(page: &PageRequest, key: &str, tie: &str, sql: &mut Sql, w: &mut Where) -> Result<i64> {
     let limit = check_limit(page.limit)?;
     if let Some(c) = page.cursor.as_deref() {
         let (k, t) = decode_cursor(c)?;
         let pk = sql.arg(Arg::I64(k));
         let pt = sql.arg(Arg::Text(t));
-        w.and(format!("({key} < {pk} OR ({key} = {pk} AND {tie} < {pt}))"));
+        w.and(format!("({key}, {tie}) < ({pk}, {pt})"));
     }
     Ok(limit)
 }
@@ -297,6 +312,16 @@ impl Store {
             end: Some(end),
             ..f.clone()
         };
+        let mut out: Vec<Bucket> = (0..n)
+            .map(|i| Bucket {
+                start: from_micros(s + i * width),
+                count: 0,
+            })
+            .collect();
+        if only_time(&f) {
+            self.histogram_from_minutes(s, e, width, &mut out).await?;
+            return Ok(out);
+        }
         let mut sql = Sql::new("");
         let mut w = Where::default();
         event_where(&f, &mut sql, &mut w)?;
@@ -307,12 +332,6 @@ impl Store {
             w.render()
         );
         let rows = sql.query().fetch_all(&self.pool).await?;
-        let mut out: Vec<Bucket> = (0..n)
-            .map(|i| Bucket {
-                start: from_micros(s + i * width),
-                count: 0,
-            })
-            .collect();
         for r in rows {
             let b: i64 = r.try_get("b")?;
             let c: i64 = r.try_get("n")?;
@@ -321,6 +340,67 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The unfiltered histogram over `[s, e)` from the per-minute counters: a
+    /// minute wholly inside one bucket adds its count; only the events of a
+    /// minute cut by a bucket boundary (or by `s`, `e`) are counted one by one.
+    async fn histogram_from_minutes(
+        &self,
+        s: i64,
+        e: i64,
+        width: i64,
+        out: &mut [Bucket],
+    ) -> Result<()> {
+        if e <= s {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let minutes: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT minute, n FROM event_minutes WHERE minute >= $1 AND minute <= $2",
+        )
+        .bind(minute_of(s))
+        .bind(minute_of(e - 1))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut add = |b: i64, n: i64| {
+            if let Some(slot) = usize::try_from(b).ok().and_then(|i| out.get_mut(i)) {
+                slot.count += u64::try_from(n).unwrap_or(0);
+            }
+        };
+        let mut cut = Vec::new();
+        for (m, n) in minutes {
+            let (m_lo, m_hi) = (m * MINUTE_US, (m + 1) * MINUTE_US);
+            let (lo, hi) = (m_lo.max(s), m_hi.min(e));
+            let b = (lo - s) / width;
+            if lo == m_lo && hi == m_hi && (hi - 1 - s) / width == b {
+                add(b, n);
+            } else {
+                cut.push((lo, hi));
+            }
+        }
+        for chunk in cut.chunks(200) {
+            let mut sql = Sql::new("");
+            let ps = sql.arg(Arg::I64(s));
+            let pw = sql.arg(Arg::I64(width));
+            let ranges: Vec<String> = chunk
+                .iter()
+                .map(|(lo, hi)| {
+                    let lo = sql.arg(Arg::I64(*lo));
+                    let hi = sql.arg(Arg::I64(*hi));
+                    format!("(ts >= {lo} AND ts < {hi})")
+                })
+                .collect();
+            sql.text = format!(
+                "SELECT (ts - {ps}) / {pw} AS b, COUNT(*) AS n FROM events WHERE {} \
+                 GROUP BY (ts - {ps}) / {pw}",
+                ranges.join(" OR ")
+            );
+            for r in sql.query().fetch_all(&mut *conn).await? {
+                add(r.try_get("b")?, r.try_get("n")?);
+            }
+        }
+        Ok(())
     }
 
     /// Attackers matching `f`, in `sort` order (descending), paginated.
@@ -335,15 +415,20 @@ impl Store {
         if let Some(ip) = &f.ip {
             w.and(format!("ip = {}", sql.arg(text(ip))));
         }
+        // Per attacker row, in the sort's index order, one primary-key probe:
+        // a page stops after `limit` matches, where `uuid IN (…)` collected
+        // and sorted every attacker of the decky first.
         if let Some(d) = &f.decky {
             w.and(format!(
-                "uuid IN (SELECT attacker_uuid FROM attacker_targets WHERE decky = {})",
+                "EXISTS (SELECT 1 FROM attacker_targets t WHERE t.attacker_uuid = attackers.uuid \
+                 AND t.decky = {})",
                 sql.arg(text(d))
             ));
         }
         if let Some(s) = &f.service {
             w.and(format!(
-                "uuid IN (SELECT attacker_uuid FROM attacker_targets WHERE service = {})",
+                "EXISTS (SELECT 1 FROM attacker_targets t WHERE t.attacker_uuid = attackers.uuid \
+                 AND t.service = {})",
                 sql.arg(text(s))
             ));
         }
@@ -537,64 +622,75 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    /// Totals and the `top` commonest values of each dimension.
+    /// Totals and the `top` commonest values of each dimension, from the
+    /// counters the ingester keeps (`stat_counts`): a few index entries per
+    /// list however much is stored, read in one statement (one snapshot).
     pub async fn stats(&self, top: u32) -> Result<Stats> {
         let top = check_limit(top)?;
-        let mut conn = self.pool.acquire().await?;
-        let mut totals = [0u64; 4];
-        for (total, table) in
-            totals
-                .iter_mut()
-                .zip(["events", "attackers", "credentials", "sessions"])
-        {
-            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&mut *conn)
-                .await?;
-            *total = u64::try_from(n).unwrap_or(0);
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&stats_sql())
+            .bind(top)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut s = Stats::default();
+        for (dim, value, n) in rows {
+            let count = u64::try_from(n).unwrap_or(0);
+            let list = match dim.as_str() {
+                "total" => {
+                    match value.as_str() {
+                        "events" => s.events = count,
+                        "attackers" => s.attackers = count,
+                        "credentials" => s.credentials = count,
+                        "sessions" => s.sessions = count,
+                        _ => {}
+                    }
+                    continue;
+                }
+                "src_ip" => &mut s.top_src_ips,
+                "decky" => &mut s.top_deckies,
+                "service" => &mut s.top_services,
+                "event_type" => &mut s.top_event_types,
+                "principal" => &mut s.top_principals,
+                "password" => &mut s.top_passwords,
+                _ => continue,
+            };
+            list.push(Count { value, count });
         }
-        let mut tops = Vec::new();
-        for (table, col, cond) in [
-            ("events", "src_ip", ""),
-            ("events", "decky", ""),
-            ("events", "service", ""),
-            ("events", "event_type", ""),
-            ("credentials", "principal", ""),
-            (
-                "credentials",
-                "secret_printable",
-                " WHERE secret_kind = 'password' AND secret_printable IS NOT NULL",
-            ),
+        for list in [
+            &mut s.top_src_ips,
+            &mut s.top_deckies,
+            &mut s.top_services,
+            &mut s.top_event_types,
+            &mut s.top_principals,
+            &mut s.top_passwords,
         ] {
-            let sql = format!(
-                "SELECT {col} AS v, COUNT(*) AS n FROM {table}{cond} GROUP BY {col} \
-                 ORDER BY COUNT(*) DESC, {col} ASC LIMIT $1"
-            );
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as(&sql).bind(top).fetch_all(&mut *conn).await?;
-            tops.push(
-                rows.into_iter()
-                    .map(|(value, n)| Count {
-                        value,
-                        count: u64::try_from(n).unwrap_or(0),
-                    })
-                    .collect::<Vec<_>>(),
-            );
+            // UNION ALL keeps no order of its own.
+            list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
         }
-        let mut tops = tops.into_iter();
-        let mut next = || tops.next().unwrap_or_default();
-        Ok(Stats {
-            events: totals[0],
-            attackers: totals[1],
-            credentials: totals[2],
-            sessions: totals[3],
-            top_src_ips: next(),
-            top_deckies: next(),
-            top_services: next(),
-            top_event_types: next(),
-            top_principals: next(),
-            top_passwords: next(),
-        })
+        Ok(s)
     }
+}
+
+/// The top-N lists `stats` reads, each an index scan of `stat_counts_top`.
+const TOP_DIMS: [Dim; 6] = [
+    Dim::SrcIp,
+    Dim::Decky,
+    Dim::Service,
+    Dim::EventType,
+    Dim::Principal,
+    Dim::Password,
+];
+
+/// One statement: the totals, then `$1` rows of each top-N list.
+pub(crate) fn stats_sql() -> String {
+    let mut sql = String::from("SELECT dim, value, n FROM stat_counts WHERE dim = 'total'");
+    for (i, d) in TOP_DIMS.iter().enumerate() {
+        sql.push_str(&format!(
+            " UNION ALL SELECT * FROM (SELECT dim, value, n FROM stat_counts \
+             WHERE dim = '{}' AND n > 0 ORDER BY n DESC, value ASC LIMIT $1) AS t{i}",
+            d.as_str()
+        ));
+    }
+    sql
 }
 
 /// A secret's reuse group read on `conn` (so inside a transaction when needed).

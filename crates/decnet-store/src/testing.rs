@@ -60,8 +60,8 @@ pub fn login(secs: i64, decky: &str, ip: &str, user: &str, pass: &str) -> Event 
     e
 }
 
-/// Stores events, one attacker per IP, in one committed batch; returns
-/// each event's attacker.
+/// Stores events, one attacker per IP, in one committed batch with the
+/// counters the ingester would add; returns each event's attacker.
 pub async fn put(store: &Store, events: &[Event]) -> Vec<Uuid> {
     let from = store.ingest_offset("test").await.unwrap();
     let to = JournalPos {
@@ -70,8 +70,10 @@ pub async fn put(store: &Store, events: &[Event]) -> Vec<Uuid> {
     };
     let mut tx = store.begin_ingest("test", from, to).await.unwrap();
     let mut out = Vec::new();
+    let mut counts = crate::BatchCounts::default();
     for e in events {
         let ip = e.src_ip.to_string();
+        counts.event(e);
         let a = match tx.attacker_for_ip(&ip).await.unwrap() {
             Some(mut a) => {
                 a.event_count += 1;
@@ -79,17 +81,20 @@ pub async fn put(store: &Store, events: &[Event]) -> Vec<Uuid> {
                 a.first_seen = a.first_seen.min(e.ts);
                 a
             }
-            None => Attacker {
-                uuid: Uuid::now_v7(),
-                ip,
-                first_seen: e.ts,
-                last_seen: e.ts,
-                event_count: 1,
-                deckies: vec![e.decky.clone()],
-                services: vec![e.service.clone()],
-                credential_count: 0,
-                session_count: 0,
-            },
+            None => {
+                counts.attacker();
+                Attacker {
+                    uuid: Uuid::now_v7(),
+                    ip,
+                    first_seen: e.ts,
+                    last_seen: e.ts,
+                    event_count: 1,
+                    deckies: vec![e.decky.clone()],
+                    services: vec![e.service.clone()],
+                    credential_count: 0,
+                    session_count: 0,
+                }
+            }
         };
         assert!(tx.insert_event(e, a.uuid).await.unwrap());
         tx.save_attacker(&a).await.unwrap();
@@ -98,6 +103,7 @@ pub async fn put(store: &Store, events: &[Event]) -> Vec<Uuid> {
             .unwrap();
         out.push(a.uuid);
     }
+    tx.add_counts(&counts).await.unwrap();
     tx.commit().await.unwrap();
     out
 }

@@ -4,7 +4,7 @@
 //! - `ingest`: journal to database, SQLite and PostgreSQL
 //! - `bus`: messages through the UNIX broker
 //! - `accept`: connect/close flood on one decky against a std accept loop
-//! - `api`: `GET /api/v1/logs` over a stored fleet's worth of events
+//! - `api`: the REST API's read routes over a stored fleet's worth of events
 //! - `lag`: how far the database trails the journal under an SSH+HTTP flood
 //! - `shutdown`: SIGTERM to exit of a 1,000-decky `decnet up` with an ingest backlog
 
@@ -39,7 +39,7 @@ pub struct BenchArgs {
     /// For `lag`: run the ingester as a `decnet worker ingester` process instead of in-process.
     #[arg(long)]
     pub ingest_worker: bool,
-    /// `ingest`: events in the generated journal.
+    /// `ingest`: events in the generated journal; `api`: events stored before measuring (one attacker per 10 events).
     #[arg(long, default_value_t = 1_000_000)]
     pub events: usize,
     /// `ingest`: also time a raw batched insert of the same rows, three rounds, and print the ratio.
@@ -63,7 +63,7 @@ pub enum Target {
     Bus,
     /// Connect/close flood on one decky against a minimal std accept loop, every connection logged.
     Accept,
-    /// REST API: GET /api/v1/logs?limit=50 over 100,000 stored events, at 64 and 256 connections.
+    /// REST API over 1,000,000 stored events (--events): /logs at 64 and 256 connections against plain hyper, and every route's p99.
     Api,
     /// Database lag behind the journal under an SSH+HTTP login flood (p50/p90/p99/max), and the
     /// attack rate with ingest on against ingest off.
@@ -79,7 +79,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Http => service::run(service::Driven::Http, &a).await,
         Target::Ingest => ingest::run(a.events, a.baseline).await,
         Target::Bus => bus::run(a.duration, a.pubsub_bench.as_deref()).await,
-        Target::Api => api::run(a.duration).await,
+        Target::Api => api::run(a.duration, a.events).await,
         Target::Lag => lag::run(&a).await,
         Target::Shutdown => shutdown::run(&a).await,
         Target::Accept => accept::run(&a).await,
