@@ -29,8 +29,6 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper_util::rt::TokioIo;
 use uuid::Uuid;
 
-/// Events stored by default.
-pub const DEFAULT_EVENTS: usize = 1_000_000;
 /// Events per attacker (and per session).
 const PER_ATTACKER: usize = 10;
 /// Attackers per ingest transaction while filling.
