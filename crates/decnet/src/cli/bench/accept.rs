@@ -18,9 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits};
+use decnet_core::config::model::{FleetConfig, General, Limits};
 use decnet_core::paths::DataDir;
-use decnet_core::persona::{distro, OsFamily};
 use decnet_core::EventType;
 use decnet_engine::{Engine, EngineOptions};
 use decnet_journal::{JournalOptions, JournalPos, JournalReader, Record};
@@ -62,16 +61,12 @@ pub(super) async fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             limits,
             ..Default::default()
         },
-        deckies: vec![DeckyConfig {
-            name: "bench".into(),
-            ip: a.ip,
-            hostname: "bench-host".into(),
-            os_family: OsFamily::Linux,
-            distro: distro("debian").ok_or_else(|| anyhow::anyhow!("debian persona missing"))?,
-            windows: None,
-            archetype: None,
-            services: vec![bench_service("http", vec![])?],
-        }],
+        deckies: vec![super::service::bench_decky(
+            "bench",
+            a.ip,
+            "bench-host",
+            vec![bench_service("http", vec![])?],
+        )?],
         origins: Default::default(),
     };
     let engine = Engine::start(

@@ -18,15 +18,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use decnet_bus::InProcessBus;
-use decnet_core::config::model::{DeckyConfig, FleetConfig, General, Limits};
+use decnet_core::config::model::{FleetConfig, General, Limits};
 use decnet_core::paths::DataDir;
-use decnet_core::persona::{distro, OsFamily};
 use decnet_engine::{Engine, EngineOptions};
 use decnet_intel::{BusNotifier, Ingester, CONSUMER};
 use decnet_journal::{JournalOptions, JournalPos, JournalReader, Record};
 use decnet_services::Registry;
 use decnet_store::Store;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::service::{bench_service, ssh_worker};
@@ -196,22 +195,18 @@ fn fleet(first: IpAddr, n: usize, clients: usize) -> anyhow::Result<FleetConfig>
     let mut deckies = Vec::with_capacity(n);
     for i in 0..n {
         let ip = IpAddr::V4((u32::from(v4) + i as u32).into());
-        deckies.push(DeckyConfig {
-            name: format!("lag-{i}"),
+        deckies.push(super::service::bench_decky(
+            format!("lag-{i}"),
             ip,
-            hostname: format!("lag-host-{i}"),
-            os_family: OsFamily::Linux,
-            distro: distro("debian").ok_or_else(|| anyhow::anyhow!("debian persona missing"))?,
-            windows: None,
-            archetype: None,
-            services: vec![
+            format!("lag-host-{i}"),
+            vec![
                 bench_service(
                     "ssh",
                     vec![("users", "root:correct-horse"), ("auth_delay_ms", "0")],
                 )?,
                 bench_service("http", vec![])?,
             ],
-        });
+        )?);
     }
     Ok(FleetConfig {
         general: General {
@@ -387,10 +382,6 @@ async fn sample(store: &Store, journal: &Path) -> anyhow::Result<f64> {
 }
 
 /// Keep-alive form logins as `admin`, each with a new password, until time is up.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "reads the response headers of the decky this benchmark started, not attacker input"
-)]
 async fn http_login_worker(
     addr: SocketAddr,
     worker: usize,
@@ -409,21 +400,7 @@ async fn http_login_worker(
             body.len()
         );
         s.get_mut().write_all(req.as_bytes()).await?;
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            if s.read_line(&mut line).await? == 0 {
-                anyhow::bail!("server closed the connection");
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse()?;
-            }
-        }
-        let mut body = vec![0u8; len];
-        s.read_exact(&mut body).await?;
+        super::service::read_response(&mut s, &mut line).await?;
         done.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())

@@ -54,16 +54,12 @@ pub(super) async fn run(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCod
             },
             ..Default::default()
         },
-        deckies: vec![DeckyConfig {
-            name: "bench".into(),
-            ip: a.ip,
-            hostname: "bench-host".into(),
-            os_family: OsFamily::Linux,
-            distro: distro("debian").ok_or_else(|| anyhow::anyhow!("debian persona missing"))?,
-            windows: None,
-            archetype: None,
-            services: vec![bench_service(service, persona)?],
-        }],
+        deckies: vec![bench_decky(
+            "bench",
+            a.ip,
+            "bench-host",
+            vec![bench_service(service, persona)?],
+        )?],
         origins: Default::default(),
     };
     let registry = Registry::builtin();
@@ -190,10 +186,6 @@ pub(super) async fn ssh_worker(
 }
 
 /// Keep-alive GETs on one connection until time is up.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "reads the response headers of the decky this benchmark started, not attacker input"
-)]
 async fn http_worker(addr: SocketAddr, deadline: Instant, done: &AtomicU64) -> anyhow::Result<()> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let mut s = BufReader::new(stream);
@@ -202,24 +194,57 @@ async fn http_worker(addr: SocketAddr, deadline: Instant, done: &AtomicU64) -> a
         s.get_mut()
             .write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: decnet-bench\r\n\r\n")
             .await?;
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            if s.read_line(&mut line).await? == 0 {
-                anyhow::bail!("server closed the connection");
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse()?;
-            }
-        }
-        let mut body = vec![0u8; len];
-        s.read_exact(&mut body).await?;
+        read_response(&mut s, &mut line).await?;
         done.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// Reads one HTTP response (headers, then a `Content-Length` body) of the
+/// decky this benchmark started.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "reads the response headers of the decky this benchmark started, not attacker input"
+)]
+pub(super) async fn read_response(
+    s: &mut BufReader<tokio::net::TcpStream>,
+    line: &mut String,
+) -> anyhow::Result<()> {
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        if s.read_line(line).await? == 0 {
+            anyhow::bail!("server closed the connection");
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse()?;
+        }
+    }
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await?;
+    Ok(())
+}
+
+/// A Debian Linux decky for a benchmark.
+pub(super) fn bench_decky(
+    name: impl Into<String>,
+    ip: std::net::IpAddr,
+    hostname: impl Into<String>,
+    services: Vec<ServiceConfig>,
+) -> anyhow::Result<DeckyConfig> {
+    Ok(DeckyConfig {
+        name: name.into(),
+        ip,
+        hostname: hostname.into(),
+        os_family: OsFamily::Linux,
+        distro: distro("debian").ok_or_else(|| anyhow::anyhow!("debian persona missing"))?,
+        windows: None,
+        archetype: None,
+        services,
+    })
 }
 
 /// The benchmarked service on any free port: the slug's listener alone (`https`), or the
@@ -293,19 +318,15 @@ async fn ssh_auth(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             },
             ..Default::default()
         },
-        deckies: vec![DeckyConfig {
-            name: "bench".into(),
-            ip: a.ip,
-            hostname: "bench-host".into(),
-            os_family: OsFamily::Linux,
-            distro: distro("debian").ok_or_else(|| anyhow::anyhow!("debian persona missing"))?,
-            windows: None,
-            archetype: None,
-            services: vec![bench_service(
+        deckies: vec![bench_decky(
+            "bench",
+            a.ip,
+            "bench-host",
+            vec![bench_service(
                 "ssh",
                 vec![("users", users.as_str()), ("auth_delay_ms", TARPIT_MS)],
             )?],
-        }],
+        )?],
         origins: Default::default(),
     };
     let engine = Engine::start(
