@@ -15,7 +15,7 @@ use decnet_store::testing::{postgres_url, PgSchema};
 use decnet_store::{AttackerSort, PageRequest, Store};
 use uuid::Uuid;
 
-use crate::support::wait_exit;
+use crate::support::{stored_ids, wait_exit};
 
 /// How often the test re-counts stored events while the ingester catches up.
 const POLL: Duration = Duration::from_millis(100);
@@ -149,19 +149,7 @@ async fn kill_and_restart(url: Option<String>) {
     assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
 
     // Exactly the journal's events.
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_events(&Default::default(), &PageRequest::after(500, cursor))
-            .await
-            .unwrap();
-        ids.extend(page.items.iter().map(|e| e.id));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let ids = stored_ids(&store).await;
     assert_eq!(ids.len(), all.len(), "lost or duplicated events");
     let stored: HashSet<Uuid> = ids.into_iter().collect();
     let journaled: HashSet<Uuid> = all.iter().map(|e| e.id).collect();

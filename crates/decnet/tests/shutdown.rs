@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
 use decnet_journal::{JournalOptions, JournalReader, JournalWriter, Record};
-use decnet_store::{PageRequest, Store};
+use decnet_store::Store;
 use uuid::Uuid;
 
-use crate::support::{api_addr, up, wait_exit};
+use crate::support::{api_addr, stored_ids, up, wait_exit};
 
 /// Far more than the ingester moves before the stop, so the stop meets a backlog.
 const BACKLOG: usize = 30_000;
@@ -65,23 +65,6 @@ fn journal_ids(journal: &Path, upto: JournalPos) -> (Vec<Uuid>, Vec<Uuid>) {
                     before.push(e.id);
                 }
             }
-        }
-    }
-}
-
-/// Every stored event id (duplicates kept, so a double insert would show).
-async fn stored_ids(store: &Store) -> Vec<Uuid> {
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_events(&Default::default(), &PageRequest::after(500, cursor))
-            .await
-            .unwrap();
-        ids.extend(page.items.iter().map(|e| e.id));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return ids,
         }
     }
 }

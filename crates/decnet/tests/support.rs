@@ -223,3 +223,23 @@ pub fn api_addr(lines: &[String]) -> std::net::SocketAddr {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("up printed no API address: {lines:?}"))
 }
+
+/// Every stored event id (duplicates kept, so a double insert would show).
+pub async fn stored_ids(store: &decnet_store::Store) -> Vec<uuid::Uuid> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_events(
+                &Default::default(),
+                &decnet_store::PageRequest::after(500, cursor),
+            )
+            .await
+            .unwrap();
+        ids.extend(page.items.iter().map(|e| e.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return ids,
+        }
+    }
+}
