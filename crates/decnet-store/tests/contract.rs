@@ -63,6 +63,30 @@ async fn reconnecting_reapplies_no_migration() {
     assert_eq!(mode.0, "wal");
 }
 
+/// Every pooled connection checkpoints the WAL at 64 MiB, not SQLite's 4 MiB,
+/// and cuts the file back to 64 MiB after.
+#[tokio::test]
+async fn sqlite_connections_space_out_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(dir.path()).await.unwrap();
+    let mut conns = Vec::new();
+    for _ in 0..2 {
+        conns.push(store.pool().acquire().await.unwrap());
+    }
+    for conn in &mut conns {
+        let (pages,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(pages, 16384);
+        let (limit,): (i64,) = sqlx::query_as("PRAGMA journal_size_limit")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(limit, 64 << 20);
+    }
+}
+
 #[tokio::test]
 async fn the_offset_moves_only_from_where_it_was() {
     each_backend(|store| async move {
