@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::fresh::Lookup;
 use crate::AppState;
 
 /// Environment variable holding the JWT signing secret.
@@ -370,16 +371,25 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 
 /// Resolves the request's credentials to a current user: signature, expiry,
 /// the user still existing, and the token postdating `tokens_valid_from`.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<(User, Claims), ApiError> {
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<(User, Claims), ApiError> {
     let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer token"))?;
     let claims = state.keys().verify(token)?;
     let uuid = Uuid::parse_str(&claims.sub)
         .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
-    let user = state
-        .store()
-        .user(uuid)
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+    // The user as stored after this request arrived, from a read shared with
+    // the requests that arrived alongside it (see `fresh`).
+    let snapshot = state
+        .fresh()
+        .current(state.store())
+        .await
+        .map_err(ApiError::from)?;
+    let user = match snapshot.user(uuid) {
+        Lookup::Found(u) => Some(u.clone()),
+        Lookup::Absent => None,
+        Lookup::Unknown => state.store().user(uuid).await?,
+    }
+    .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+    parts.extensions.insert(snapshot);
     if is_revoked(&claims, &user) {
         return Err(ApiError::Unauthorized("token was revoked"));
     }

@@ -205,6 +205,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A store error shared by every request that waited on one read (see `fresh`).
+impl From<std::sync::Arc<StoreError>> for ApiError {
+    fn from(e: std::sync::Arc<StoreError>) -> ApiError {
+        match std::sync::Arc::try_unwrap(e) {
+            Ok(e) => e.into(),
+            Err(shared) => match &*shared {
+                StoreError::Db(sqlx_err) if is_unavailable(sqlx_err) => {
+                    tracing::warn!(error = %sqlx_err, "database unavailable");
+                    ApiError::Unavailable
+                }
+                other => ApiError::internal(other),
+            },
+        }
+    }
+}
+
 fn is_unavailable(e: &sqlx::Error) -> bool {
     matches!(
         e,

@@ -31,6 +31,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod fresh;
 mod listener;
 mod openapi;
 pub mod password;
@@ -259,6 +260,11 @@ struct Inner {
     /// Users whose tokens were just revoked, so their open streams end at
     /// once instead of at the next periodic check.
     revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// Users and ingest generation read after each request arrived, one read
+    /// shared by concurrent requests.
+    fresh: Arc<fresh::Gate>,
+    /// The newest pages of `/logs`, valid while the ingest generation holds.
+    logs_cache: Arc<routes::logs::PageCache>,
     started: Instant,
     shutdown: CancellationToken,
 }
@@ -299,6 +305,8 @@ impl AppState {
                 stream: StreamSettings::default(),
                 listener: ListenerSettings::default(),
                 revocations: tokio::sync::broadcast::channel(64).0,
+                fresh: Arc::default(),
+                logs_cache: Arc::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
             }),
@@ -412,6 +420,14 @@ impl AppState {
 
     pub(crate) fn revocations(&self) -> tokio::sync::broadcast::Receiver<uuid::Uuid> {
         self.inner.revocations.subscribe()
+    }
+
+    pub(crate) fn fresh(&self) -> &fresh::Gate {
+        &self.inner.fresh
+    }
+
+    pub(crate) fn logs_cache(&self) -> &routes::logs::PageCache {
+        &self.inner.logs_cache
     }
 
     pub(crate) fn uptime(&self) -> Duration {

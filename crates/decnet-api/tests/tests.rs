@@ -11,6 +11,7 @@
 
 mod auth;
 mod errors;
+mod freshness;
 mod hardening;
 mod pagination;
 mod routes;

@@ -40,6 +40,8 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 pub use counters::{BatchCounts, CounterRows, Dim};
 pub use ingest::IngestTx;
 pub use model::*;
+pub use query::IngestGeneration;
+pub use users::AuthSnapshot;
 
 /// Environment variable naming the database URL (else SQLite under the data dir).
 pub const DATABASE_URL_ENV: &str = "DECNET_DATABASE_URL";

@@ -9,8 +9,20 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Connection, Executor, Row};
 use uuid::Uuid;
 
+use crate::query::{ingest_generation_on, IngestGeneration};
 use crate::sql::{col_ts, col_uuid, micros};
 use crate::{Backend, NewUser, Result, Role, Store, StoreError, User};
+
+/// The users and the ingest generation as [`Store::auth_snapshot`] read them.
+#[derive(Debug, Clone)]
+pub struct AuthSnapshot {
+    /// Users, by key; all of them when `complete`.
+    pub users: Vec<User>,
+    /// Whether `users` is every user (false: more than were asked for exist).
+    pub complete: bool,
+    /// The ingest generation, read after the users.
+    pub ingest: IngestGeneration,
+}
 
 /// How long an API write waits for SQLite's write lock (held by the
 /// ingester's batch transactions) before it gives up.
@@ -161,6 +173,29 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// What authenticating a request needs, read after the call began: up to
+    /// `max_users` users (by key) and the [`IngestGeneration`].
+    pub async fn auth_snapshot(&self, max_users: u32) -> Result<AuthSnapshot> {
+        let mut conn = self.pool.acquire().await?;
+        let sql = format!("SELECT {USER_COLS} FROM users ORDER BY uuid LIMIT $1");
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(max_users) + 1)
+            .fetch_all(&mut *conn)
+            .await?;
+        let complete = rows.len() <= max_users as usize;
+        let users = rows
+            .iter()
+            .take(max_users as usize)
+            .map(user_from_row)
+            .collect::<Result<Vec<User>>>()?;
+        let ingest = ingest_generation_on(&mut conn).await?;
+        Ok(AuthSnapshot {
+            users,
+            complete,
+            ingest,
+        })
     }
 
     /// Every user, by username.
