@@ -389,3 +389,21 @@ impl Instance for SshInstance {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusals_sync_slack_leaves_half_its_delay_for_the_fsync() {
+        let ms = Duration::from_millis;
+        assert_eq!(sync_slack(ms(2000)), ms(1000));
+        assert_eq!(sync_slack(ms(1000)), ms(500));
+        assert_eq!(sync_slack(ms(30_000)), MAX_SYNC_SLACK, "capped");
+        assert_eq!(sync_slack(ms(50)), Duration::ZERO, "too short to share");
+        assert_eq!(sync_slack(Duration::ZERO), Duration::ZERO);
+        for d in [100, 250, 999, 1000, 2000, 5000, 30_000] {
+            assert!(sync_slack(ms(d)) * 2 <= ms(d), "{d} ms");
+        }
+    }
+}
