@@ -51,9 +51,9 @@ pub const MAX_AUTH_ATTEMPTS: usize = 100;
 /// `limit` of the `limit_exceeded` event of a connection closed before it logged in.
 pub const LIMIT_PRE_AUTH: &str = "pre_auth_timeout";
 /// Refusal delays shorter than this sync their attempt's event at once.
-const MIN_SLACK_DELAY: Duration = Duration::from_millis(100);
+pub const MIN_SLACK_DELAY: Duration = Duration::from_millis(100);
 /// Longest a refused attempt's event waits to be synced with others.
-const MAX_SYNC_SLACK: Duration = Duration::from_secs(1);
+pub const MAX_SYNC_SLACK: Duration = Duration::from_secs(1);
 
 /// How long a refused attempt's event may wait to share an fsync: half the
 /// refusal delay (at most [`MAX_SYNC_SLACK`]), so the other half is left for the
