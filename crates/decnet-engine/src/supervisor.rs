@@ -10,6 +10,7 @@
 //! have not authenticated within `pre_auth_timeout`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -638,8 +639,6 @@ async fn serve_connection(
     );
     let stats = conn.trip_flag();
     let service_ctx = ctx.clone();
-    // Its own task, so a panic in the service is caught here and ends this connection only.
-    let mut task = tokio::spawn(async move { instance.serve(conn, service_ctx).await });
     let pre_auth = ctx.pre_auth.clone();
     let pre_auth_expired = async move {
         match pre_auth_deadline {
@@ -651,43 +650,37 @@ async fn serve_connection(
         }
     };
     let mut hit: Option<Hit> = None;
-    let reason = tokio::select! {
-        r = &mut task => match r {
-            Ok(Ok(())) => "closed",
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "connection ended with an error");
-                "error"
+    let reason = {
+        // Polled in place rather than spawned: a panic in the service is caught
+        // here and ends this connection only, without a task of its own per
+        // connection. The service (and its socket) is dropped at the end of this
+        // block, whichever branch wins, before any closing event is emitted.
+        let serve = CatchPanic(instance.serve(conn, service_ctx));
+        tokio::select! {
+            r = serve => match r {
+                Ok(Ok(())) => "closed",
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                    "error"
+                }
+                Err(Panicked) => {
+                    tracing::error!("service panicked on a connection; the connection was closed, the decky keeps serving");
+                    "service_panic"
+                }
+            },
+            _ = tokio::time::sleep(limits.session_timeout) => {
+                stats.set(LimitTrip::SessionTime);
+                "session_timeout"
             }
-            Err(e) if e.is_panic() => {
-                tracing::error!("service panicked on a connection; the connection was closed, the decky keeps serving");
-                "service_panic"
+            _ = cancel.cancelled() => "shutdown",
+            _ = pre_auth_expired => {
+                hit = Some(Hit {
+                    limit: PRE_AUTH_TIMEOUT,
+                    max: limits.pre_auth_timeout.as_secs(),
+                });
+                PRE_AUTH_TIMEOUT
             }
-            Err(_) => "cancelled",
-        },
-        _ = tokio::time::sleep(limits.session_timeout) => {
-            stats.set(LimitTrip::SessionTime);
-            task.abort();
-            let _ = (&mut task).await;
-            "session_timeout"
-        }
-        _ = cancel.cancelled() => {
-            task.abort();
-            let _ = (&mut task).await;
-            "shutdown"
-        }
-        _ = pre_auth_expired => {
-            task.abort();
-            let _ = (&mut task).await;
-            hit = Some(Hit {
-                limit: PRE_AUTH_TIMEOUT,
-                max: limits.pre_auth_timeout.as_secs(),
-            });
-            PRE_AUTH_TIMEOUT
-        }
-        _ = ctx.abort.aborted() => {
-            task.abort();
-            let _ = (&mut task).await;
-            ctx.abort.reason().unwrap_or("aborted")
+            _ = ctx.abort.aborted() => ctx.abort.reason().unwrap_or("aborted"),
         }
     };
     if ctx.abort.reason() == Some(decnet_services::service::REASON_NOT_RECORDED) {
@@ -721,6 +714,32 @@ async fn serve_connection(
     );
     e.fields.insert("bytes_in".into(), stats.bytes_in().into());
     ctx.emitter.emit(e).await;
+}
+
+/// A service future whose panic is caught and reported as [`Panicked`].
+struct CatchPanic<F>(F);
+
+/// The service panicked while being polled.
+#[derive(Debug)]
+struct Panicked;
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Panicked>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        // A future that panicked is never polled again: `select!` drops it with its branch.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::pin::Pin::new(inner).poll(cx)
+        })) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(Panicked)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -155,10 +155,17 @@ impl JournalWriter {
         if self.len >= self.opts.segment_max_bytes || self.needs_roll {
             self.roll()?;
         }
-        let mut line = event.to_json_line();
-        line.push('\n');
-        self.buf.extend_from_slice(line.as_bytes());
-        let n = line.len() as u64;
+        // Serialised straight into the buffer: the same bytes as `to_json_line`,
+        // without a string of its own per event.
+        let start = self.buf.len();
+        if serde_json::to_writer(&mut self.buf, event).is_err() {
+            // Cannot happen for an `Event` (strings, numbers and JSON maps); if it
+            // ever did, the line is written as `to_json_line` would have it.
+            self.buf.truncate(start);
+            self.buf.extend_from_slice(event.to_json_line().as_bytes());
+        }
+        self.buf.push(b'\n');
+        let n = (self.buf.len() - start) as u64;
         self.len += n;
         self.written += 1;
         if self.buf.len() >= BUF_BYTES {
@@ -362,5 +369,41 @@ impl Faults {
 
     fn space(&self) -> Option<Space> {
         self.0.lock().unwrap().space
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+    use decnet_core::{Credential, EventType, SecretKind};
+
+    #[test]
+    fn each_line_is_the_events_json_line_and_a_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::open(dir.path(), JournalOptions::default()).unwrap();
+        let mut events = Vec::new();
+        for i in 0..3u32 {
+            let mut e = Event::now(
+                "d1",
+                "ssh",
+                EventType::LoginAttempt,
+                "10.0.0.1:1000".parse().unwrap(),
+                "127.42.0.10:22".parse().unwrap(),
+            );
+            e.fields.insert("n".into(), i.into());
+            e.fields.insert("quote".into(), "a \"b\" \\ c\u{1}".into());
+            e.credential = Some(Credential::new("root", b"pw\n\xff", SecretKind::Password));
+            let n = w.append(&e).unwrap();
+            assert_eq!(n, e.to_json_line().len() as u64 + 1);
+            events.push(e);
+        }
+        w.sync().unwrap();
+        let expected: String = events
+            .iter()
+            .map(|e| format!("{}\n", e.to_json_line()))
+            .collect();
+        let on_disk = fs::read_to_string(segment_path(dir.path(), 1)).unwrap();
+        assert_eq!(on_disk, expected);
+        assert_eq!(w.position().offset, expected.len() as u64);
     }
 }

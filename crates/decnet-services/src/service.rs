@@ -94,6 +94,10 @@ pub struct Pending {
     pub event: Event,
     /// Fired once the event is on disk (fsynced).
     pub durable: oneshot::Sender<()>,
+    /// How long the event may wait before the journal writes and syncs it. Zero
+    /// for an answer that waits on it; a refusal delayed by a tarpit can let its
+    /// event ride along with the next batch instead of costing an fsync of its own.
+    pub slack: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +112,34 @@ enum Intake {
 #[derive(Debug, Clone)]
 pub struct Emitter {
     intake: Intake,
+}
+
+/// An event handed to the journal by [`Emitter::submit`]: [`recorded`](Self::recorded)
+/// says once it is durable.
+#[derive(Debug)]
+#[must_use = "an event is only known to be recorded once its receipt says so"]
+pub struct Receipt(ReceiptState);
+
+#[derive(Debug)]
+enum ReceiptState {
+    /// Settled at hand-off: handed over (plain intake) or refused.
+    Settled(bool),
+    /// Waiting for the journal's fsync.
+    Syncing(oneshot::Receiver<()>),
+}
+
+impl Receipt {
+    /// Resolves once the event is on disk: true, or false when the journal could not record it.
+    pub async fn recorded(self) -> bool {
+        let ok = match self.0 {
+            ReceiptState::Settled(ok) => ok,
+            ReceiptState::Syncing(synced) => synced.await.is_ok(),
+        };
+        if !ok {
+            tracing::debug!("the journal did not record an event");
+        }
+        ok
+    }
 }
 
 impl Emitter {
@@ -129,17 +161,33 @@ impl Emitter {
     /// Hands an event to the journal, waiting for room rather than dropping it.
     /// False when the journal could not record it.
     pub async fn emit(&self, event: Event) -> bool {
-        let delivered = match &self.intake {
-            Intake::Plain(tx) => tx.send(event).await.is_ok(),
+        self.submit(event, std::time::Duration::ZERO)
+            .await
+            .recorded()
+            .await
+    }
+
+    /// Hands an event to the journal (waiting for room rather than dropping it)
+    /// and returns without waiting for the fsync: the journal may hold it up to
+    /// `slack` to sync it with others. A caller that answers its peer only after
+    /// a delay of its own submits, waits out the delay, then awaits the receipt,
+    /// so the peer still hears nothing that is not on disk.
+    pub async fn submit(&self, event: Event, slack: std::time::Duration) -> Receipt {
+        match &self.intake {
+            Intake::Plain(tx) => Receipt(ReceiptState::Settled(tx.send(event).await.is_ok())),
             Intake::Durable(tx) => {
                 let (durable, synced) = oneshot::channel();
-                tx.send(Pending { event, durable }).await.is_ok() && synced.await.is_ok()
+                let pending = Pending {
+                    event,
+                    durable,
+                    slack,
+                };
+                match tx.send(pending).await {
+                    Ok(()) => Receipt(ReceiptState::Syncing(synced)),
+                    Err(_) => Receipt(ReceiptState::Settled(false)),
+                }
             }
-        };
-        if !delivered {
-            tracing::debug!("the journal did not record an event");
         }
-        delivered
     }
 }
 

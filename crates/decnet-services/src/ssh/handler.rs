@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use decnet_core::event::{Credential, Event, Fields, SecretKind};
 use decnet_core::fields::{names, Login, LoginMethod, LoginOutcome};
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 use super::hassh::{Hello, TapState};
 use super::session::{self, SessionMsg};
 use super::{Shared, MAX_CHANNELS};
-use crate::service::ConnCtx;
+use crate::service::{ConnCtx, Receipt};
 
 /// Messages queued for the session task before the connection is dropped as abusive.
 const SESSION_QUEUE: usize = 1024;
@@ -67,6 +68,30 @@ impl SshHandler {
         }
     }
 
+    /// Hands an event to the journal without waiting for its fsync (see [`Emitter::submit`]).
+    ///
+    /// [`Emitter::submit`]: crate::Emitter::submit
+    async fn submit(&self, e: Event, slack: Duration) -> Result<Receipt, russh::Error> {
+        tokio::select! {
+            r = self.ctx.emitter.submit(e, slack) => Ok(r),
+            () = self.ctx.abort.aborted() => Err(russh::Error::Disconnect),
+        }
+    }
+
+    /// Waits until a submitted event is on disk; when the journal could not
+    /// record it, the session is aborted and ends here, as in [`Self::emit`].
+    async fn recorded(&self, receipt: Receipt) -> Result<(), russh::Error> {
+        let ok = tokio::select! {
+            ok = receipt.recorded() => ok,
+            () = self.ctx.abort.aborted() => false,
+        };
+        if !ok {
+            self.ctx.abort.abort(crate::service::REASON_NOT_RECORDED);
+            return Err(russh::Error::Disconnect);
+        }
+        Ok(())
+    }
+
     async fn record_attempt(
         &self,
         outcome: LoginOutcome,
@@ -116,9 +141,13 @@ impl SshHandler {
         // The refusal waits for the persona's delay and for the event's fsync,
         // whichever is later: the peer still hears nothing that is not on disk,
         // and the delay it measures is the persona's, not the disk's plus it.
+        // The event is handed over first with slack inside the delay, so the
+        // journal syncs it with its neighbours, and its receipt is looked at only
+        // once the delay is over: one wake-up per attempt, not two.
         let e = self.attempt_event(LoginOutcome::Attempt, method, cred, Fields::new());
-        let (recorded, ()) = tokio::join!(self.emit(e), tokio::time::sleep(self.shared.auth_delay));
-        recorded?;
+        let receipt = self.submit(e, self.shared.sync_slack).await?;
+        tokio::time::sleep(self.shared.auth_delay).await;
+        self.recorded(receipt).await?;
         Ok(self.reject())
     }
 

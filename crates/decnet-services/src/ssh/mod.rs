@@ -50,6 +50,23 @@ pub const DEFAULT_AUTH_DELAY_MS: u64 = 2000;
 pub const MAX_AUTH_ATTEMPTS: usize = 100;
 /// `limit` of the `limit_exceeded` event of a connection closed before it logged in.
 pub const LIMIT_PRE_AUTH: &str = "pre_auth_timeout";
+/// Refusal delays shorter than this sync their attempt's event at once.
+pub const MIN_SLACK_DELAY: Duration = Duration::from_millis(100);
+/// Longest a refused attempt's event waits to be synced with others.
+pub const MAX_SYNC_SLACK: Duration = Duration::from_secs(1);
+
+/// How long a refused attempt's event may wait to share an fsync: half the
+/// refusal delay (at most [`MAX_SYNC_SLACK`]), so the other half is left for the
+/// write and fsync themselves and the refusal still goes out when the persona's
+/// delay ends; none for delays too short to share.
+pub fn sync_slack(auth_delay: Duration) -> Duration {
+    if auth_delay < MIN_SLACK_DELAY {
+        Duration::ZERO
+    } else {
+        (auth_delay / 2).min(MAX_SYNC_SLACK)
+    }
+}
+
 /// Session channels one connection may open (OpenSSH `MaxSessions` is 10).
 pub const MAX_CHANNELS: usize = 10;
 
@@ -105,6 +122,9 @@ pub struct Shared {
     pub users: Vec<(String, String)>,
     /// Delay before refusing a password.
     pub auth_delay: Duration,
+    /// How long a refused attempt's event may wait for the journal's fsync:
+    /// [`sync_slack`] of `auth_delay`.
+    pub sync_slack: Duration,
     /// What the shell shows.
     pub persona: Persona,
     /// Where sessions are recorded.
@@ -252,6 +272,7 @@ impl Service for Ssh {
         let shared = Shared {
             users,
             auth_delay: Duration::from_millis(auth_delay_ms),
+            sync_slack: sync_slack(Duration::from_millis(auth_delay_ms)),
             persona,
             recorder: Recorder::new(&decky.artifacts_dir("ssh"), RecorderLimits::from_env()),
             methods: MethodSet::from(methods.as_slice()),
@@ -366,5 +387,23 @@ impl Instance for SshInstance {
 
     fn pre_auth_deadline(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusals_sync_slack_leaves_half_its_delay_for_the_fsync() {
+        let ms = Duration::from_millis;
+        assert_eq!(sync_slack(ms(2000)), ms(1000));
+        assert_eq!(sync_slack(ms(1000)), ms(500));
+        assert_eq!(sync_slack(ms(30_000)), MAX_SYNC_SLACK, "capped");
+        assert_eq!(sync_slack(ms(50)), Duration::ZERO, "too short to share");
+        assert_eq!(sync_slack(Duration::ZERO), Duration::ZERO);
+        for d in [100, 250, 999, 1000, 2000, 5000, 30_000] {
+            assert!(sync_slack(ms(d)) * 2 <= ms(d), "{d} ms");
+        }
     }
 }
