@@ -34,6 +34,8 @@ const DECKIES: usize = 20;
 const WINDOW: usize = 100_000;
 /// Rounds when a baseline is measured (the median is reported).
 const ROUNDS: usize = 3;
+/// Limits the run to some backends (`sqlite`, `postgres`, comma-separated).
+const BACKENDS_ENV: &str = "DECNET_BENCH_INGEST_BACKENDS";
 /// Overrides the batch size of both ours and the baseline, to compare sizes.
 const BATCH_ENV: &str = "DECNET_BENCH_INGEST_BATCH";
 
@@ -451,6 +453,14 @@ pub async fn run(n: usize, with_baseline: bool) -> anyhow::Result<ExitCode> {
     match std::env::var(decnet_store::DATABASE_URL_ENV) {
         Ok(url) if url.starts_with("postgres") => backends.push(Backend::Postgres(url)),
         _ => println!("(set DECNET_DATABASE_URL=postgres://… to measure PostgreSQL too)"),
+    }
+    if let Ok(only) = std::env::var(BACKENDS_ENV) {
+        backends.retain(|b| only.split(',').any(|o| o.trim() == b.label()));
+        anyhow::ensure!(
+            !backends.is_empty(),
+            "{BACKENDS_ENV}={only:?} names no backend this run has: use sqlite and/or \
+             postgres (postgres needs DECNET_DATABASE_URL)"
+        );
     }
     let window = WINDOW.min(n / 2).max(1);
     for b in &backends {
