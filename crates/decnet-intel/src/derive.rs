@@ -78,9 +78,6 @@ pub(crate) async fn apply(
     notify: bool,
 ) -> Result<BatchOutcome, IntelError> {
     let mut out = BatchOutcome::default();
-    // Counted first: the counts ask what is already stored, before this batch's rows land.
-    counters::count(tx, events).await?;
-
     // Attribution and the event rows themselves: only what was inserted derives anything.
     let mut attackers = attackers::Attackers::load(tx, events).await?;
     let inserted = attackers.insert(tx, events, &mut out).await?;
@@ -108,6 +105,8 @@ pub(crate) async fn apply(
     artifacts.save(tx).await?;
     attackers.save(tx).await?;
     sessions.save(tx).await?;
+    // Counted from what was stored: no lookup of its own.
+    counters::count(tx, &inserted, attackers.created(), sessions.opened()).await?;
     if notify {
         reuse.report(tx, &mut out).await?;
     }
