@@ -39,12 +39,12 @@ const BACKENDS_ENV: &str = "DECNET_BENCH_INGEST_BACKENDS";
 /// Overrides the batch size of both ours and the baseline, to compare sizes.
 const BATCH_ENV: &str = "DECNET_BENCH_INGEST_BATCH";
 
-/// The ingester's batch size, unless [`BATCH_ENV`] sets one.
-fn batch_max() -> usize {
+/// The ingester's batch size on `backend`, unless [`BATCH_ENV`] sets one.
+fn batch_max(backend: decnet_store::Backend) -> usize {
     std::env::var(BATCH_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(IngestOptions::default().batch_max)
+        .unwrap_or(IngestOptions::for_backend(backend).batch_max)
         .max(1)
 }
 
@@ -168,8 +168,8 @@ impl Run {
 /// Ours: the ingester draining the journal into `store`.
 async fn ours(store: Store, journal_dir: &Path, n: usize) -> anyhow::Result<Run> {
     let opts = IngestOptions {
-        batch_max: batch_max(),
-        ..IngestOptions::default()
+        batch_max: batch_max(store.backend()),
+        ..IngestOptions::for_backend(store.backend())
     };
     let mut ing =
         Ingester::new(store.clone(), journal_dir, Arc::new(NullNotifier)).with_options(opts);
@@ -293,7 +293,7 @@ async fn insert_plain(
 /// The baseline: the rows ours writes for the same mix, built outside the
 /// clock and inserted in transactions of the ingester's batch size.
 async fn baseline(store: Store, n: usize) -> anyhow::Result<Run> {
-    let batch = batch_max();
+    let batch = batch_max(store.backend());
     let sigil = match store.backend() {
         decnet_store::Backend::Sqlite => '?',
         decnet_store::Backend::Postgres => '$',
@@ -445,9 +445,11 @@ pub async fn run(n: usize, with_baseline: bool) -> anyhow::Result<ExitCode> {
     println!(
         "journal: {n} events in {:.1} s: per 10, 3 brute force (user admin, every password new), \
          2 spray (one password, every username new), a session of 5 (connect, login, 2 commands, \
-         disconnect) from up to {SOURCES} distinct sources; batch {} events",
+         disconnect) from up to {SOURCES} distinct sources; batches of {} events on SQLite, \
+         {} on PostgreSQL",
         t.elapsed().as_secs_f64(),
-        batch_max()
+        batch_max(decnet_store::Backend::Sqlite),
+        batch_max(decnet_store::Backend::Postgres)
     );
     let mut backends = vec![Backend::Sqlite];
     match std::env::var(decnet_store::DATABASE_URL_ENV) {
