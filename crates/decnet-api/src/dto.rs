@@ -300,7 +300,9 @@ impl TryFrom<store::CredentialRecord> for CredentialDto {
     }
 }
 
-/// One secret seen against several deckies or principals.
+/// One secret seen against several deckies or principals. The three lists
+/// are samples: at most the first 20 of each (sorted), so a sprayed password
+/// with a million usernames still fits a page; the `*_count` fields are exact.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReuseGroupDto {
     /// SHA-256 of the secret bytes.
@@ -310,12 +312,24 @@ pub struct ReuseGroupDto {
     pub secret_kind: SecretKind,
     /// The secret as text, when printable.
     pub secret_printable: Option<String>,
-    /// Distinct deckies it was tried against.
+    /// Deckies it was tried against: the first 20 by name (all of them are
+    /// counted in `decky_count`).
+    #[schema(max_items = 20)]
     pub deckies: Vec<String>,
-    /// Distinct principals it was offered for.
+    /// Principals it was offered for: the first 20 by name (all of them are
+    /// counted in `principal_count`).
+    #[schema(max_items = 20)]
     pub principals: Vec<String>,
-    /// Distinct attackers who offered it.
+    /// Attackers who offered it: the first 20 by UUID (all of them are
+    /// counted in `attacker_count`).
+    #[schema(max_items = 20)]
     pub attacker_uuids: Vec<Uuid>,
+    /// Distinct deckies it was tried against.
+    pub decky_count: u64,
+    /// Distinct principals it was offered for.
+    pub principal_count: u64,
+    /// Distinct attackers who offered it.
+    pub attacker_count: u64,
     /// Times captured.
     pub count: u64,
     /// First capture.
@@ -323,6 +337,9 @@ pub struct ReuseGroupDto {
     /// Latest capture.
     pub last_seen: DateTime<Utc>,
 }
+
+// The schema above documents the store's sample size.
+const _: () = assert!(store::REUSE_SAMPLE == 20);
 
 impl TryFrom<store::ReuseGroup> for ReuseGroupDto {
     type Error = ApiError;
@@ -335,6 +352,9 @@ impl TryFrom<store::ReuseGroup> for ReuseGroupDto {
             deckies: g.deckies,
             principals: g.principals,
             attacker_uuids: g.attacker_uuids,
+            decky_count: g.decky_count,
+            principal_count: g.principal_count,
+            attacker_count: g.attacker_count,
             count: g.count,
             first_seen: g.first_seen,
             last_seen: g.last_seen,

@@ -17,13 +17,16 @@
 //!   event, ended at `disconnect`, `command` events counted, the transcript
 //!   taken from `session_recorded`.
 //! - `credentials`: every carried credential, with its outcome and the SHA-256
-//!   of its secret; a secret the store had never seen on that decky or for
-//!   that principal (it keeps one row per such pair) is a candidate for reuse.
+//!   of its secret; the store keeps each secret's reuse summary with it (one
+//!   row per secret, one per (secret, decky | principal | attacker) pair), and
+//!   a secret it had never seen on that decky or for that principal is a
+//!   candidate for reuse.
 //! - `artifacts`: `file_upload` with its hash, size and name, and
 //!   `file_download` of a URL as kind `download` with the URL as name and no
 //!   hash (we never fetch it; the URL is the IOC).
-//! - `reuse`: one snapshot per secret whose group gained a decky or principal,
-//!   built only when notifications go out (nothing else reads it).
+//! - `reuse`: one snapshot per secret whose group gained a decky or principal
+//!   and is a reuse: the maintained counts and bounded samples, built only
+//!   when notifications go out (nothing else reads it).
 //!
 //! Event fields are read through `decnet_core::fields`, the types services
 //! write them with.
@@ -75,9 +78,6 @@ pub(crate) async fn apply(
     notify: bool,
 ) -> Result<BatchOutcome, IntelError> {
     let mut out = BatchOutcome::default();
-    // Counted first: the counts ask what is already stored, before this batch's rows land.
-    counters::count(tx, events).await?;
-
     // Attribution and the event rows themselves: only what was inserted derives anything.
     let mut attackers = attackers::Attackers::load(tx, events).await?;
     let inserted = attackers.insert(tx, events, &mut out).await?;
@@ -105,6 +105,8 @@ pub(crate) async fn apply(
     artifacts.save(tx).await?;
     attackers.save(tx).await?;
     sessions.save(tx).await?;
+    // Counted from what was stored: no lookup of its own.
+    counters::count(tx, &inserted, attackers.created(), sessions.opened()).await?;
     if notify {
         reuse.report(tx, &mut out).await?;
     }

@@ -31,6 +31,11 @@ const WORKER: &str = "ingester";
 /// holds SQLite's write lock for tens of milliseconds, so an API write waiting
 /// on it (`busy_timeout`) is never starved.
 const DEFAULT_BATCH_MAX: usize = 2_000;
+/// Journal lines per transaction on PostgreSQL: a batch there blocks no other
+/// writer (row locks, not a database lock), so a larger one spreads the
+/// per-batch statements and commit further (~15 % more events/s measured
+/// with `decnet bench ingest` against 2,000).
+const DEFAULT_BATCH_MAX_POSTGRES: usize = 8_000;
 
 /// Ingester tuning.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +48,20 @@ pub struct IngestOptions {
     pub heartbeat: Duration,
     /// Back-off after a failed batch (database down, disk full).
     pub retry: Duration,
+}
+
+impl IngestOptions {
+    /// The defaults for a store on `backend` (batches sized for it).
+    pub fn for_backend(backend: decnet_store::Backend) -> IngestOptions {
+        let batch_max = match backend {
+            decnet_store::Backend::Sqlite => DEFAULT_BATCH_MAX,
+            decnet_store::Backend::Postgres => DEFAULT_BATCH_MAX_POSTGRES,
+        };
+        IngestOptions {
+            batch_max,
+            ..IngestOptions::default()
+        }
+    }
 }
 
 impl Default for IngestOptions {
@@ -109,11 +128,12 @@ impl Ingester {
         journal_dir: impl Into<PathBuf>,
         notifier: Arc<dyn Notifier>,
     ) -> Ingester {
+        let opts = IngestOptions::for_backend(store.backend());
         Ingester {
             store,
             journal_dir: journal_dir.into(),
             notifier,
-            opts: IngestOptions::default(),
+            opts,
             committed: None,
             reader: None,
             prefetch: None,

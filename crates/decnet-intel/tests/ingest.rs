@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-async fn each_backend<F, Fut>(body: F)
+pub(crate) async fn each_backend<F, Fut>(body: F)
 where
     F: Fn(Store, tempfile::TempDir) -> Fut,
     Fut: Future<Output = ()>,

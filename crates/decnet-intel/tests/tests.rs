@@ -9,3 +9,4 @@
 )]
 
 mod ingest;
+mod reuse;

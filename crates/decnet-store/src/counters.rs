@@ -274,8 +274,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Recounts every counter from the tables, for rows written other than
-    /// through the ingester (bulk loads, repairs). Scans every table: slow on a
+    /// Recounts every counter from the tables, credential reuse summaries
+    /// included, for rows written other than through the ingester (bulk
+    /// loads, repairs). Scans every table: slow on a
     /// big store, and it holds the write lock meanwhile.
     pub async fn rebuild_counters(&self) -> Result<()> {
         self.write(|c| {
@@ -297,6 +298,9 @@ impl Store {
                 ))
                 .execute(&mut *c)
                 .await?;
+                for q in crate::reuse::REBUILD {
+                    sqlx::query(q).execute(&mut *c).await?;
+                }
                 Ok(())
             })
         })

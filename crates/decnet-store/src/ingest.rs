@@ -3,7 +3,7 @@
 //! the offset commit together or not at all.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use decnet_core::journal_pos::JournalPos;
 use decnet_core::Event;
@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::query::{attacker_from_row, session_from_row};
 use crate::sql::{col_uuid, micros};
 use crate::{
-    ArtifactRecord, Attacker, Backend, CredentialRecord, Result, SessionRecord, Store, StoreError,
+    ArtifactRecord, Attacker, Backend, CredentialRecord, CredentialsInserted, Result, ReuseGroup,
+    SecretSummary, SecretTouched, SessionRecord, Store, StoreError,
 };
 
 /// An open ingest transaction. Dropping it without [`commit`](Self::commit) rolls everything back.
@@ -283,14 +284,17 @@ impl IngestTx {
         Ok(row.is_some())
     }
 
-    /// Inserts credentials and records where each secret was seen. Returns
-    /// the event ids whose credential was inserted (an event that already has
-    /// one is skipped) and the (SHA-256, kind) of every secret now seen on a
-    /// decky or for a principal it never was before: the candidates for reuse.
+    /// Inserts credentials and keeps each secret's reuse summary: the pairs
+    /// (secret with decky, principal, attacker) it was seen in, and its row
+    /// in `credential_secrets`, all from what the inserts return. Only
+    /// credentials actually inserted count, and a distinct count grows only
+    /// by pairs actually inserted, so replaying a batch counts nothing twice.
+    /// Per batch: one upsert per secret touched, primary-key probes only,
+    /// however large a secret's group already is.
     pub async fn insert_credentials(
         &mut self,
         rows: &[CredentialRecord],
-    ) -> Result<(HashSet<Uuid>, HashSet<(String, String)>)> {
+    ) -> Result<CredentialsInserted> {
         let vals = rows.iter().map(|c| {
             vec![
                 Val::text(c.event_id.to_string()),
@@ -310,41 +314,101 @@ impl IngestTx {
             ]
         });
         let inserted = uuids(&self.run(&INSERT_CREDENTIALS, vals).await?, "event_id")?;
-        let mut deckies = HashSet::new();
-        let mut principals = HashSet::new();
+        // What the inserted credentials add to each secret, and its new pairs.
+        let mut adds: BTreeMap<(String, String), SecretAdd<'_>> = BTreeMap::new();
+        let mut pairs: [HashSet<(&str, &str, Cow<'_, str>)>; 3] = Default::default();
         for c in rows.iter().filter(|c| inserted.contains(&c.event_id)) {
-            let (s, k) = (c.secret_sha256.as_str(), c.secret_kind.as_str());
-            deckies.insert((s, k, c.decky.as_str()));
-            principals.insert((s, k, c.principal.as_str()));
+            let key = (c.secret_sha256.as_str(), c.secret_kind.as_str());
+            let ts = micros(c.ts);
+            let a = adds
+                .entry((key.0.to_owned(), key.1.to_owned()))
+                .or_insert(SecretAdd {
+                    printable: None,
+                    n: 0,
+                    distinct: [0; 3],
+                    first: ts,
+                    last: ts,
+                });
+            a.n += 1;
+            a.first = a.first.min(ts);
+            a.last = a.last.max(ts);
+            if a.printable.is_none() {
+                a.printable = c.secret_printable.as_deref();
+            }
+            let [deckies, principals, attackers] = &mut pairs;
+            deckies.insert((key.0, key.1, Cow::Borrowed(c.decky.as_str())));
+            principals.insert((key.0, key.1, Cow::Borrowed(c.principal.as_str())));
+            attackers.insert((key.0, key.1, Cow::Owned(c.attacker_uuid.to_string())));
         }
-        let mut grown = HashSet::new();
-        for (stmt, pairs) in [
-            (&ADD_SECRET_DECKIES, deckies),
-            (&ADD_SECRET_PRINCIPALS, principals),
-        ] {
-            let vals = pairs
-                .into_iter()
+        for (d, (stmt, set)) in [
+            &ADD_SECRET_DECKIES,
+            &ADD_SECRET_PRINCIPALS,
+            &ADD_SECRET_ATTACKERS,
+        ]
+        .into_iter()
+        .zip(pairs)
+        .enumerate()
+        {
+            let vals = set
+                .iter()
                 .map(|(s, k, v)| vec![Val::str(s), Val::str(k), Val::str(v)]);
             for r in self.run(stmt, vals).await? {
-                grown.insert((r.try_get("secret_sha256")?, r.try_get("secret_kind")?));
+                let s: String = r.try_get("secret_sha256")?;
+                let k: String = r.try_get("secret_kind")?;
+                if let Some(a) = adds.get_mut(&(s, k)) {
+                    if let Some(n) = a.distinct.get_mut(d) {
+                        *n += 1;
+                    }
+                }
             }
         }
-        Ok((inserted, grown))
+        let vals = adds.iter().map(|((s, k), a)| {
+            vec![
+                Val::str(s),
+                Val::str(k),
+                Val::OptText(a.printable.map(Cow::Borrowed)),
+                Val::Int(a.n),
+                Val::Int(a.distinct[0]),
+                Val::Int(a.distinct[1]),
+                Val::Int(a.distinct[2]),
+                Val::Int(a.first),
+                Val::Int(a.last),
+            ]
+        });
+        let mut secrets = Vec::with_capacity(adds.len());
+        for r in self.run(&ADD_SECRETS, vals).await? {
+            let summary = crate::reuse::summary_from_row(&r)?;
+            let grew = adds
+                .get(&(summary.secret_sha256.clone(), summary.secret_kind.clone()))
+                .is_some_and(|a| a.distinct[0] > 0 || a.distinct[1] > 0);
+            secrets.push(SecretTouched { summary, grew });
+        }
+        secrets.sort_by(|a, b| {
+            (&a.summary.secret_sha256, &a.summary.secret_kind)
+                .cmp(&(&b.summary.secret_sha256, &b.summary.secret_kind))
+        });
+        Ok(CredentialsInserted { inserted, secrets })
     }
 
     /// Inserts a credential; false if its event already has one.
     pub async fn insert_credential(&mut self, c: &CredentialRecord) -> Result<bool> {
-        let (inserted, _) = self.insert_credentials(std::slice::from_ref(c)).await?;
-        Ok(inserted.contains(&c.event_id))
+        let done = self.insert_credentials(std::slice::from_ref(c)).await?;
+        Ok(done.inserted.contains(&c.event_id))
     }
 
-    /// The reuse group of a secret as of this transaction.
+    /// The reuse group of a secret as of this transaction (bounded samples).
     pub async fn reuse_group(
         &mut self,
         sha256: &str,
         kind: &str,
     ) -> Result<Option<crate::ReuseGroup>> {
         crate::query::reuse_group_on(self.conn(), sha256, kind).await
+    }
+
+    /// The reuse groups of `secrets` as of this transaction: each summary
+    /// with its bounded samples, read by index from the pair tables.
+    pub async fn reuse_groups(&mut self, secrets: &[SecretSummary]) -> Result<Vec<ReuseGroup>> {
+        crate::reuse::with_samples(self.conn(), secrets).await
     }
 
     /// Inserts artifacts; returns the event ids whose artifact was inserted.
@@ -378,6 +442,16 @@ impl IngestTx {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// What a batch adds to one secret's summary.
+struct SecretAdd<'a> {
+    printable: Option<&'a str>,
+    n: i64,
+    /// New (secret, decky), (secret, principal) and (secret, attacker) pairs.
+    distinct: [i64; 3],
+    first: i64,
+    last: i64,
 }
 
 /// One bound value of a row.
@@ -597,6 +671,36 @@ const ADD_SECRET_PRINCIPALS: Rows = Rows {
            RETURNING secret_sha256, secret_kind",
 };
 
+/// Likewise per attacker.
+const ADD_SECRET_ATTACKERS: Rows = Rows {
+    head: "INSERT INTO credential_secret_attackers (secret_sha256, secret_kind, attacker_uuid) \
+           VALUES ",
+    cols: &["{}"; 3],
+    tail: " ON CONFLICT (secret_sha256, secret_kind, attacker_uuid) DO NOTHING \
+           RETURNING secret_sha256, secret_kind",
+};
+
+/// Adds a batch's credentials to each secret's summary; the summary comes
+/// back as it now stands. Each secret occurs once per statement.
+const ADD_SECRETS: Rows = Rows {
+    head: "INSERT INTO credential_secrets (secret_sha256, secret_kind, secret_printable, n, \
+           n_deckies, n_principals, n_attackers, first_seen, last_seen) VALUES ",
+    cols: &["{}"; 9],
+    tail: " ON CONFLICT (secret_sha256, secret_kind) DO UPDATE SET \
+           secret_printable = COALESCE(credential_secrets.secret_printable, \
+           excluded.secret_printable), \
+           n = credential_secrets.n + excluded.n, \
+           n_deckies = credential_secrets.n_deckies + excluded.n_deckies, \
+           n_principals = credential_secrets.n_principals + excluded.n_principals, \
+           n_attackers = credential_secrets.n_attackers + excluded.n_attackers, \
+           first_seen = CASE WHEN excluded.first_seen < credential_secrets.first_seen \
+           THEN excluded.first_seen ELSE credential_secrets.first_seen END, \
+           last_seen = CASE WHEN excluded.last_seen > credential_secrets.last_seen \
+           THEN excluded.last_seen ELSE credential_secrets.last_seen END \
+           RETURNING secret_sha256, secret_kind, secret_printable, n, n_deckies, \
+           n_principals, n_attackers, first_seen, last_seen",
+};
+
 /// Was this secret seen on this decky before?
 const SECRET_ON_DECKY: &str = "SELECT 1 FROM credential_secret_deckies \
      WHERE secret_sha256 = $1 AND secret_kind = $2 AND decky = $3";
@@ -635,6 +739,8 @@ mod plan_tests {
             ("insert credentials", &INSERT_CREDENTIALS),
             ("secret seen on decky", &ADD_SECRET_DECKIES),
             ("secret seen for principal", &ADD_SECRET_PRINCIPALS),
+            ("secret seen by attacker", &ADD_SECRET_ATTACKERS),
+            ("secret summaries", &ADD_SECRETS),
             ("insert artifacts", &INSERT_ARTIFACTS),
         ]
         .into_iter()
@@ -642,6 +748,7 @@ mod plan_tests {
         .chain([
             ("secret on decky", SECRET_ON_DECKY.to_owned()),
             ("secret for principal", SECRET_FOR_PRINCIPAL.to_owned()),
+            ("reuse samples", crate::reuse::samples_sql(3)),
         ])
         .collect()
     }
@@ -691,13 +798,18 @@ mod plan_tests {
             .join("\n")
     }
 
-    /// A line of `plan` that reads a whole table.
+    /// A line of `plan` that reads a whole table (reading back a subquery's
+    /// own bounded result, a co-routine, is not one).
     fn sqlite_scan(plan: &str) -> Option<&str> {
         plan.lines().find(|l| {
             let l = l.trim_start();
+            let coroutine = l
+                .strip_prefix("SCAN ")
+                .is_some_and(|name| plan.contains(&format!("CO-ROUTINE {name}\n")));
             l.starts_with("SCAN ")
                 && !l.starts_with("SCAN 3-ROW VALUES")
                 && !l.contains("CONSTANT ROW")
+                && !coroutine
         })
     }
 
@@ -832,6 +944,115 @@ mod plan_tests {
             assert!(!p.contains("credentials_principal"), "{name}: {p}");
         }
         store.close().await;
+    }
+
+    /// The reuse list, first page and after a cursor, and a group's samples
+    /// (read per page, and per batch for notifications): walks of the partial
+    /// index of reused secrets and prefix scans of the pair tables' primary
+    /// keys, in index order (no sort), never the credentials.
+    #[tokio::test]
+    async fn reuse_reads_are_index_walks_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open_data_dir(dir.path()).await.unwrap();
+        load_attacks(&store, 4_000).await;
+        sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+        let first = sqlite_plan(&store, &crate::reuse::list_sql(false)).await;
+        assert_eq!(
+            first.trim(),
+            "SCAN credential_secrets USING INDEX credential_secrets_reused",
+            "the first page walks the reused secrets' index from its start"
+        );
+        let after = sqlite_plan(&store, &crate::reuse::list_sql(true)).await;
+        assert_eq!(
+            after.trim(),
+            "SEARCH credential_secrets USING INDEX credential_secrets_reused \
+             ((n,secret_kind,secret_sha256)<(?,?,?))",
+            "a later page seeks its cursor"
+        );
+        let samples = sqlite_plan(&store, &crate::reuse::samples_sql(2)).await;
+        assert_eq!(sqlite_scan(&samples), None, "{samples}");
+        assert!(!samples.contains("TEMP B-TREE"), "{samples}");
+        for table in [
+            "credential_secret_deckies",
+            "credential_secret_principals",
+            "credential_secret_attackers",
+        ] {
+            assert_eq!(
+                samples
+                    .matches(&format!(
+                        "SEARCH {table} USING PRIMARY KEY (secret_sha256=? AND secret_kind=?)"
+                    ))
+                    .count(),
+                2,
+                "{samples}"
+            );
+        }
+        store.close().await;
+    }
+
+    /// The same on PostgreSQL, over 20,000 analysed attack rows.
+    #[tokio::test]
+    async fn reuse_reads_are_index_walks_on_postgres() {
+        let Some(base) = crate::testing::postgres_url() else {
+            return;
+        };
+        let schema = crate::scratch::PgSchema::create(&base).await.unwrap();
+        let store = crate::Store::connect(&schema.url()).await.unwrap();
+        load_attacks(&store, 20_000).await;
+        sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+        let plan = |sql: String, binds: Vec<Val<'static>>| {
+            let store = store.clone();
+            async move {
+                let text = format!("EXPLAIN {sql}");
+                let mut q = sqlx::query(&text);
+                for v in &binds {
+                    q = match v {
+                        Val::Int(i) => q.bind(*i),
+                        Val::Text(s) => q.bind(s.to_string()),
+                        _ => unreachable!(),
+                    };
+                }
+                let rows = q.fetch_all(store.pool()).await.unwrap();
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(0).unwrap())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        };
+        let first = plan(crate::reuse::list_sql(false), vec![Val::Int(51)]).await;
+        let after = plan(
+            crate::reuse::list_sql(true),
+            vec![
+                Val::Int(5),
+                Val::text("password".into()),
+                Val::text("5".repeat(64)),
+                Val::Int(51),
+            ],
+        )
+        .await;
+        for p in [&first, &after] {
+            assert!(p.contains("credential_secrets_reused"), "{p}");
+            assert!(!p.contains("Seq Scan") && !p.contains("Sort"), "{p}");
+        }
+        let mut binds = vec![];
+        for _ in 0..2 {
+            binds.push(Val::text("5".repeat(64)));
+            binds.push(Val::text("password".into()));
+        }
+        let samples = plan(crate::reuse::samples_sql(2), binds).await;
+        assert!(
+            !samples.contains("Seq Scan") && !samples.contains("Sort"),
+            "{samples}"
+        );
+        for index in [
+            "credential_secret_deckies_pkey",
+            "credential_secret_principals_pkey",
+            "credential_secret_attackers_pkey",
+        ] {
+            assert_eq!(samples.matches(index).count(), 2, "{samples}");
+        }
+        store.close().await;
+        schema.drop_schema().await.unwrap();
     }
 
     /// The same on PostgreSQL, whose planner may prefer a sequential scan or

@@ -7,7 +7,8 @@
 //! microsecond timestamps, UUIDs as text) through sqlx's `Any` driver;
 //! `ingest` is the write side the ingester drives inside one transaction per
 //! batch ([`IngestTx`]); `counters` the per-value counts behind
-//! [`Store::stats`], kept in that same transaction; `query` is the read side
+//! [`Store::stats`], kept in that same transaction; `reuse` the credential
+//! reuse groups read from per-secret summaries kept there too; `query` is the read side
 //! for the API; `users` holds dashboard accounts; `model` the row types both sides share; [`scratch`] a
 //! throwaway PostgreSQL schema (tests, `decnet bench ingest`); `testing`
 //! (feature `testing`, dev-dependencies only) the test helpers.
@@ -16,6 +17,7 @@ mod counters;
 mod ingest;
 mod model;
 mod query;
+mod reuse;
 pub mod scratch;
 mod sql;
 // Test fixtures fail loudly by design; they never ship (feature `testing`).
@@ -41,6 +43,7 @@ pub use counters::{BatchCounts, CounterRows, Dim};
 pub use ingest::IngestTx;
 pub use model::*;
 pub use query::IngestGeneration;
+pub use reuse::SecretRows;
 pub use users::AuthSnapshot;
 
 /// Environment variable naming the database URL (else SQLite under the data dir).

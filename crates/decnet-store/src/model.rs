@@ -1,5 +1,7 @@
 //! Row types and query parameters shared by the ingester and the API.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -193,7 +195,13 @@ pub struct CredentialFilter {
     pub attacker_uuid: Option<Uuid>,
 }
 
-/// One secret seen more than once: who tried it where, as whom.
+/// Most deckies, principals and attackers a [`ReuseGroup`] lists: the first
+/// of each by sort order; the group's counts say how many there are in all.
+pub const REUSE_SAMPLE: usize = 20;
+
+/// One secret seen more than once: who tried it where, as whom. The lists
+/// are bounded samples (the first [`REUSE_SAMPLE`] of each, sorted); the
+/// counts are exact.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReuseGroup {
     /// SHA-256 of the secret bytes.
@@ -202,18 +210,76 @@ pub struct ReuseGroup {
     pub secret_kind: String,
     /// The secret as text, when printable.
     pub secret_printable: Option<String>,
-    /// Distinct deckies it was tried against, sorted.
+    /// The first [`REUSE_SAMPLE`] distinct deckies it was tried against, sorted.
     pub deckies: Vec<String>,
-    /// Distinct principals it was offered for, sorted.
+    /// The first [`REUSE_SAMPLE`] distinct principals it was offered for, sorted.
     pub principals: Vec<String>,
-    /// Distinct attackers who offered it, sorted.
+    /// The first [`REUSE_SAMPLE`] distinct attackers who offered it, sorted.
     pub attacker_uuids: Vec<Uuid>,
+    /// Distinct deckies it was tried against.
+    pub decky_count: u64,
+    /// Distinct principals it was offered for.
+    pub principal_count: u64,
+    /// Distinct attackers who offered it.
+    pub attacker_count: u64,
     /// Times captured.
     pub count: u64,
     /// First capture.
     pub first_seen: DateTime<Utc>,
     /// Latest capture.
     pub last_seen: DateTime<Utc>,
+}
+
+/// A secret's maintained summary (table `credential_secrets`): its counts
+/// without its members.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecretSummary {
+    /// SHA-256 of the secret bytes.
+    pub secret_sha256: String,
+    /// Secret kind.
+    pub secret_kind: String,
+    /// The secret as text, when printable.
+    pub secret_printable: Option<String>,
+    /// Times captured.
+    pub count: u64,
+    /// Distinct deckies it was tried against.
+    pub decky_count: u64,
+    /// Distinct principals it was offered for.
+    pub principal_count: u64,
+    /// Distinct attackers who offered it.
+    pub attacker_count: u64,
+    /// First capture.
+    pub first_seen: DateTime<Utc>,
+    /// Latest capture.
+    pub last_seen: DateTime<Utc>,
+}
+
+impl SecretSummary {
+    /// A secret counts as reused once tried against ≥ 2 deckies or for ≥ 2
+    /// principals (the condition of index `credential_secrets_reused`).
+    pub fn is_reuse(&self) -> bool {
+        self.decky_count >= 2 || self.principal_count >= 2
+    }
+}
+
+/// A secret an ingest batch added credentials to, with its summary as of
+/// the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretTouched {
+    /// The summary, this batch included.
+    pub summary: SecretSummary,
+    /// The batch tried it on a decky or for a principal it never was before.
+    pub grew: bool,
+}
+
+/// What [`IngestTx::insert_credentials`](crate::IngestTx::insert_credentials) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialsInserted {
+    /// Event ids whose credential was inserted (an event that already had
+    /// one is skipped).
+    pub inserted: HashSet<Uuid>,
+    /// Every secret those credentials carried, once each, sorted by key.
+    pub secrets: Vec<SecretTouched>,
 }
 
 /// A connection's session.

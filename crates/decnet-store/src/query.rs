@@ -1,7 +1,5 @@
 //! The read side: filtered, keyset-paginated lists and aggregates for the API.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -621,51 +619,6 @@ impl Store {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    /// Secrets tried against ≥ 2 deckies or for ≥ 2 principals, most captured first.
-    pub async fn credential_reuse(&self, page: &PageRequest) -> Result<Page<ReuseGroup>> {
-        let limit = check_limit(page.limit)?;
-        // Ranked by captures, then by the group's key so ties page stably.
-        const TIE: &str = "secret_kind || ':' || secret_sha256";
-        let mut sql = Sql::new(
-            "SELECT secret_sha256, secret_kind, COUNT(*) FROM credentials \
-             GROUP BY secret_sha256, secret_kind \
-             HAVING (COUNT(DISTINCT decky) >= 2 OR COUNT(DISTINCT principal) >= 2)",
-        );
-        if let Some(c) = page.cursor.as_deref() {
-            let (k, t) = decode_cursor(c)?;
-            let pk = sql.arg(Arg::I64(k));
-            let pt = sql.arg(Arg::Text(t));
-            sql.push(&format!(
-                " AND (COUNT(*) < {pk} OR (COUNT(*) = {pk} AND {TIE} < {pt}))"
-            ));
-        }
-        sql.push(&format!(" ORDER BY COUNT(*) DESC, {TIE} DESC LIMIT "))
-            .bind(Arg::I64(limit + 1));
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        let mut keys = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let sha: String = r.try_get(0)?;
-            let kind: String = r.try_get(1)?;
-            let n: i64 = r.try_get(2)?;
-            keys.push((sha, kind, n));
-        }
-        let next_cursor = if keys.len() as i64 > limit {
-            keys.truncate(usize::try_from(limit).unwrap_or(0));
-            keys.last()
-                .map(|(sha, kind, n)| encode_cursor(*n, &format!("{kind}:{sha}")))
-        } else {
-            None
-        };
-        let mut conn = self.pool.acquire().await?;
-        let mut items = Vec::with_capacity(keys.len());
-        for (sha, kind, _) in keys {
-            if let Some(g) = reuse_group_on(&mut conn, &sha, &kind).await? {
-                items.push(g);
-            }
-        }
-        Ok(Page { items, next_cursor })
-    }
-
     /// Totals and the `top` commonest values of each dimension, from the
     /// counters the ingester keeps (`stat_counts`): a few index entries per
     /// list however much is stored, read in one statement (one snapshot).
@@ -737,50 +690,14 @@ pub(crate) fn stats_sql() -> String {
     sql
 }
 
-/// A secret's reuse group read on `conn` (so inside a transaction when needed).
+/// A secret's reuse group read on `conn` (so inside a transaction when
+/// needed): its maintained summary and bounded samples (`crate::reuse`).
 pub(crate) async fn reuse_group_on(
     conn: &mut AnyConnection,
     sha256: &str,
     kind: &str,
 ) -> Result<Option<ReuseGroup>> {
-    let rows = sqlx::query(
-        "SELECT decky, principal, attacker_uuid, secret_printable, ts FROM credentials \
-         WHERE secret_sha256 = $1 AND secret_kind = $2",
-    )
-    .bind(sha256)
-    .bind(kind)
-    .fetch_all(&mut *conn)
-    .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let mut deckies = BTreeSet::new();
-    let mut principals = BTreeSet::new();
-    let mut attackers = BTreeSet::new();
-    let mut printable = None;
-    let (mut first, mut last) = (i64::MAX, i64::MIN);
-    for r in &rows {
-        deckies.insert(r.try_get::<String, _>("decky")?);
-        principals.insert(r.try_get::<String, _>("principal")?);
-        attackers.insert(col_uuid(r, "attacker_uuid")?);
-        if printable.is_none() {
-            printable = r.try_get::<Option<String>, _>("secret_printable")?;
-        }
-        let ts: i64 = r.try_get("ts")?;
-        first = first.min(ts);
-        last = last.max(ts);
-    }
-    Ok(Some(ReuseGroup {
-        secret_sha256: sha256.to_owned(),
-        secret_kind: kind.to_owned(),
-        secret_printable: printable,
-        deckies: deckies.into_iter().collect(),
-        principals: principals.into_iter().collect(),
-        attacker_uuids: attackers.into_iter().collect(),
-        count: rows.len() as u64,
-        first_seen: from_micros(first),
-        last_seen: from_micros(last),
-    }))
+    crate::reuse::group_on(conn, sha256, kind).await
 }
 
 #[cfg(test)]

@@ -78,8 +78,9 @@ pub(crate) struct ReuseQuery {
 }
 
 /// Secrets tried against two or more deckies or for two or more principals,
-/// most captured first. The ranking is live: while captures arrive a group can
-/// move between pages.
+/// most captured first. Each group carries exact counts and at most the first
+/// 20 deckies, principals and attackers. The ranking is live: while captures
+/// arrive a group can move between pages.
 #[utoipa::path(
     get, path = "/api/v1/credentials/reuse", tag = "credentials",
     params(ReuseQuery),

@@ -14,6 +14,8 @@ use crate::IntelError;
 struct Acc {
     row: Attacker,
     dirty: bool,
+    /// No stored row: saving it creates one.
+    fresh: bool,
 }
 
 /// The batch's attacker rows by source IP, and the (decky, service) pairs they touched.
@@ -37,8 +39,18 @@ impl Attackers {
                 continue;
             }
             let ip = e.src_ip.to_string();
-            let row = stored.remove(&ip).unwrap_or_else(|| fresh(ip, e));
-            by_ip.insert(e.src_ip, Acc { row, dirty: false });
+            let (row, fresh) = match stored.remove(&ip) {
+                Some(row) => (row, false),
+                None => (fresh(ip, e), true),
+            };
+            by_ip.insert(
+                e.src_ip,
+                Acc {
+                    row,
+                    dirty: false,
+                    fresh,
+                },
+            );
         }
         Ok(Attackers {
             by_ip,
@@ -87,6 +99,7 @@ impl Attackers {
         let acc = self.by_ip.entry(e.src_ip).or_insert_with(|| Acc {
             row: fresh(e.src_ip.to_string(), e),
             dirty: false,
+            fresh: true,
         });
         let a = &mut acc.row;
         if a.event_count == 0 {
@@ -118,6 +131,11 @@ impl Attackers {
     /// The batch's attacker for `ip`, if it has one.
     pub(super) fn get_mut(&mut self, ip: &IpAddr) -> Option<&mut Attacker> {
         self.by_ip.get_mut(ip).map(|acc| &mut acc.row)
+    }
+
+    /// Attacker rows the batch creates: new sources that gained an event.
+    pub(super) fn created(&self) -> usize {
+        self.by_ip.values().filter(|a| a.fresh && a.dirty).count()
     }
 
     /// Saves the attackers that gained events, then their targets.

@@ -2,49 +2,27 @@
 //! behind `GET /stats`, added in the batch transaction so they commit with
 //! the rows they count.
 //!
-//! Worked out before the batch is applied, from three lookups of what is
-//! already stored (the batch's event ids, source IPs and session ids), with
-//! the same rules the other modules apply: an event counts once, the first
-//! time its id is stored; an attacker when its source IP has no attacker row
-//! yet; a session when its id has no row yet; a credential with its event,
-//! when its secret decodes. A replayed batch therefore counts nothing twice.
-
-use std::collections::{BTreeSet, HashSet};
+//! Worked out from what the batch actually stored, with no lookup of its
+//! own: an event counts once, when its insert returned it; an attacker when
+//! its row is created (a source with no attacker row gained an event); a
+//! session likewise; a credential with its event, when its secret decodes. A
+//! replayed batch inserts nothing and therefore counts nothing twice.
 
 use decnet_core::Event;
 use decnet_store::{BatchCounts, IngestTx};
 
 use crate::IntelError;
 
-/// Counts what applying `events` in `tx` will store, and adds it to the counters.
-pub(super) async fn count(tx: &mut IngestTx, events: &[Event]) -> Result<(), IntelError> {
-    let ids: Vec<_> = events.iter().map(|e| e.id).collect();
-    let stored = tx.stored_event_ids(&ids).await?;
-    let mut seen = HashSet::new();
-    let new: Vec<&Event> = events
-        .iter()
-        .filter(|e| !stored.contains(&e.id) && seen.insert(e.id))
-        .collect();
-    if new.is_empty() {
-        return Ok(());
-    }
-    let ips: Vec<String> = new
-        .iter()
-        .map(|e| e.src_ip.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let known_ips = tx.known_attacker_ips(&ips).await?;
-    let sids: Vec<_> = new
-        .iter()
-        .filter_map(|e| e.session_id)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let known_sids = tx.stored_session_ids(&sids).await?;
-
+/// Adds what the batch stored to the counters: the `inserted` events, and
+/// how many attacker and session rows it created.
+pub(super) async fn count(
+    tx: &mut IngestTx,
+    inserted: &[&Event],
+    attackers: usize,
+    sessions: usize,
+) -> Result<(), IntelError> {
     let mut c = BatchCounts::default();
-    for e in &new {
+    for e in inserted {
         c.event(e);
         if let Some(cred) = e.credential.as_ref().filter(|c| c.secret_bytes().is_some()) {
             c.credential(
@@ -54,13 +32,15 @@ pub(super) async fn count(tx: &mut IngestTx, events: &[Event]) -> Result<(), Int
             );
         }
     }
-    for _ in ips.iter().filter(|ip| !known_ips.contains(*ip)) {
+    for _ in 0..attackers {
         c.attacker();
     }
-    for _ in sids.iter().filter(|s| !known_sids.contains(*s)) {
+    for _ in 0..sessions {
         c.session();
     }
-    tx.add_counts(&c).await?;
+    if !c.is_empty() {
+        tx.add_counts(&c).await?;
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::attackers::Attackers;
-use super::reuse::{Candidate, Candidates};
+use super::reuse::Candidates;
 use super::{rfc3339, BatchOutcome};
 use crate::IntelError;
 
@@ -55,9 +55,10 @@ impl Credentials {
         self.sources.push(e.src_ip);
     }
 
-    /// Inserts the queued credentials, counts each inserted one on its
-    /// attacker, and returns the secrets new to a decky or a principal:
-    /// their reuse groups may have grown.
+    /// Inserts the queued credentials (the store updates each secret's
+    /// reuse summary with them), counts each inserted one on its attacker,
+    /// and returns the secrets that are now a reuse and were new to a decky
+    /// or a principal: their groups grew.
     pub(super) async fn save(
         self,
         tx: &mut IngestTx,
@@ -65,9 +66,9 @@ impl Credentials {
         notify: bool,
         out: &mut BatchOutcome,
     ) -> Result<Candidates, IntelError> {
-        let (stored, grown) = tx.insert_credentials(&self.rows).await?;
+        let done = tx.insert_credentials(&self.rows).await?;
         for (r, ip) in self.rows.into_iter().zip(self.sources) {
-            if !stored.contains(&r.event_id) {
+            if !done.inserted.contains(&r.event_id) {
                 continue;
             }
             if let Some(a) = attackers.get_mut(&ip) {
@@ -82,13 +83,6 @@ impl Credentials {
                 }));
             }
         }
-        let mut reuse = Candidates::default();
-        for (secret_sha256, secret_kind) in grown {
-            reuse.add(Candidate {
-                secret_sha256,
-                secret_kind,
-            });
-        }
-        Ok(reuse)
+        Ok(Candidates::of(done.secrets))
     }
 }

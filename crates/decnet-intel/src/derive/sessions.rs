@@ -13,6 +13,8 @@ use crate::IntelError;
 #[derive(Default)]
 pub(super) struct Sessions {
     by_sid: HashMap<Uuid, SessionRecord>,
+    /// Sessions the batch opened (no stored row).
+    opened: usize,
 }
 
 impl Sessions {
@@ -23,6 +25,7 @@ impl Sessions {
         sids.dedup();
         Ok(Sessions {
             by_sid: tx.sessions(&sids).await?,
+            opened: 0,
         })
     }
 
@@ -31,7 +34,9 @@ impl Sessions {
         let Some(sid) = e.session_id else {
             return;
         };
+        let opened = &mut self.opened;
         let s = self.by_sid.entry(sid).or_insert_with(|| {
+            *opened += 1;
             a.session_count += 1;
             SessionRecord {
                 sid,
@@ -67,6 +72,11 @@ impl Sessions {
             }
             _ => {}
         }
+    }
+
+    /// Session rows the batch creates.
+    pub(super) fn opened(&self) -> usize {
+        self.opened
     }
 
     /// Saves every session the batch touched.

@@ -34,15 +34,17 @@ const DECKIES: usize = 20;
 const WINDOW: usize = 100_000;
 /// Rounds when a baseline is measured (the median is reported).
 const ROUNDS: usize = 3;
+/// Limits the run to some backends (`sqlite`, `postgres`, comma-separated).
+const BACKENDS_ENV: &str = "DECNET_BENCH_INGEST_BACKENDS";
 /// Overrides the batch size of both ours and the baseline, to compare sizes.
 const BATCH_ENV: &str = "DECNET_BENCH_INGEST_BATCH";
 
-/// The ingester's batch size, unless [`BATCH_ENV`] sets one.
-fn batch_max() -> usize {
+/// The ingester's batch size on `backend`, unless [`BATCH_ENV`] sets one.
+fn batch_max(backend: decnet_store::Backend) -> usize {
     std::env::var(BATCH_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(IngestOptions::default().batch_max)
+        .unwrap_or(IngestOptions::for_backend(backend).batch_max)
         .max(1)
 }
 
@@ -166,8 +168,8 @@ impl Run {
 /// Ours: the ingester draining the journal into `store`.
 async fn ours(store: Store, journal_dir: &Path, n: usize) -> anyhow::Result<Run> {
     let opts = IngestOptions {
-        batch_max: batch_max(),
-        ..IngestOptions::default()
+        batch_max: batch_max(store.backend()),
+        ..IngestOptions::for_backend(store.backend())
     };
     let mut ing =
         Ingester::new(store.clone(), journal_dir, Arc::new(NullNotifier)).with_options(opts);
@@ -291,7 +293,7 @@ async fn insert_plain(
 /// The baseline: the rows ours writes for the same mix, built outside the
 /// clock and inserted in transactions of the ingester's batch size.
 async fn baseline(store: Store, n: usize) -> anyhow::Result<Run> {
-    let batch = batch_max();
+    let batch = batch_max(store.backend());
     let sigil = match store.backend() {
         decnet_store::Backend::Sqlite => '?',
         decnet_store::Backend::Postgres => '$',
@@ -443,14 +445,24 @@ pub async fn run(n: usize, with_baseline: bool) -> anyhow::Result<ExitCode> {
     println!(
         "journal: {n} events in {:.1} s: per 10, 3 brute force (user admin, every password new), \
          2 spray (one password, every username new), a session of 5 (connect, login, 2 commands, \
-         disconnect) from up to {SOURCES} distinct sources; batch {} events",
+         disconnect) from up to {SOURCES} distinct sources; batches of {} events on SQLite, \
+         {} on PostgreSQL",
         t.elapsed().as_secs_f64(),
-        batch_max()
+        batch_max(decnet_store::Backend::Sqlite),
+        batch_max(decnet_store::Backend::Postgres)
     );
     let mut backends = vec![Backend::Sqlite];
     match std::env::var(decnet_store::DATABASE_URL_ENV) {
         Ok(url) if url.starts_with("postgres") => backends.push(Backend::Postgres(url)),
         _ => println!("(set DECNET_DATABASE_URL=postgres://… to measure PostgreSQL too)"),
+    }
+    if let Ok(only) = std::env::var(BACKENDS_ENV) {
+        backends.retain(|b| only.split(',').any(|o| o.trim() == b.label()));
+        anyhow::ensure!(
+            !backends.is_empty(),
+            "{BACKENDS_ENV}={only:?} names no backend this run has: use sqlite and/or \
+             postgres (postgres needs DECNET_DATABASE_URL)"
+        );
     }
     let window = WINDOW.min(n / 2).max(1);
     for b in &backends {
