@@ -7,11 +7,9 @@
 //! the counters commit with the rows they count or not at all; rows written
 //! any other way are counted again by [`Store::rebuild_counters`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use decnet_core::Event;
-use sqlx::{AnyConnection, Row};
-use uuid::Uuid;
 
 use crate::sql::{Arg, Sql};
 use crate::{IngestTx, Result, Store};
@@ -127,8 +125,6 @@ const PASSWORD_KIND: &str = "password";
 
 /// Rows per upsert statement (3 parameters each: far below both backends' limits).
 const UPSERT_ROWS: usize = 300;
-/// Values per `IN (…)` lookup.
-const LOOKUP_VALUES: usize = 500;
 
 /// Rebuilds every counter from the tables (the migration's backfill).
 const RECOUNT: [&str; 7] = [
@@ -154,34 +150,6 @@ fn rows_of(rows: Vec<(String, String, i64)>) -> CounterRows {
         .filter(|r| r.2 > 0)
         .map(|(d, v, n)| ((d, v), u64::try_from(n).unwrap_or(0)))
         .collect()
-}
-
-/// Which of `values` occur in `table.col` (as text), on `conn`.
-async fn present(
-    conn: &mut AnyConnection,
-    table: &str,
-    col: &str,
-    values: &[String],
-) -> Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    for chunk in values.chunks(LOOKUP_VALUES) {
-        let mut sql = Sql::new(&format!("SELECT {col} FROM {table} WHERE {col} IN ("));
-        for (i, v) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(Arg::Text(v.clone()));
-        }
-        sql.push(")");
-        for r in sql.query().fetch_all(&mut *conn).await? {
-            out.insert(r.try_get::<String, _>(0)?);
-        }
-    }
-    Ok(out)
-}
-
-fn uuids(set: HashSet<String>) -> HashSet<Uuid> {
-    set.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect()
 }
 
 impl IngestTx {
@@ -222,23 +190,6 @@ impl IngestTx {
             sql.query().execute(self.conn()).await?;
         }
         Ok(())
-    }
-
-    /// Which of `ids` are already stored events.
-    pub async fn stored_event_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        Ok(uuids(present(self.conn(), "events", "id", &ids).await?))
-    }
-
-    /// Which of `ips` already have an attacker row.
-    pub async fn known_attacker_ips(&mut self, ips: &[String]) -> Result<HashSet<String>> {
-        present(self.conn(), "attackers", "ip", ips).await
-    }
-
-    /// Which of `sids` are already stored sessions.
-    pub async fn stored_session_ids(&mut self, sids: &[Uuid]) -> Result<HashSet<Uuid>> {
-        let sids: Vec<String> = sids.iter().map(Uuid::to_string).collect();
-        Ok(uuids(present(self.conn(), "sessions", "sid", &sids).await?))
     }
 }
 
