@@ -265,6 +265,7 @@ mod tests {
     use crate::testing::ev;
     use decnet_core::journal_pos::JournalPos;
     use decnet_core::EventType;
+    use uuid::Uuid;
 
     /// `GET /stats` reads index entries, never the tables it counts, and
     /// needs no sort: each top-N list is the first N entries of stat_counts_top.
