@@ -82,7 +82,8 @@ fn session(decky: &str, ip: &str, user: &str, pass: &str) -> Vec<Event> {
     out
 }
 
-fn write(dir: &Path, events: &[Event], corrupt_after: Option<usize>) {
+/// Writes `events` to a journal of small segments, a corrupt line after the first `corrupt_after`.
+pub(crate) fn write(dir: &Path, events: &[Event], corrupt_after: Option<usize>) {
     let opts = JournalOptions {
         segment_max_bytes: 4_000,
         ..Default::default()
@@ -101,7 +102,8 @@ fn write(dir: &Path, events: &[Event], corrupt_after: Option<usize>) {
     w.sync().unwrap();
 }
 
-async fn drain(ing: &mut Ingester) -> usize {
+/// Ingests until two reads in a row find nothing; the events ingested.
+pub(crate) async fn drain(ing: &mut Ingester) -> usize {
     let mut total = 0;
     loop {
         let n = ing.ingest_once().await.unwrap();

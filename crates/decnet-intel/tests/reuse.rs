@@ -6,11 +6,10 @@ use std::sync::Arc;
 use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
 use decnet_intel::{ChannelNotifier, IngestOptions, Ingester, Notification, CONSUMER};
-use decnet_journal::{JournalOptions, JournalWriter};
 use decnet_store::{PageRequest, REUSE_SAMPLE};
 use tokio::sync::mpsc;
 
-use crate::ingest::each_backend;
+use crate::ingest::{drain, each_backend, write};
 
 const SPRAY: &str = "Spring2026!";
 const SPRAYED_USERS: usize = 60;
@@ -56,25 +55,6 @@ fn attack_mix() -> Vec<Event> {
     out
 }
 
-fn write(dir: &std::path::Path, events: &[Event]) {
-    let mut w = JournalWriter::open(dir, JournalOptions::default()).unwrap();
-    for e in events {
-        w.append(e).unwrap();
-    }
-    w.sync().unwrap();
-}
-
-async fn drain(ing: &mut Ingester) -> usize {
-    let mut total = 0;
-    loop {
-        let n = ing.ingest_once().await.unwrap();
-        if n == 0 && ing.ingest_once().await.unwrap() == 0 {
-            return total;
-        }
-        total += n;
-    }
-}
-
 fn reuse_notes(rx: &mut mpsc::Receiver<Notification>) -> Vec<serde_json::Value> {
     let mut v = Vec::new();
     while let Ok(n) = rx.try_recv() {
@@ -94,7 +74,7 @@ async fn reuse_summaries_equal_a_recount_after_brute_force_spray_and_replay() {
     each_backend(|store, dir| async move {
         let journal = dir.path().join("journal");
         let events = attack_mix();
-        write(&journal, &events);
+        write(&journal, &events, None);
         let (tx, mut rx) = mpsc::channel(100_000);
         let opts = IngestOptions {
             batch_max: 37,
@@ -212,7 +192,7 @@ async fn the_reuse_list_pages_by_cursor_in_rank_order() {
                 ));
             }
         }
-        write(&journal, &events);
+        write(&journal, &events, None);
         let (tx, _rx) = mpsc::channel(100_000);
         let mut ing = Ingester::new(store.clone(), &journal, Arc::new(ChannelNotifier(tx)));
         drain(&mut ing).await;
