@@ -28,8 +28,10 @@ const WORKER: &str = "ingester";
 
 /// Journal lines per transaction by default: large enough that the per-commit
 /// fsync and statement overheads are spread thin, small enough that a batch
-/// holds SQLite's write lock for tens of milliseconds, so an API write waiting
-/// on it (`busy_timeout`) is never starved.
+/// holds SQLite's write lock for a few hundred milliseconds at most (about
+/// 0.35 s at a million stored events), which an API write waiting on it
+/// (`Store::write` asks again every millisecond) sits out. Larger batches
+/// ingest faster (4,000: +14 %, 8,000: +26 % at 300 k events) but hold it longer.
 const DEFAULT_BATCH_MAX: usize = 2_000;
 /// Journal lines per transaction on PostgreSQL: a batch there blocks no other
 /// writer (row locks, not a database lock), so a larger one spreads the
