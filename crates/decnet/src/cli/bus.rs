@@ -30,8 +30,9 @@ pub async fn bus(a: BusArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .with_context(|| format!("cannot start the bus broker on {}", path.display()))?;
+    let mut stop = super::signals::watch();
     println!("bus broker listening on {}", path.display());
-    super::signals::stop_requested().await;
+    stop.next().await;
     tracing::info!("stopping the bus broker");
     broker.shutdown().await;
     Ok(ExitCode::SUCCESS)

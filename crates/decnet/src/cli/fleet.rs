@@ -289,6 +289,8 @@ async fn run_fleet(
         api_stop.cancelled().await
     }));
 
+    // Caught before the ready lines below: a stop sent right after them is orderly.
+    let mut stop_signal = super::signals::watch();
     print!("{}", plan_table(&fleet, Some(&engine)));
     println!(
         "\n{} deckies up; events go to {}. Watch them with: decnet events --follow --data-dir {}",
@@ -312,7 +314,7 @@ async fn run_fleet(
         );
     }
     println!("Ctrl-C stops.");
-    super::signals::stop_requested().await;
+    stop_signal.next().await;
     // A second Ctrl-C or SIGTERM while stopping ends the process at once.
     super::signals::exit_on_second_request();
 
