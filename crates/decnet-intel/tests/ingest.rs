@@ -102,6 +102,20 @@ pub(crate) fn write(dir: &Path, events: &[Event], corrupt_after: Option<usize>) 
     w.sync().unwrap();
 }
 
+/// Moves the stored ingest offset back to the journal's start, as if it had
+/// been lost; returns the offset it replaced.
+pub(crate) async fn rewind(store: &Store) -> Option<JournalPos> {
+    let cur = store.ingest_offset(CONSUMER).await.unwrap();
+    store
+        .begin_ingest(CONSUMER, cur, JournalPos::default())
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    cur
+}
+
 /// Ingests until two reads in a row find nothing; the events ingested.
 pub(crate) async fn drain(ing: &mut Ingester) -> usize {
     let mut total = 0;
@@ -244,14 +258,7 @@ async fn replaying_the_journal_derives_nothing_twice() {
             .await
             .unwrap();
         // Rewind the durable offset to the start, as if it had been lost.
-        let cur = store.ingest_offset(CONSUMER).await.unwrap();
-        store
-            .begin_ingest(CONSUMER, cur, JournalPos::default())
-            .await
-            .unwrap()
-            .commit()
-            .await
-            .unwrap();
+        let cur = rewind(&store).await;
         let mut again = Ingester::new(store.clone(), &journal, Arc::new(NullNotifier));
         assert_eq!(drain(&mut again).await, 0);
         assert_eq!(again.stats().duplicates, events.len() as u64);

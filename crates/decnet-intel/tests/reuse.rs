@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use decnet_core::journal_pos::JournalPos;
 use decnet_core::{Credential, Event, EventType, SecretKind};
-use decnet_intel::{ChannelNotifier, IngestOptions, Ingester, Notification, CONSUMER};
+use decnet_intel::{ChannelNotifier, IngestOptions, Ingester, Notification};
 use decnet_store::{PageRequest, REUSE_SAMPLE};
 use tokio::sync::mpsc;
 
-use crate::ingest::{drain, each_backend, write};
+use crate::ingest::{drain, each_backend, rewind, write};
 
 const SPRAY: &str = "Spring2026!";
 const SPRAYED_USERS: usize = 60;
@@ -148,14 +147,7 @@ async fn reuse_summaries_equal_a_recount_after_brute_force_spray_and_replay() {
         );
 
         // Replay everything: nothing is counted twice, nothing is announced.
-        let cur = store.ingest_offset(CONSUMER).await.unwrap();
-        store
-            .begin_ingest(CONSUMER, cur, JournalPos::default())
-            .await
-            .unwrap()
-            .commit()
-            .await
-            .unwrap();
+        rewind(&store).await;
         let mut again = Ingester::new(store.clone(), &journal, Arc::new(ChannelNotifier(tx)))
             .with_options(opts);
         assert_eq!(drain(&mut again).await, 0);
