@@ -268,7 +268,8 @@ mod tests {
     use uuid::Uuid;
 
     /// `GET /stats` reads index entries, never the tables it counts, and
-    /// needs no sort: each top-N list is the first N entries of stat_counts_top.
+    /// needs no sort: each top-N list is the first N entries of
+    /// stat_counts_top, then a bounded primary-key range of values counted once.
     #[tokio::test]
     async fn stats_read_only_the_counter_index() {
         let dir = tempfile::tempdir().unwrap();
@@ -285,13 +286,72 @@ mod tests {
             assert!(!plan.contains(&format!(" {table}")), "{plan}");
         }
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
-        // The totals and the six lists.
+        // The six lists' values counted twice or more.
         assert_eq!(
-            plan.matches("SEARCH stat_counts USING COVERING INDEX stat_counts_top")
+            plan.matches("SEARCH stat_counts USING COVERING INDEX stat_counts_top (dim=? AND n>?)")
+                .count(),
+            6,
+            "{plan}"
+        );
+        // The totals, and each list's bounded range of values counted once.
+        assert_eq!(
+            plan.matches("SEARCH stat_counts USING PRIMARY KEY (dim=?)")
                 .count(),
             7,
             "{plan}"
         );
+        store.close().await;
+    }
+
+    /// Each top-N list (index of counts ≥ 2, then values counted once by
+    /// key) equals a full sort of the dimension's counters, for lists with
+    /// no, few and many values counted twice or more, and ties.
+    #[tokio::test]
+    async fn top_lists_equal_a_full_sort_of_every_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let mut c = BatchCounts::default();
+        // Principals: all once. Passwords: three repeated among many once.
+        // Source IPs: most repeated, with ties. Deckies: few values.
+        for i in 0..40u64 {
+            c.add(Dim::Principal, &format!("user{i:02}"), 1);
+            c.add(
+                Dim::Password,
+                &format!("pw{:02}", 40 - i),
+                1 + u64::from(i % 13 == 0),
+            );
+            c.add(Dim::SrcIp, &format!("198.51.100.{i}"), 1 + (i * 7) % 5);
+        }
+        c.add(Dim::Decky, "web1", 3);
+        c.add(Dim::Decky, "web2", 1);
+        let to = JournalPos {
+            segment: 1,
+            offset: 1,
+        };
+        let mut tx = store.begin_ingest("t", None, to).await.unwrap();
+        tx.add_counts(&c).await.unwrap();
+        tx.commit().await.unwrap();
+        let rows = store.counter_rows().await.unwrap();
+        for top in [1u32, 3, 5, 10, 39, 40, 100] {
+            let s = store.stats(top).await.unwrap();
+            for (dim, got) in [
+                ("principal", &s.top_principals),
+                ("password", &s.top_passwords),
+                ("src_ip", &s.top_src_ips),
+                ("decky", &s.top_deckies),
+            ] {
+                let mut want: Vec<(u64, &str)> = rows
+                    .iter()
+                    .filter(|((d, _), _)| d == dim)
+                    .map(|((_, v), n)| (*n, v.as_str()))
+                    .collect();
+                want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+                want.truncate(top as usize);
+                let got: Vec<(u64, &str)> =
+                    got.iter().map(|c| (c.count, c.value.as_str())).collect();
+                assert_eq!(got, want, "{dim} top {top}");
+            }
+        }
         store.close().await;
     }
 

@@ -3,7 +3,7 @@
 //! the offset commit together or not at all.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use decnet_core::journal_pos::JournalPos;
 use decnet_core::Event;
@@ -314,20 +314,58 @@ impl IngestTx {
             ]
         });
         let inserted = uuids(&self.run(&INSERT_CREDENTIALS, vals).await?, "event_id")?;
+        let stored: Vec<&CredentialRecord> = rows
+            .iter()
+            .filter(|c| inserted.contains(&c.event_id))
+            .collect();
+        // Each secret's inline values: stored ones for secrets seen before,
+        // the batch's first for new ones (migration 0006).
+        let keys: BTreeSet<&str> = stored.iter().map(|c| c.secret_sha256.as_str()).collect();
+        let mut known: HashMap<(String, String), [Option<String>; 3]> = HashMap::new();
+        for r in self
+            .run(&SECRET_FIRSTS, keys.iter().map(|k| vec![Val::str(k)]))
+            .await?
+        {
+            known.insert(
+                (r.try_get("secret_sha256")?, r.try_get("secret_kind")?),
+                [
+                    r.try_get("first_decky")?,
+                    r.try_get("first_principal")?,
+                    r.try_get("first_attacker")?,
+                ],
+            );
+        }
         // What the inserted credentials add to each secret, and its new pairs.
         let mut adds: BTreeMap<(String, String), SecretAdd<'_>> = BTreeMap::new();
         let mut pairs: [HashSet<(&str, &str, Cow<'_, str>)>; 3] = Default::default();
-        for c in rows.iter().filter(|c| inserted.contains(&c.event_id)) {
+        for c in stored {
             let key = (c.secret_sha256.as_str(), c.secret_kind.as_str());
             let ts = micros(c.ts);
+            let values = [
+                Cow::Borrowed(c.decky.as_str()),
+                Cow::Borrowed(c.principal.as_str()),
+                Cow::Owned(c.attacker_uuid.to_string()),
+            ];
             let a = adds
                 .entry((key.0.to_owned(), key.1.to_owned()))
-                .or_insert(SecretAdd {
-                    printable: None,
-                    n: 0,
-                    distinct: [0; 3],
-                    first: ts,
-                    last: ts,
+                .or_insert_with_key(|k| match known.remove(k) {
+                    Some(firsts) => SecretAdd {
+                        printable: None,
+                        n: 0,
+                        distinct: [0; 3],
+                        first: ts,
+                        last: ts,
+                        firsts,
+                    },
+                    // A new secret: its first values are inline and count once each.
+                    None => SecretAdd {
+                        printable: None,
+                        n: 0,
+                        distinct: [1; 3],
+                        first: ts,
+                        last: ts,
+                        firsts: values.clone().map(|v| Some(v.into_owned())),
+                    },
                 });
             a.n += 1;
             a.first = a.first.min(ts);
@@ -335,10 +373,11 @@ impl IngestTx {
             if a.printable.is_none() {
                 a.printable = c.secret_printable.as_deref();
             }
-            let [deckies, principals, attackers] = &mut pairs;
-            deckies.insert((key.0, key.1, Cow::Borrowed(c.decky.as_str())));
-            principals.insert((key.0, key.1, Cow::Borrowed(c.principal.as_str())));
-            attackers.insert((key.0, key.1, Cow::Owned(c.attacker_uuid.to_string())));
+            for ((set, v), inline) in pairs.iter_mut().zip(values).zip(&a.firsts) {
+                if inline.as_deref() != Some(v.as_ref()) {
+                    set.insert((key.0, key.1, v));
+                }
+            }
         }
         for (d, (stmt, set)) in [
             &ADD_SECRET_DECKIES,
@@ -373,6 +412,9 @@ impl IngestTx {
                 Val::Int(a.distinct[2]),
                 Val::Int(a.first),
                 Val::Int(a.last),
+                Val::OptText(a.firsts[0].as_deref().map(Cow::Borrowed)),
+                Val::OptText(a.firsts[1].as_deref().map(Cow::Borrowed)),
+                Val::OptText(a.firsts[2].as_deref().map(Cow::Borrowed)),
             ]
         });
         let mut secrets = Vec::with_capacity(adds.len());
@@ -452,6 +494,11 @@ struct SecretAdd<'a> {
     distinct: [i64; 3],
     first: i64,
     last: i64,
+    /// The secret's inline decky, principal and attacker (the pair tables
+    /// hold its others): stored, or this batch's first for a new secret.
+    /// `None` only for a summary written without them: then every value is
+    /// a pair.
+    firsts: [Option<String>; 3],
 }
 
 /// One bound value of a row.
@@ -684,8 +731,9 @@ const ADD_SECRET_ATTACKERS: Rows = Rows {
 /// back as it now stands. Each secret occurs once per statement.
 const ADD_SECRETS: Rows = Rows {
     head: "INSERT INTO credential_secrets (secret_sha256, secret_kind, secret_printable, n, \
-           n_deckies, n_principals, n_attackers, first_seen, last_seen) VALUES ",
-    cols: &["{}"; 9],
+           n_deckies, n_principals, n_attackers, first_seen, last_seen, first_decky, \
+           first_principal, first_attacker) VALUES ",
+    cols: &["{}"; 12],
     tail: " ON CONFLICT (secret_sha256, secret_kind) DO UPDATE SET \
            secret_printable = COALESCE(credential_secrets.secret_printable, \
            excluded.secret_printable), \
@@ -701,11 +749,24 @@ const ADD_SECRETS: Rows = Rows {
            n_principals, n_attackers, first_seen, last_seen",
 };
 
+/// The inline values of the batch's secrets already stored, by hash (the
+/// primary key's first column; the kind is matched in memory).
+const SECRET_FIRSTS: Rows = Rows {
+    head: "SELECT secret_sha256, secret_kind, first_decky, first_principal, first_attacker \
+           FROM credential_secrets WHERE secret_sha256 IN (",
+    cols: &["{}"],
+    tail: ")",
+};
+
 /// Was this secret seen on this decky before?
-const SECRET_ON_DECKY: &str = "SELECT 1 FROM credential_secret_deckies \
+const SECRET_ON_DECKY: &str = "SELECT 1 FROM credential_secrets \
+     WHERE secret_sha256 = $1 AND secret_kind = $2 AND first_decky = $3 \
+     UNION ALL SELECT 1 FROM credential_secret_deckies \
      WHERE secret_sha256 = $1 AND secret_kind = $2 AND decky = $3";
 /// Was this secret seen for this principal before?
-const SECRET_FOR_PRINCIPAL: &str = "SELECT 1 FROM credential_secret_principals \
+const SECRET_FOR_PRINCIPAL: &str = "SELECT 1 FROM credential_secrets \
+     WHERE secret_sha256 = $1 AND secret_kind = $2 AND first_principal = $3 \
+     UNION ALL SELECT 1 FROM credential_secret_principals \
      WHERE secret_sha256 = $1 AND secret_kind = $2 AND principal = $3";
 
 const INSERT_CREDENTIALS: Rows = Rows {
@@ -737,6 +798,7 @@ mod plan_tests {
             ("sessions by sid", &SESSIONS_BY_SID),
             ("save sessions", &SAVE_SESSIONS),
             ("insert credentials", &INSERT_CREDENTIALS),
+            ("secret inline values", &SECRET_FIRSTS),
             ("secret seen on decky", &ADD_SECRET_DECKIES),
             ("secret seen for principal", &ADD_SECRET_PRINCIPALS),
             ("secret seen by attacker", &ADD_SECRET_ATTACKERS),
@@ -754,8 +816,14 @@ mod plan_tests {
     }
 
     /// The lookups, with what each must search by.
-    fn lookups(sigil: char) -> [(&'static str, String, &'static str, &'static str); 4] {
+    fn lookups(sigil: char) -> [(&'static str, String, &'static str, &'static str); 5] {
         [
+            (
+                "secret inline values",
+                statement(&SECRET_FIRSTS, 3, sigil),
+                "credential_secrets_pkey",
+                "PRIMARY KEY (secret_sha256=?)",
+            ),
             (
                 "attackers by ip",
                 statement(&ATTACKERS_BY_IP, 3, sigil),
@@ -851,8 +919,10 @@ mod plan_tests {
                 (vec![], vec![], vec![], vec![]);
             for i in chunk * 1000..(chunk + 1) * 1000 {
                 let ip = format!("198.18.{}.{}", i % 300 / 250, i % 250);
+                // Each brute-force password on five deckies, so every pair
+                // table holds thousands of rows besides the inline values.
                 let (user, sha) = if i % 2 == 0 {
-                    ("admin".to_owned(), format!("{i:064x}"))
+                    ("admin".to_owned(), format!("{:064x}", i / 10))
                 } else {
                     (format!("user{i}"), "5".repeat(64))
                 };
@@ -1074,6 +1144,7 @@ mod plan_tests {
                 "attackers by ip" => &["198.18.0.1", "198.18.0.2", "198.18.1.3"],
                 "sessions by sid" => &["a", "b", "c"],
                 "secret on decky" => &["5555", "password", "d1"],
+                "secret inline values" => &["5555", "0", "1"],
                 _ => &["5555", "password", "admin"],
             };
             for k in keys {

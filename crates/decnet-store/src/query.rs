@@ -662,6 +662,7 @@ impl Store {
         ] {
             // UNION ALL keeps no order of its own.
             list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+            list.truncate(usize::try_from(top).unwrap_or(usize::MAX));
         }
         Ok(s)
     }
@@ -677,14 +678,26 @@ const TOP_DIMS: [Dim; 6] = [
     Dim::Password,
 ];
 
-/// One statement: the totals, then `$1` rows of each top-N list.
+/// One statement: the totals, then up to `2 × $1` candidates for each
+/// top-N list, of which [`Store::stats`] keeps the first `$1`.
+///
+/// `stat_counts_top` indexes only counts of 2 or more (migration 0006), so
+/// each list is that index's first `$1` entries followed by values counted
+/// once, which rank by value: the primary key's order. When a dimension has
+/// fewer than `$1` values counted twice or more, at most `$1 - 1` of its
+/// first `2 × $1` values by key are such values, so that bounded key range
+/// holds the `$1` values counted once that complete the list. Counts are
+/// never below 1.
 pub(crate) fn stats_sql() -> String {
     let mut sql = String::from("SELECT dim, value, n FROM stat_counts WHERE dim = 'total'");
     for (i, d) in TOP_DIMS.iter().enumerate() {
+        let d = d.as_str();
         sql.push_str(&format!(
             " UNION ALL SELECT * FROM (SELECT dim, value, n FROM stat_counts \
-             WHERE dim = '{}' AND n > 0 ORDER BY n DESC, value ASC LIMIT $1) AS t{i}",
-            d.as_str()
+             WHERE dim = '{d}' AND n >= 2 ORDER BY n DESC, value ASC LIMIT $1) AS t{i} \
+             UNION ALL SELECT * FROM (SELECT dim, value, n FROM \
+             (SELECT dim, value, n FROM stat_counts WHERE dim = '{d}' \
+             ORDER BY value ASC LIMIT 2 * $1) AS k{i} WHERE n = 1 LIMIT $1) AS o{i}"
         ));
     }
     sql

@@ -20,10 +20,11 @@ use crate::{
 const SUMMARY_COLS: &str = "secret_sha256, secret_kind, secret_printable, n, n_deckies, \
      n_principals, n_attackers, first_seen, last_seen";
 
-/// Groups whose samples one statement reads: three `LIMIT` subqueries each,
-/// under SQLite's 500 terms per compound select.
+/// Groups whose samples one statement reads: six terms each (three inline
+/// values, three `LIMIT` subqueries), under SQLite's 500 terms per compound
+/// select.
 const SAMPLE_GROUPS: usize = 50;
-const _: () = assert!(3 * SAMPLE_GROUPS <= 500, "SQLite's compound-select limit");
+const _: () = assert!(6 * SAMPLE_GROUPS <= 500, "SQLite's compound-select limit");
 
 /// The condition of index `credential_secrets_reused`, written as it is
 /// there so both planners match the partial index.
@@ -44,26 +45,42 @@ pub(crate) fn summary_from_row(r: &AnyRow) -> Result<SecretSummary> {
     })
 }
 
-/// The pair tables a group samples, with the column each lists.
-const SAMPLED: [(&str, &str, &str); 3] = [
-    ("d", "credential_secret_deckies", "decky"),
-    ("p", "credential_secret_principals", "principal"),
-    ("a", "credential_secret_attackers", "attacker_uuid"),
+/// The pair tables a group samples, with the column each lists and the
+/// summary's inline column for the same list (migration 0006: the pair
+/// table holds every value but the inline one).
+const SAMPLED: [(&str, &str, &str, &str); 3] = [
+    ("d", "credential_secret_deckies", "decky", "first_decky"),
+    (
+        "p",
+        "credential_secret_principals",
+        "principal",
+        "first_principal",
+    ),
+    (
+        "a",
+        "credential_secret_attackers",
+        "attacker_uuid",
+        "first_attacker",
+    ),
 ];
 
-/// One statement reading the first [`REUSE_SAMPLE`] of each pair table for
-/// `n` groups: `$1`, `$2` are the first group's key, and so on.
+/// One statement reading, for `n` groups, each list's inline value and the
+/// first [`REUSE_SAMPLE`] of its pair table: `$1`, `$2` are the first
+/// group's key, and so on.
 pub(crate) fn samples_sql(n: usize) -> String {
     let mut sql = String::new();
     for g in 0..n {
-        for (tag, table, col) in SAMPLED {
+        let (s, k) = (2 * g + 1, 2 * g + 2);
+        for (tag, table, col, inline) in SAMPLED {
             if !sql.is_empty() {
                 sql.push_str(" UNION ALL ");
             }
-            let (s, k) = (2 * g + 1, 2 * g + 2);
             sql.push_str(&format!(
-                "SELECT * FROM (SELECT secret_sha256, secret_kind, '{tag}' AS dim, {col} AS v \
-                 FROM {table} WHERE secret_sha256 = ${s} AND secret_kind = ${k} \
+                "SELECT secret_sha256, secret_kind, '{tag}' AS dim, {inline} AS v \
+                 FROM credential_secrets WHERE secret_sha256 = ${s} AND secret_kind = ${k} \
+                 AND {inline} IS NOT NULL \
+                 UNION ALL SELECT * FROM (SELECT secret_sha256, secret_kind, '{tag}' AS dim, \
+                 {col} AS v FROM {table} WHERE secret_sha256 = ${s} AND secret_kind = ${k} \
                  ORDER BY {col} LIMIT {REUSE_SAMPLE}) AS s{g}{tag}"
             ));
         }
@@ -110,10 +127,14 @@ pub(crate) async fn with_samples(
             let (mut deckies, mut principals, mut attacker_uuids) = found
                 .remove(&(s.secret_sha256.clone(), s.secret_kind.clone()))
                 .unwrap_or_default();
-            // UNION ALL keeps no order of its own.
-            deckies.sort();
-            principals.sort();
+            // UNION ALL keeps no order of its own; the inline value may sort
+            // anywhere among the pair table's first ones.
+            for list in [&mut deckies, &mut principals] {
+                list.sort();
+                list.truncate(REUSE_SAMPLE);
+            }
             attacker_uuids.sort();
+            attacker_uuids.truncate(REUSE_SAMPLE);
             ReuseGroup {
                 secret_sha256: s.secret_sha256.clone(),
                 secret_kind: s.secret_kind.clone(),
@@ -229,8 +250,9 @@ const RECOUNT: &str =
      COUNT(DISTINCT attacker_uuid) AS n_attackers, MIN(ts) AS first_seen, MAX(ts) AS last_seen \
      FROM credentials GROUP BY secret_sha256, secret_kind";
 
-/// Rebuilds the pair tables and the summaries from `credentials`.
-pub(crate) const REBUILD: [&str; 8] = [
+/// Rebuilds the pair tables and the summaries from `credentials`: each
+/// list's least value inline, the others in its pair table.
+pub(crate) const REBUILD: [&str; 12] = [
     "DELETE FROM credential_secret_deckies",
     "INSERT INTO credential_secret_deckies (secret_sha256, secret_kind, decky) \
      SELECT DISTINCT secret_sha256, secret_kind, decky FROM credentials",
@@ -246,6 +268,28 @@ pub(crate) const REBUILD: [&str; 8] = [
      SELECT secret_sha256, secret_kind, MIN(secret_printable), COUNT(*), COUNT(DISTINCT decky), \
      COUNT(DISTINCT principal), COUNT(DISTINCT attacker_uuid), MIN(ts), MAX(ts) \
      FROM credentials GROUP BY secret_sha256, secret_kind",
+    "UPDATE credential_secrets SET \
+     first_decky = (SELECT MIN(p.decky) FROM credential_secret_deckies p \
+     WHERE p.secret_sha256 = credential_secrets.secret_sha256 \
+     AND p.secret_kind = credential_secrets.secret_kind), \
+     first_principal = (SELECT MIN(p.principal) FROM credential_secret_principals p \
+     WHERE p.secret_sha256 = credential_secrets.secret_sha256 \
+     AND p.secret_kind = credential_secrets.secret_kind), \
+     first_attacker = (SELECT MIN(p.attacker_uuid) FROM credential_secret_attackers p \
+     WHERE p.secret_sha256 = credential_secrets.secret_sha256 \
+     AND p.secret_kind = credential_secrets.secret_kind)",
+    "DELETE FROM credential_secret_deckies WHERE EXISTS (SELECT 1 FROM credential_secrets s \
+     WHERE s.secret_sha256 = credential_secret_deckies.secret_sha256 \
+     AND s.secret_kind = credential_secret_deckies.secret_kind \
+     AND s.first_decky = credential_secret_deckies.decky)",
+    "DELETE FROM credential_secret_principals WHERE EXISTS (SELECT 1 FROM credential_secrets s \
+     WHERE s.secret_sha256 = credential_secret_principals.secret_sha256 \
+     AND s.secret_kind = credential_secret_principals.secret_kind \
+     AND s.first_principal = credential_secret_principals.principal)",
+    "DELETE FROM credential_secret_attackers WHERE EXISTS (SELECT 1 FROM credential_secrets s \
+     WHERE s.secret_sha256 = credential_secret_attackers.secret_sha256 \
+     AND s.secret_kind = credential_secret_attackers.secret_kind \
+     AND s.first_attacker = credential_secret_attackers.attacker_uuid)",
 ];
 
 fn keyed(rows: &[AnyRow]) -> Result<SecretRows> {
@@ -285,7 +329,135 @@ mod tests {
     fn samples_read_three_bounded_lists_per_group() {
         let sql = samples_sql(2);
         assert_eq!(sql.matches(&format!("LIMIT {REUSE_SAMPLE}")).count(), 6);
+        assert_eq!(sql.matches("IS NOT NULL").count(), 6);
         assert!(sql.contains("secret_sha256 = $3 AND secret_kind = $4"));
         assert!(!sql.contains("$5"));
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use std::borrow::Cow;
+
+    use decnet_core::paths::DataDir;
+    use sqlx::migrate::Migrator;
+    use sqlx::Connection;
+
+    use crate::{PageRequest, Store};
+
+    /// A database from before migration 0006, with groups of every shape,
+    /// keeps every summary and every group's samples when 0006 moves one
+    /// value of each list inline, and agrees with a recount afterwards.
+    #[tokio::test]
+    async fn moving_one_value_inline_keeps_every_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DataDir::new(dir.path()).sqlite_db();
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let until = |v: i64| Migrator {
+            migrations: Cow::Owned(
+                crate::SQLITE_MIGRATIONS
+                    .iter()
+                    .filter(|m| m.version <= v)
+                    .cloned()
+                    .collect(),
+            ),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        // Credentials stored before the pair tables (0003) and summaries (0005)
+        // existed, so those migrations backfill them: a spray (one secret, 30 users, 3
+        // deckies), a brute force (a secret each), one secret from 25 attackers.
+        let mut n = 0;
+        let mut put = |sql: &mut String, sha: &str, decky: &str, user: &str, attacker: u128| {
+            n += 1;
+            let attacker = uuid::Uuid::from_u128(attacker);
+            sql.push_str(&format!(
+                "INSERT INTO credentials (event_id, ts, attacker_uuid, src_ip, decky, service, \
+                 principal, secret_b64, secret_kind, secret_sha256, outcome) VALUES \
+                 ('e{n:04}', {n}, '{attacker}', '198.51.100.1', '{decky}', 'ssh', '{user}', '', \
+                 'password', '{sha}', 'failure');"
+            ));
+        };
+        until(2).run(&mut conn).await.unwrap();
+        let mut sql = String::new();
+        for u in 0..30u32 {
+            put(
+                &mut sql,
+                "spray",
+                &format!("d{}", u % 3),
+                &format!("u{u:02}"),
+                1,
+            );
+        }
+        for b in 0..10 {
+            put(&mut sql, &format!("bf{b}"), "d0", "admin", 2);
+        }
+        for a in 0..25u128 {
+            put(&mut sql, "common", &format!("d{}", a % 2), "root", 100 + a);
+        }
+        sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        until(5).run(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        assert_eq!(
+            store.secret_rows().await.unwrap(),
+            store.recounted_secret_rows().await.unwrap()
+        );
+        let groups = store
+            .credential_reuse(&PageRequest::first(50))
+            .await
+            .unwrap()
+            .items;
+        let firsts = |p: &str, k: usize| (0..k).map(|i| format!("{p}{i:02}")).collect::<Vec<_>>();
+        let [spray, common] = groups.as_slice() else {
+            panic!("the spray and the common password: {groups:?}");
+        };
+        assert_eq!(spray.secret_sha256, "spray");
+        assert_eq!(
+            (
+                spray.count,
+                spray.decky_count,
+                spray.principal_count,
+                spray.attacker_count
+            ),
+            (30, 3, 30, 1)
+        );
+        assert_eq!(spray.deckies, ["d0", "d1", "d2"]);
+        assert_eq!(spray.principals, firsts("u", 20));
+        assert_eq!(spray.attacker_uuids.len(), 1);
+        assert_eq!(common.secret_sha256, "common");
+        assert_eq!(
+            (
+                common.count,
+                common.decky_count,
+                common.principal_count,
+                common.attacker_count
+            ),
+            (25, 2, 1, 25)
+        );
+        assert_eq!(common.deckies, ["d0", "d1"]);
+        assert_eq!(common.principals, ["root"]);
+        let want: Vec<uuid::Uuid> = (100..120).map(uuid::Uuid::from_u128).collect();
+        assert_eq!(common.attacker_uuids, want);
+        let pairs: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM credential_secret_deckies) \
+             + (SELECT COUNT(*) FROM credential_secret_principals) \
+             + (SELECT COUNT(*) FROM credential_secret_attackers)",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        // Besides the inline values, the spray's 2 deckies and 29 users and
+        // the common password's decky and 24 attackers.
+        assert_eq!(
+            pairs,
+            2 + 29 + 1 + 24,
+            "brute-force passwords keep no pair rows"
+        );
+        store.close().await;
     }
 }
