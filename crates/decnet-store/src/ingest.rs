@@ -54,7 +54,7 @@ impl Store {
         from: Option<JournalPos>,
         to: JournalPos,
     ) -> Result<IngestTx> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.ingest.begin().await?;
         let now = micros(chrono::Utc::now());
         let moved = match from {
             None => sqlx::query(

@@ -119,8 +119,21 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where ingest batches run: on SQLite one connection of its own with a
+    /// larger page cache ([`SQLITE_INGEST_CACHE`]), opened at the first
+    /// batch; on PostgreSQL the main pool.
+    ingest: AnyPool,
     backend: Backend,
 }
+
+/// The ingest connection's page cache, in KiB (as `PRAGMA cache_size`
+/// takes a negative size). Ingest inserts at random positions of indexes
+/// keyed by hashes and values (secret summaries, per-value counters, events
+/// by source): with the 32 MiB of the other connections those indexes
+/// outgrew the cache after a few hundred thousand events and each batch
+/// slowed as the database grew. One connection holds it, so it is paid
+/// once, and only by a process that ingests.
+const SQLITE_INGEST_CACHE: &str = "PRAGMA cache_size = -131072";
 
 /// Every SQLite connection's settings.
 /// WAL: readers never block the ingester's writer.
@@ -248,9 +261,23 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(|e| sqlite_open_error(path, e))?;
+        let ingest = AnyPoolOptions::new()
+            .max_connections(1)
+            // Kept for the process's life: recycling it would empty the cache.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    for pragma in SQLITE_PRAGMAS.iter().chain([&SQLITE_INGEST_CACHE]) {
+                        conn.execute(*pragma).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(opts);
         if let Err(e) = SQLITE_MIGRATIONS.run(&pool).await {
             return Err(if disk_full(path) {
                 StoreError::NoSpace {
@@ -263,6 +290,7 @@ impl Store {
         tracing::debug!(path = %path.display(), "sqlite store ready");
         Ok(Store {
             pool,
+            ingest,
             backend: Backend::Sqlite,
         })
     }
@@ -278,6 +306,7 @@ impl Store {
         POSTGRES_MIGRATIONS.run(&pool).await?;
         tracing::debug!("postgres store ready");
         Ok(Store {
+            ingest: pool.clone(),
             pool,
             backend: Backend::Postgres,
         })
@@ -301,6 +330,7 @@ impl Store {
 
     /// Closes every connection (waits for checked-out ones to return).
     pub async fn close(&self) {
+        self.ingest.close().await;
         self.pool.close().await;
     }
 }
@@ -327,6 +357,31 @@ mod open_tests {
             .status()
             .is_ok_and(|s| s.success());
         ok.then_some(Tmpfs(dir))
+    }
+
+    /// Ingest batches run on the connection with the larger cache; other
+    /// work keeps the smaller one, so only an ingesting process pays for it.
+    #[tokio::test]
+    async fn ingest_batches_run_on_their_own_larger_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let other: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(other, -32768);
+        let to = decnet_core::journal_pos::JournalPos {
+            segment: 1,
+            offset: 1,
+        };
+        let mut tx = store.begin_ingest("t", None, to).await.unwrap();
+        let ingest: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        assert_eq!(format!("PRAGMA cache_size = {ingest}"), SQLITE_INGEST_CACHE);
+        tx.commit().await.unwrap();
+        store.close().await;
     }
 
     #[tokio::test]
