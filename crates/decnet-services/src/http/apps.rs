@@ -6,6 +6,7 @@
 use decnet_core::persona::DefaultPage;
 
 use super::creds::Login;
+use super::wire::Refusal;
 
 /// The application the site pretends to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,26 @@ pub struct PersonaSite {
     pub default_page: DefaultPage,
     /// Modification time of the static pages (seconds since the epoch).
     pub mtime: i64,
+    /// The one user and password the Basic-auth realms accept, if any.
+    pub basic_auth: Option<BasicAuth>,
+}
+
+/// A user and password a Basic-auth realm accepts (the `basic_auth` persona key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    /// User name.
+    pub user: String,
+    /// Exact password bytes.
+    pub password: Vec<u8>,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What routing needs of a request.
@@ -107,6 +128,8 @@ pub struct Req<'a> {
     pub scheme: &'a str,
     /// Login the request carried in a form or XML-RPC call, if any.
     pub login: Option<&'a Login>,
+    /// User and password of a Basic `Authorization` header, if any.
+    pub basic: Option<(&'a str, &'a [u8])>,
 }
 
 /// A response to send.
@@ -216,6 +239,7 @@ pub fn reason(flavor: Flavor, status: u16) -> &'static str {
         (Flavor::Nginx, 401) => "Unauthorized",
         (Flavor::Nginx, 405) => "Not Allowed",
         (Flavor::Nginx, 503) => "Service Temporarily Unavailable",
+        (Flavor::Apache, 414) => "Request-URI Too Long",
         (_, 200) => "OK",
         (_, 201) => "Created",
         (_, 204) => "No Content",
@@ -237,6 +261,7 @@ pub fn reason(flavor: Flavor, status: u16) -> &'static str {
         (_, 501) => "Not Implemented",
         (_, 502) => "Bad Gateway",
         (_, 503) => "Service Unavailable",
+        (_, 505) => "HTTP Version Not Supported",
         _ => "",
     }
 }
@@ -248,10 +273,49 @@ pub fn error_page(site: &PersonaSite, req: &Req<'_>, status: u16) -> Page {
 
 /// The server's 400 for a plain-HTTP request on the TLS port.
 pub fn plain_http_on_tls_page(site: &PersonaSite, host: &str, port: u16) -> Page {
-    error_page_with(site, host, port, "GET", 400, Some(PLAIN_ON_TLS))
+    error_page_with(site, host, port, "GET", 400, Some(Special::PlainOnTls))
 }
 
-const PLAIN_ON_TLS: &str = "plain-http";
+/// The server's page for a request head it refuses.
+pub fn refusal_page(site: &PersonaSite, req: &Req<'_>, refusal: Refusal) -> Page {
+    let special = match refusal {
+        Refusal::HeaderTooLarge => Some(Special::HeaderTooLarge),
+        Refusal::TooManyHeaders => Some(Special::TooManyHeaders),
+        _ => None,
+    };
+    error_page_with(
+        site,
+        req.host,
+        req.port,
+        req.method,
+        refusal.status(),
+        special,
+    )
+}
+
+/// Error pages whose text says more than their status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Special {
+    PlainOnTls,
+    HeaderTooLarge,
+    TooManyHeaders,
+}
+
+/// Whether an Apache release prints HTML 4.01 error pages (2.4.66 and later,
+/// after PR 62989) rather than the HTML 2.0 ones of every earlier 2.4.
+fn apache_html401(server_header: &str) -> bool {
+    let version = server_header
+        .split_once("Apache/")
+        .map(|(_, v)| v.split([' ', '(']).next().unwrap_or_default())
+        .unwrap_or_default();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (major, minor, patch) >= (2, 4, 66)
+}
 
 fn error_page_with(
     site: &PersonaSite,
@@ -259,27 +323,41 @@ fn error_page_with(
     port: u16,
     method: &str,
     status: u16,
-    special: Option<&str>,
+    special: Option<Special>,
 ) -> Page {
     let phrase = reason(site.flavor, status);
     let body = match site.flavor {
         Flavor::Nginx => {
-            let title = if special == Some(PLAIN_ON_TLS) {
-                "400 The plain HTTP request was sent to HTTPS port".to_owned()
+            // nginx's pages name 401 differently from its status line.
+            let page_phrase = if status == 401 {
+                "Authorization Required"
             } else {
-                format!("{status} {phrase}")
+                phrase
             };
-            let extra = if special == Some(PLAIN_ON_TLS) {
-                "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
-            } else {
-                ""
+            let title = match special {
+                Some(Special::PlainOnTls) => {
+                    "400 The plain HTTP request was sent to HTTPS port".to_owned()
+                }
+                Some(Special::HeaderTooLarge) => {
+                    "400 Request Header Or Cookie Too Large".to_owned()
+                }
+                _ => format!("{status} {page_phrase}"),
+            };
+            let extra = match special {
+                Some(Special::PlainOnTls) => {
+                    "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
+                }
+                Some(Special::HeaderTooLarge) => {
+                    "<center>Request Header Or Cookie Too Large</center>\r\n"
+                }
+                _ => "",
             };
             fill(
                 pages::NGINX_ERROR,
                 &[
                     ("title", &title),
                     ("status", &status.to_string()),
-                    ("phrase", phrase),
+                    ("phrase", page_phrase),
                     ("extra", extra),
                     ("server", &esc(&site.server_header)),
                 ],
@@ -288,7 +366,10 @@ fn error_page_with(
         Flavor::Apache => {
             let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
             let msg = match status {
-                400 if special == Some(PLAIN_ON_TLS) => "<p>Your browser sent a request that this server could not understand.<br />\nReason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n</p>".to_owned(),
+                400 if special == Some(Special::HeaderTooLarge) => "<p>Your browser sent a request that this server could not understand.<br />\nSize of a request header field exceeds server limit.</p>".to_owned(),
+                400 if special == Some(Special::TooManyHeaders) => "<p>Your browser sent a request that this server could not understand.<br />\nThe number of request header fields exceeds this server's limit.</p>".to_owned(),
+                414 => "<p>The requested URL's length exceeds the capacity\nlimit for this server.<br />\n</p>".to_owned(),
+                400 if special == Some(Special::PlainOnTls) => "<p>Your browser sent a request that this server could not understand.<br />\nReason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n</p>".to_owned(),
                 400 => "<p>Your browser sent a request that this server could not understand.<br />\n</p>".to_owned(),
                 401 => "<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>".to_owned(),
                 403 => "<p>You don't have permission to access this resource.</p>".to_owned(),
@@ -298,9 +379,15 @@ fn error_page_with(
                 501 => format!("<p>{} not supported for current URL.<br />\n</p>", esc(method)),
                 _ => "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request.</p>".to_owned(),
             };
+            let doctype = if apache_html401(&site.server_header) {
+                "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">"
+            } else {
+                "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">"
+            };
             fill(
                 pages::APACHE_ERROR,
                 &[
+                    ("doctype", doctype),
                     ("status", &status.to_string()),
                     ("phrase", phrase),
                     ("message", &msg),
@@ -320,9 +407,90 @@ fn error_page_with(
     }
 }
 
+/// The methods Apache's core registers; any other gets 501.
+const APACHE_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "VERSION-CONTROL",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "CHECKIN",
+    "UPDATE",
+    "LABEL",
+    "REPORT",
+    "MKWORKSPACE",
+    "MKACTIVITY",
+    "BASELINE-CONTROL",
+    "MERGE",
+];
+
+/// The realm protecting a path of the site's app, if one does.
+fn realm(site: &PersonaSite, path: &str) -> Option<String> {
+    let realm = match site.app {
+        FakeApp::Router if router_protected(path) => {
+            site.title.as_deref().unwrap_or("Broadband Router")
+        }
+        // Debian's phpmyadmin package guards its setup script with htpasswd.setup.
+        FakeApp::Phpmyadmin
+            if PMA_PREFIXES.iter().any(|p| {
+                path.strip_prefix(p)
+                    .is_some_and(|r| r.starts_with("/setup"))
+            }) =>
+        {
+            "phpMyAdmin Setup"
+        }
+        _ => return None,
+    };
+    Some(
+        realm
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+            .collect(),
+    )
+}
+
+/// A protected path: 401 with the realm until the configured user and password
+/// come (never, unless the operator set `basic_auth`), so brute forcers keep trying.
+fn basic_realm(site: &PersonaSite, req: &Req<'_>, realm: &str) -> Page {
+    let accepted = match (req.basic, &site.basic_auth) {
+        (Some((user, password)), Some(ok)) => user == ok.user && password == ok.password.as_slice(),
+        _ => false,
+    };
+    if accepted {
+        let name = esc(realm);
+        return Page::html(
+            200,
+            format!(
+                "<html><head><title>{name}</title></head><body><h1>{name}</h1></body></html>\n"
+            ),
+        );
+    }
+    error_page(site, req, 401).with("WWW-Authenticate", format!("Basic realm=\"{realm}\""))
+}
+
 /// The page a request gets.
 pub fn route(site: &PersonaSite, req: &Req<'_>) -> Page {
     let path = req.path;
+    if site.flavor == Flavor::Apache && !APACHE_METHODS.contains(&req.method) {
+        return error_page(site, req, 501).with("Allow", "POST,OPTIONS,HEAD,GET");
+    }
+    if let Some(realm) = realm(site, path) {
+        return basic_realm(site, req, &realm);
+    }
     if site.flavor == Flavor::Apache && (path.starts_with("/.ht") || path == "/server-status") {
         return error_page(site, req, 403);
     }
@@ -739,15 +907,6 @@ fn router_protected(path: &str) -> bool {
 }
 
 fn router(site: &PersonaSite, req: &Req<'_>) -> Page {
-    if router_protected(req.path) {
-        let realm = site.title.as_deref().unwrap_or("Broadband Router");
-        let realm: String = realm
-            .chars()
-            .filter(|c| *c != '"' && !c.is_control())
-            .collect();
-        return error_page(site, req, 401)
-            .with("WWW-Authenticate", format!("Basic realm=\"{realm}\""));
-    }
     let failed = req.method == "POST" && req.login.is_some();
     if failed {
         return Page::html(200, router_login(site, true));
@@ -795,6 +954,7 @@ mod tests {
                 DefaultPage::Nginx
             },
             mtime: 1_700_000_000,
+            basic_auth: None,
         }
     }
 
@@ -806,6 +966,7 @@ mod tests {
             port: 80,
             scheme: "http",
             login,
+            basic: None,
         }
     }
 
