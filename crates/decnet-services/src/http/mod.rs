@@ -36,7 +36,6 @@ use decnet_core::config::model::ServiceConfig;
 use decnet_core::{Credential, EventType, SecretKind};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio_rustls::TlsAcceptor;
 
 use self::apps::{FakeApp, Page, PersonaSite, Req};
 use self::creds::{Authorization, Login};
@@ -45,7 +44,7 @@ use self::wire::{Refusal, Rules};
 use crate::conn::Conn;
 use crate::kit::io::Rewind;
 use crate::kit::persona::PersonaKeys;
-use crate::kit::tls::{AcceptorBuilder, ClientFacts};
+use crate::kit::tls::{self, AcceptorBuilder, ClientFacts, TlsAcceptor, TlsProfile};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 
 /// Time to send a complete request head (nginx `client_header_timeout`).
@@ -133,6 +132,10 @@ impl Service for Http {
             Some(
                 AcceptorBuilder::new("https", site.hostname.clone())
                     .alpn(&[b"http/1.1"])
+                    .profile(match site.flavor {
+                        Flavor::Nginx => TlsProfile::Nginx,
+                        Flavor::Apache => TlsProfile::Apache,
+                    })
                     .build(&decky)?,
             )
         } else {
@@ -287,31 +290,17 @@ async fn serve_tls(
         )
         .await);
     }
-    let accept = acceptor
-        .accept(Rewind::new(first.freeze(), conn))
-        .into_fallible();
-    let stream = match tokio::time::timeout(TLS_TIMEOUT, accept).await {
-        Err(_) => {
-            return Err(protocol_error(
-                &ctx,
-                "tls_handshake_failed",
-                Some("timeout".into()),
-                &[],
-                None,
-            )
-            .await)
+    let stream = match tls::accept(acceptor, Rewind::new(first.freeze(), conn), TLS_TIMEOUT).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            let detail = match &e {
+                tls::HandshakeError::TimedOut => "timeout".to_owned(),
+                other => other.to_string(),
+            };
+            return Err(
+                protocol_error(&ctx, "tls_handshake_failed", Some(detail), &[], None).await,
+            );
         }
-        Ok(Err((e, _io))) => {
-            return Err(protocol_error(
-                &ctx,
-                "tls_handshake_failed",
-                Some(e.to_string()),
-                &[],
-                None,
-            )
-            .await)
-        }
-        Ok(Ok(stream)) => stream,
     };
     let meta = ClientFacts::of(&stream);
     serve_http(stream, ctx, site, Some(meta)).await
