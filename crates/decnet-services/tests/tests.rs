@@ -12,5 +12,6 @@
 mod deadlines;
 mod harness;
 mod http;
+mod http_realism;
 mod ssh;
 mod ssh_clients;

@@ -216,8 +216,9 @@ mod pages {
     pub(super) const NGINX_ERROR: &str = include_str!("pages/nginx_error.html");
     pub(super) const APACHE_ERROR: &str = include_str!("pages/apache_error.html");
     pub(super) const NGINX_WELCOME: &str = include_str!("pages/nginx_welcome.html");
-    pub(super) const APACHE_DEBIAN_DEFAULT: &str =
+    pub(super) const APACHE_UBUNTU_DEFAULT: &str =
         include_str!("pages/apache_ubuntu_debian_default.html");
+    pub(super) const APACHE_DEBIAN_DEFAULT: &str = include_str!("pages/apache_debian_default.html");
     pub(super) const WORDPRESS_HOME: &str = include_str!("pages/wordpress_home.html");
     pub(super) const WORDPRESS_NOT_FOUND: &str = include_str!("pages/wordpress_not_found.html");
     pub(super) const WORDPRESS_LOGIN: &str = include_str!("pages/wordpress_login.html");
@@ -513,7 +514,7 @@ fn static_file(site: &PersonaSite, req: &Req<'_>, page: Page) -> Page {
         Flavor::Nginx if !is_get(req) => error_page(site, req, 405),
         Flavor::Apache if req.method == "OPTIONS" => Page {
             body: String::new(),
-            content_type: "httpd/unix-directory",
+            content_type: "text/html",
             ..Page::html(200, String::new())
         }
         .with("Allow", "POST,OPTIONS,HEAD,GET"),
@@ -629,7 +630,14 @@ fn static_site(site: &PersonaSite, req: &Req<'_>) -> Page {
 
 fn default_page_body(site: &PersonaSite, page: DefaultPage) -> String {
     match page {
-        DefaultPage::DebianApache => apache_default(site, "Debian"),
+        // Debian's index.html as the apache2 package installs it.
+        DefaultPage::DebianApache => fill(
+            pages::APACHE_DEBIAN_DEFAULT,
+            &[(
+                "title",
+                &title_or(site, "Apache2 Debian Default Page: It works"),
+            )],
+        ),
         DefaultPage::UbuntuApache => apache_default(site, "Ubuntu"),
         DefaultPage::RockyTestPage => fill(
             pages::ROCKY_TEST_PAGE,
@@ -669,11 +677,11 @@ fn nginx_welcome(site: &PersonaSite) -> String {
     )
 }
 
-/// Debian's and Ubuntu's page, which differ only in the distro's name.
+/// Ubuntu's page (Debian's is its own file, as the apache2 package installs it).
 fn apache_default(site: &PersonaSite, d: &str) -> String {
     let title = title_or(site, &format!("Apache2 {d} Default Page: It works"));
     fill(
-        pages::APACHE_DEBIAN_DEFAULT,
+        pages::APACHE_UBUNTU_DEFAULT,
         &[
             ("title", &title),
             ("distro", d),
