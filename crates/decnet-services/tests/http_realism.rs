@@ -466,6 +466,32 @@ async fn sslscan(addr: SocketAddr) -> String {
     text[from..to].to_owned()
 }
 
+/// What `openssl s_client` says of ALPN when the client offers `alpn`.
+async fn alpn(addr: SocketAddr, alpn: &str) -> Vec<String> {
+    let out = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new("openssl")
+            .args(["s_client", "-connect", &addr.to_string(), "-alpn", alpn])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("openssl s_client finished in time")
+    .expect("openssl runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .filter_map(|l| {
+            if l.contains("ALPN") {
+                Some(l.trim().to_owned())
+            } else {
+                l.find("alert number").map(|i| l[i..].to_owned())
+            }
+        })
+        .collect()
+}
+
 async fn same_tls(real_port: u16, server: &str, name: &str) {
     let data = tempfile::tempdir().unwrap();
     let ours = decoy(name, server, data.path(), "https").await;
@@ -476,6 +502,24 @@ async fn same_tls(real_port: u16, server: &str, name: &str) {
         "{theirs}"
     );
     assert_eq!(mine, theirs);
+    if have("openssl") {
+        for offer in ["http/1.1", "h2", "h2,http/1.1"] {
+            let theirs = alpn(real, offer).await;
+            assert!(!theirs.is_empty(), "s_client said nothing of ALPN {offer}");
+            assert_eq!(alpn(ours.addr, offer).await, theirs, "ALPN {offer}");
+        }
+    }
+    // Plain HTTP on the TLS port gets the server's own 400.
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let theirs: Vec<Response> = responses(&exchange_at(real, request).await, false)
+        .into_iter()
+        .map(|r| normalise(r, real.port()))
+        .collect();
+    let mine: Vec<Response> = responses(&exchange_at(ours.addr, request).await, false)
+        .into_iter()
+        .map(|r| normalise(r, ours.addr.port()))
+        .collect();
+    assert_eq!(mine, theirs, "plain HTTP on the TLS port");
 }
 
 #[tokio::test]

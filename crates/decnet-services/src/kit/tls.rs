@@ -151,10 +151,13 @@ impl AcceptorBuilder {
         configure(&mut b, self.profile).map_err(e)?;
         if !self.alpn.is_empty() {
             let ours = self.alpn;
-            // nginx (1.21.4 and later) ends a handshake that offers none of its protocols.
-            b.set_alpn_select_callback(move |_, client| {
-                select_alpn(&ours, client).ok_or(AlpnError::ALERT_FATAL)
-            });
+            // nginx (1.21.4 and later) ends a handshake that offers none of its
+            // protocols; Apache without mod_http2 goes on without ALPN.
+            let none = match self.profile {
+                TlsProfile::Nginx => AlpnError::ALERT_FATAL,
+                TlsProfile::Apache => AlpnError::NOACK,
+            };
+            b.set_alpn_select_callback(move |_, client| select_alpn(&ours, client).ok_or(none));
         }
         Ok(TlsAcceptor { ctx: b.build() })
     }
