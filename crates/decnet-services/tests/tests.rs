@@ -13,5 +13,6 @@ mod deadlines;
 mod harness;
 mod http;
 mod http_realism;
+mod http_xmlrpc;
 mod ssh;
 mod ssh_clients;

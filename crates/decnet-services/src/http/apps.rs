@@ -130,6 +130,8 @@ pub struct Req<'a> {
     pub login: Option<&'a Login>,
     /// User and password of a Basic `Authorization` header, if any.
     pub basic: Option<(&'a str, &'a [u8])>,
+    /// Login pairs the request carried (more than one: an XML-RPC multicall).
+    pub logins: usize,
 }
 
 /// A response to send.
@@ -735,7 +737,9 @@ fn wordpress(site: &PersonaSite, req: &Req<'_>) -> Page {
         }
         "/xmlrpc.php" => {
             if req.method == "POST" {
-                let body = if req.login.is_some() {
+                let body = if req.logins > 1 {
+                    xmlrpc_multicall_faults(req.logins)
+                } else if req.login.is_some() {
                     xmlrpc_fault(403, "Incorrect username or password.")
                 } else {
                     xmlrpc_fault(-32700, "parse error. not well formed")
@@ -821,6 +825,19 @@ fn xmlrpc_fault(code: i32, message: &str) -> String {
     fill(
         pages::WORDPRESS_XMLRPC_FAULT,
         &[("code", &code.to_string()), ("message", message)],
+    )
+}
+
+/// WordPress's (IXR's) answer to a multicall of failed logins: one fault
+/// struct per call, in IXR's layout.
+fn xmlrpc_multicall_faults(calls: usize) -> String {
+    let fault = "  <value><struct>\n  <member><name>faultCode</name><value><int>403</int></value></member>\n  <member><name>faultString</name><value><string>Incorrect username or password.</string></value></member>\n</struct></value>\n";
+    let mut data = String::with_capacity(fault.len() * calls + 16);
+    for _ in 0..calls {
+        data.push_str(fault);
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n  <params>\n    <param>\n      <value>\n      <array><data>\n{data}</data></array>\n      </value>\n    </param>\n  </params>\n</methodResponse>\n"
     )
 }
 
@@ -975,6 +992,7 @@ mod tests {
             scheme: "http",
             login,
             basic: None,
+            logins: usize::from(login.is_some()),
         }
     }
 
@@ -1260,6 +1278,14 @@ mod tests {
         assert_eq!(route(&w, &req("GET", "/xmlrpc.php", None)).status, 405);
         let p = route(&w, &req("POST", "/xmlrpc.php", Some(&admin)));
         assert!(p.body.contains("Incorrect username or password."));
+        assert!(p.body.contains("<fault>"));
+        // A multicall gets one fault per call inside a result array.
+        let mut multi = req("POST", "/xmlrpc.php", Some(&admin));
+        multi.logins = 3;
+        let p = route(&w, &multi);
+        assert!(!p.body.contains("<fault>"));
+        assert_eq!(p.body.matches("<name>faultCode</name>").count(), 3);
+        assert!(p.body.contains("<array><data>"));
         assert!(route(&w, &req("GET", "/robots.txt", None))
             .body
             .contains("Disallow: /wp-admin/"));

@@ -733,6 +733,7 @@ impl Handler {
             None => {
                 let mut req = self.req(method, path, &url_host, scheme, logins.first());
                 req.basic = basic;
+                req.logins = logins.len();
                 self.site.route(&req)
             }
         };
@@ -857,6 +858,7 @@ impl Handler {
             scheme,
             login,
             basic: None,
+            logins: usize::from(login.is_some()),
         }
     }
 
