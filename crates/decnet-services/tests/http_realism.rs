@@ -65,6 +65,9 @@ async fn ready(port: u16) -> bool {
     false
 }
 
+/// `htpasswd` for admin with a password no probe sends.
+const HTPASSWD: &str = "admin:$apr1$nSUnj9i5$mvkRuR6LrmZ3HsQaFZf7J/\n";
+
 const SNAKEOIL_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 const SNAKEOIL_KEY: &str = "/etc/ssl/private/ssl-cert-snakeoil.key";
 
@@ -121,11 +124,7 @@ async fn real_nginx(dir: &Path) -> Option<Real> {
     std::fs::create_dir_all(&html).unwrap();
     std::fs::copy(index, html.join("index.nginx-debian.html")).unwrap();
     backdate(&html.join("index.nginx-debian.html"));
-    std::fs::write(
-        dir.join("htpasswd"),
-        "admin:$apr1$nSUnj9i5$mvkRuR6LrmZ3HsQaFZf7J/\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("htpasswd"), HTPASSWD).unwrap();
     let (port, tls_port) = (free_port(), free_port());
     let d = dir.display();
     let conf = format!(
@@ -140,7 +139,8 @@ async fn real_nginx(dir: &Path) -> Option<Real> {
          server {{\n  listen 127.0.0.1:{port} default_server;\n  listen 127.0.0.1:{tls_port} ssl default_server;\n\
          ssl_certificate {SNAKEOIL_CERT};\n  ssl_certificate_key {SNAKEOIL_KEY};\n\
          root {d}/html;\n  index index.html index.htm index.nginx-debian.html;\n  server_name _;\n\
-         location / {{ try_files $uri $uri/ =404; }}\n }}\n}}\n"
+         location / {{ try_files $uri $uri/ =404; }}\n\
+         location /cgi-bin/ {{ auth_basic \"Broadband Router\"; auth_basic_user_file {d}/htpasswd; }}\n }}\n}}\n"
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     let child = Command::new("nginx")
@@ -179,6 +179,7 @@ async fn real_apache(dir: &Path) -> Option<Real> {
     open_dir(dir);
     let html = dir.join("html");
     std::fs::create_dir_all(&html).unwrap();
+    std::fs::write(dir.join("htpasswd"), HTPASSWD).unwrap();
     std::fs::copy("/var/www/html/index.html", html.join("index.html")).unwrap();
     backdate(&html.join("index.html"));
     let (port, tls_port) = (free_port(), free_port());
@@ -195,6 +196,7 @@ async fn real_apache(dir: &Path) -> Option<Real> {
          <Directory {d}/html/>\n Options Indexes FollowSymLinks\n AllowOverride None\n Require all granted\n</Directory>\n\
          AccessFileName .htaccess\n<FilesMatch \"^\\.ht\">\n Require all denied\n</FilesMatch>\n\
          IncludeOptional conf-enabled/*.conf\nServerName localhost\n\
+         <Location /cgi-bin/>\n AuthType Basic\n AuthName \"Broadband Router\"\n AuthUserFile {d}/htpasswd\n Require valid-user\n</Location>\n\
          <VirtualHost 127.0.0.1:{port}>\n DocumentRoot {d}/html\n</VirtualHost>\n\
          <VirtualHost 127.0.0.1:{tls_port}>\n DocumentRoot {d}/html\n SSLEngine on\n\
          SSLCertificateFile {SNAKEOIL_CERT}\n SSLCertificateKeyFile {SNAKEOIL_KEY}\n</VirtualHost>\n"
@@ -376,8 +378,12 @@ fn normalise(mut r: Response, port: u16) -> Response {
 }
 
 async fn compare(real_port: u16, decoy: SocketAddr) {
+    compare_probes(real_port, decoy, probes()).await;
+}
+
+async fn compare_probes(real_port: u16, decoy: SocketAddr, probes: Vec<(&'static str, Vec<u8>)>) {
     let mut failures = Vec::new();
-    for (name, request) in probes() {
+    for (name, request) in probes {
         let head = name == "HEAD";
         let real: Vec<Response> = responses(&exchange(real_port, &request).await, head)
             .into_iter()
@@ -416,7 +422,14 @@ async fn compare(real_port: u16, decoy: SocketAddr) {
 }
 
 async fn decoy(name: &str, server: &str, data: &Path, slug: &str) -> Served {
-    let persona = [("server_header", server), ("hostname", "localhost")];
+    decoy_app(name, server, data, slug, None).await
+}
+
+async fn decoy_app(name: &str, server: &str, data: &Path, slug: &str, app: Option<&str>) -> Served {
+    let mut persona = vec![("server_header", server), ("hostname", "localhost")];
+    if let Some(app) = app {
+        persona.push(("fake_app", app));
+    }
     let d = harness::decky(name, &unique_ip(), data, vec![svc(slug, &persona)]);
     let mut rt = Arc::try_unwrap(d).unwrap_or_else(|_| panic!("a fresh decky"));
     rt.config.distro = distro("debian").unwrap();
@@ -617,4 +630,38 @@ async fn hydra_http_get_finds_only_the_configured_password() {
         seen.push(c.secret_printable.unwrap());
     }
     assert!(seen.iter().any(|p| p != "sunshine7"), "{seen:?}");
+}
+
+/// A Basic-auth realm: the router's protected path against the same realm on
+/// the real servers, with no credentials and with wrong ones.
+fn auth_probes() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "401 without credentials",
+            b"GET /cgi-bin/luci HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "401 with a wrong password",
+            b"GET /cgi-bin/luci HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWRtaW46d3Jvbmc=\r\nConnection: close\r\n\r\n"
+                .to_vec(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn basic_auth_realms_answer_like_the_real_servers() {
+    for which in ["nginx", "apache2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let real = match which {
+            "nginx" => real_nginx(dir.path()).await,
+            _ => real_apache(dir.path()).await,
+        };
+        let Some(real) = real else {
+            continue;
+        };
+        let server = server_header(real.port).await;
+        let data = tempfile::tempdir().unwrap();
+        let ours = decoy_app(which, &server, data.path(), "http", Some("router")).await;
+        compare_probes(real.port, ours.addr, auth_probes()).await;
+    }
 }
