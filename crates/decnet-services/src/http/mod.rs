@@ -55,6 +55,17 @@ pub const LIMIT_HEADER_TIMEOUT: &str = "header_timeout";
 const BODY_CAPTURE: usize = 64 * 1024;
 /// Body bytes read (and discarded past the capture) before answering 413 and closing.
 const BODY_MAX: usize = 8 * 1024 * 1024;
+
+/// Largest body the server takes: nginx's `client_max_body_size` 1m; Apache
+/// takes up to a gigabyte, so [`BODY_MAX`] bounds what is read.
+fn body_max(flavor: Flavor) -> usize {
+    match flavor {
+        Flavor::Nginx => 1024 * 1024,
+        Flavor::Apache => BODY_MAX,
+    }
+}
+/// Time a body over the server's limit is waited for, to capture its start.
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
 /// Time to send a whole body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time for the TLS handshake, first byte included.
@@ -510,7 +521,7 @@ where
             // A complete first request head: the pre-auth deadline is lifted.
             ctx.pre_auth.done();
         }
-        let body = read_body(&mut io, &mut buf, head.framing).await?;
+        let body = read_body(&mut io, &mut buf, head.framing, body_max(flavor)).await?;
         served = served.saturating_add(1);
         let persist = Persist::of(&head, &body, served, max_requests(flavor));
         let raw = handler.handle(&head, &body, persist).await;
@@ -587,7 +598,7 @@ struct Body {
     kept: Vec<u8>,
     /// Bytes received.
     len: usize,
-    /// The body went past `BODY_MAX`, timed out or broke off.
+    /// The body went past the server's limit, timed out or broke off.
     cut: Option<&'static str>,
 }
 
@@ -606,6 +617,7 @@ async fn read_body<I: AsyncRead + Unpin>(
     io: &mut I,
     buf: &mut BytesMut,
     framing: wire::Framing,
+    max: usize,
 ) -> Result<Body, ServiceError> {
     let mut out = Body {
         kept: Vec::new(),
@@ -619,7 +631,7 @@ async fn read_body<I: AsyncRead + Unpin>(
         wire::Framing::Length(n) => n,
         wire::Framing::Chunked => u64::MAX,
     };
-    let too_large = matches!(framing, wire::Framing::Length(n) if n > BODY_MAX as u64);
+    let too_large = matches!(framing, wire::Framing::Length(n) if n > max as u64);
     loop {
         // Consume what is buffered.
         match framing {
@@ -648,14 +660,25 @@ async fn read_body<I: AsyncRead + Unpin>(
         }
         // A declared length past the limit is refused once the capture is full,
         // without reading the rest; a chunked one once it goes past the limit.
-        if out.len > BODY_MAX || (too_large && out.len >= BODY_CAPTURE) {
+        if out.len > max || (too_large && out.len >= BODY_CAPTURE) {
             out.cut = Some("body_too_large");
             return Ok(out);
         }
         let mut chunk = [0u8; 16 * 1024];
-        match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
+        // A body refused already is waited for only briefly (nginx answers 413
+        // at once): long enough for a client that sends it after its head.
+        let until = if too_large {
+            deadline.min(tokio::time::Instant::now() + REFUSED_BODY_WAIT)
+        } else {
+            deadline
+        };
+        match tokio::time::timeout_at(until, io.read(&mut chunk)).await {
             Err(_) => {
-                out.cut = Some("body_timeout");
+                out.cut = Some(if too_large {
+                    "body_too_large"
+                } else {
+                    "body_timeout"
+                });
                 return Ok(out);
             }
             Ok(Err(e)) => return Err(e.into()),
