@@ -101,7 +101,8 @@ fn open_dir(dir: &Path) {
 }
 
 /// Debian's nginx with Debian's nginx.conf defaults, one server block with the
-/// snakeoil certificate, and a Basic-auth location.
+/// snakeoil certificate, and a Basic-auth location; one process
+/// (`master_process off`), so killing the child leaves no worker behind.
 async fn real_nginx(dir: &Path) -> Option<Real> {
     let page = "/usr/share/nginx/html/index.html";
     let debian_page = "/var/www/html/index.nginx-debian.html";
@@ -128,7 +129,7 @@ async fn real_nginx(dir: &Path) -> Option<Real> {
     let (port, tls_port) = (free_port(), free_port());
     let d = dir.display();
     let conf = format!(
-        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nuser root;\n\
+        "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nuser root;\n\
          events {{ worker_connections 768; }}\n\
          http {{\n sendfile on;\n tcp_nopush on;\n types_hash_max_size 2048;\n\
          include /etc/nginx/mime.types;\n default_type application/octet-stream;\n\
