@@ -10,5 +10,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = creds::form_login(&pairs);
     let _ = creds::json_login(data);
     let _ = creds::xmlrpc_login(data);
+    assert!(creds::xmlrpc_logins(data).len() <= 1000);
     let _ = creds::percent_decode(data);
 });

@@ -12,5 +12,7 @@
 mod deadlines;
 mod harness;
 mod http;
+mod http_realism;
+mod http_xmlrpc;
 mod ssh;
 mod ssh_clients;

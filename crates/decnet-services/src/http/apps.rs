@@ -6,6 +6,7 @@
 use decnet_core::persona::DefaultPage;
 
 use super::creds::Login;
+use super::wire::Refusal;
 
 /// The application the site pretends to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,26 @@ pub struct PersonaSite {
     pub default_page: DefaultPage,
     /// Modification time of the static pages (seconds since the epoch).
     pub mtime: i64,
+    /// The one user and password the Basic-auth realms accept, if any.
+    pub basic_auth: Option<BasicAuth>,
+}
+
+/// A user and password a Basic-auth realm accepts (the `basic_auth` persona key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    /// User name.
+    pub user: String,
+    /// Exact password bytes.
+    pub password: Vec<u8>,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What routing needs of a request.
@@ -107,6 +128,10 @@ pub struct Req<'a> {
     pub scheme: &'a str,
     /// Login the request carried in a form or XML-RPC call, if any.
     pub login: Option<&'a Login>,
+    /// User and password of a Basic `Authorization` header, if any.
+    pub basic: Option<(&'a str, &'a [u8])>,
+    /// Login pairs the request carried (more than one: an XML-RPC multicall).
+    pub logins: usize,
 }
 
 /// A response to send.
@@ -193,8 +218,9 @@ mod pages {
     pub(super) const NGINX_ERROR: &str = include_str!("pages/nginx_error.html");
     pub(super) const APACHE_ERROR: &str = include_str!("pages/apache_error.html");
     pub(super) const NGINX_WELCOME: &str = include_str!("pages/nginx_welcome.html");
-    pub(super) const APACHE_DEBIAN_DEFAULT: &str =
+    pub(super) const APACHE_UBUNTU_DEFAULT: &str =
         include_str!("pages/apache_ubuntu_debian_default.html");
+    pub(super) const APACHE_DEBIAN_DEFAULT: &str = include_str!("pages/apache_debian_default.html");
     pub(super) const WORDPRESS_HOME: &str = include_str!("pages/wordpress_home.html");
     pub(super) const WORDPRESS_NOT_FOUND: &str = include_str!("pages/wordpress_not_found.html");
     pub(super) const WORDPRESS_LOGIN: &str = include_str!("pages/wordpress_login.html");
@@ -216,6 +242,7 @@ pub fn reason(flavor: Flavor, status: u16) -> &'static str {
         (Flavor::Nginx, 401) => "Unauthorized",
         (Flavor::Nginx, 405) => "Not Allowed",
         (Flavor::Nginx, 503) => "Service Temporarily Unavailable",
+        (Flavor::Apache, 414) => "Request-URI Too Long",
         (_, 200) => "OK",
         (_, 201) => "Created",
         (_, 204) => "No Content",
@@ -237,6 +264,7 @@ pub fn reason(flavor: Flavor, status: u16) -> &'static str {
         (_, 501) => "Not Implemented",
         (_, 502) => "Bad Gateway",
         (_, 503) => "Service Unavailable",
+        (_, 505) => "HTTP Version Not Supported",
         _ => "",
     }
 }
@@ -248,10 +276,49 @@ pub fn error_page(site: &PersonaSite, req: &Req<'_>, status: u16) -> Page {
 
 /// The server's 400 for a plain-HTTP request on the TLS port.
 pub fn plain_http_on_tls_page(site: &PersonaSite, host: &str, port: u16) -> Page {
-    error_page_with(site, host, port, "GET", 400, Some(PLAIN_ON_TLS))
+    error_page_with(site, host, port, "GET", 400, Some(Special::PlainOnTls))
 }
 
-const PLAIN_ON_TLS: &str = "plain-http";
+/// The server's page for a request head it refuses.
+pub fn refusal_page(site: &PersonaSite, req: &Req<'_>, refusal: Refusal) -> Page {
+    let special = match refusal {
+        Refusal::HeaderTooLarge => Some(Special::HeaderTooLarge),
+        Refusal::TooManyHeaders => Some(Special::TooManyHeaders),
+        _ => None,
+    };
+    error_page_with(
+        site,
+        req.host,
+        req.port,
+        req.method,
+        refusal.status(),
+        special,
+    )
+}
+
+/// Error pages whose text says more than their status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Special {
+    PlainOnTls,
+    HeaderTooLarge,
+    TooManyHeaders,
+}
+
+/// Whether an Apache release prints HTML 4.01 error pages (2.4.66 and later,
+/// after PR 62989) rather than the HTML 2.0 ones of every earlier 2.4.
+fn apache_html401(server_header: &str) -> bool {
+    let version = server_header
+        .split_once("Apache/")
+        .map(|(_, v)| v.split([' ', '(']).next().unwrap_or_default())
+        .unwrap_or_default();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (major, minor, patch) >= (2, 4, 66)
+}
 
 fn error_page_with(
     site: &PersonaSite,
@@ -259,27 +326,41 @@ fn error_page_with(
     port: u16,
     method: &str,
     status: u16,
-    special: Option<&str>,
+    special: Option<Special>,
 ) -> Page {
     let phrase = reason(site.flavor, status);
     let body = match site.flavor {
         Flavor::Nginx => {
-            let title = if special == Some(PLAIN_ON_TLS) {
-                "400 The plain HTTP request was sent to HTTPS port".to_owned()
+            // nginx's pages name 401 differently from its status line.
+            let page_phrase = if status == 401 {
+                "Authorization Required"
             } else {
-                format!("{status} {phrase}")
+                phrase
             };
-            let extra = if special == Some(PLAIN_ON_TLS) {
-                "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
-            } else {
-                ""
+            let title = match special {
+                Some(Special::PlainOnTls) => {
+                    "400 The plain HTTP request was sent to HTTPS port".to_owned()
+                }
+                Some(Special::HeaderTooLarge) => {
+                    "400 Request Header Or Cookie Too Large".to_owned()
+                }
+                _ => format!("{status} {page_phrase}"),
+            };
+            let extra = match special {
+                Some(Special::PlainOnTls) => {
+                    "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
+                }
+                Some(Special::HeaderTooLarge) => {
+                    "<center>Request Header Or Cookie Too Large</center>\r\n"
+                }
+                _ => "",
             };
             fill(
                 pages::NGINX_ERROR,
                 &[
                     ("title", &title),
                     ("status", &status.to_string()),
-                    ("phrase", phrase),
+                    ("phrase", page_phrase),
                     ("extra", extra),
                     ("server", &esc(&site.server_header)),
                 ],
@@ -288,7 +369,10 @@ fn error_page_with(
         Flavor::Apache => {
             let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
             let msg = match status {
-                400 if special == Some(PLAIN_ON_TLS) => "<p>Your browser sent a request that this server could not understand.<br />\nReason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n</p>".to_owned(),
+                400 if special == Some(Special::HeaderTooLarge) => "<p>Your browser sent a request that this server could not understand.<br />\nSize of a request header field exceeds server limit.</p>".to_owned(),
+                400 if special == Some(Special::TooManyHeaders) => "<p>Your browser sent a request that this server could not understand.<br />\nThe number of request header fields exceeds this server's limit.</p>".to_owned(),
+                414 => "<p>The requested URL's length exceeds the capacity\nlimit for this server.<br />\n</p>".to_owned(),
+                400 if special == Some(Special::PlainOnTls) => "<p>Your browser sent a request that this server could not understand.<br />\nReason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n</p>".to_owned(),
                 400 => "<p>Your browser sent a request that this server could not understand.<br />\n</p>".to_owned(),
                 401 => "<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>".to_owned(),
                 403 => "<p>You don't have permission to access this resource.</p>".to_owned(),
@@ -298,9 +382,15 @@ fn error_page_with(
                 501 => format!("<p>{} not supported for current URL.<br />\n</p>", esc(method)),
                 _ => "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request.</p>".to_owned(),
             };
+            let doctype = if apache_html401(&site.server_header) {
+                "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">"
+            } else {
+                "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">"
+            };
             fill(
                 pages::APACHE_ERROR,
                 &[
+                    ("doctype", doctype),
                     ("status", &status.to_string()),
                     ("phrase", phrase),
                     ("message", &msg),
@@ -320,9 +410,90 @@ fn error_page_with(
     }
 }
 
+/// The methods Apache's core registers; any other gets 501.
+const APACHE_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "VERSION-CONTROL",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "CHECKIN",
+    "UPDATE",
+    "LABEL",
+    "REPORT",
+    "MKWORKSPACE",
+    "MKACTIVITY",
+    "BASELINE-CONTROL",
+    "MERGE",
+];
+
+/// The realm protecting a path of the site's app, if one does.
+fn realm(site: &PersonaSite, path: &str) -> Option<String> {
+    let realm = match site.app {
+        FakeApp::Router if router_protected(path) => {
+            site.title.as_deref().unwrap_or("Broadband Router")
+        }
+        // Debian's phpmyadmin package guards its setup script with htpasswd.setup.
+        FakeApp::Phpmyadmin
+            if PMA_PREFIXES.iter().any(|p| {
+                path.strip_prefix(p)
+                    .is_some_and(|r| r.starts_with("/setup"))
+            }) =>
+        {
+            "phpMyAdmin Setup"
+        }
+        _ => return None,
+    };
+    Some(
+        realm
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+            .collect(),
+    )
+}
+
+/// A protected path: 401 with the realm until the configured user and password
+/// come (never, unless the operator set `basic_auth`), so brute forcers keep trying.
+fn basic_realm(site: &PersonaSite, req: &Req<'_>, realm: &str) -> Page {
+    let accepted = match (req.basic, &site.basic_auth) {
+        (Some((user, password)), Some(ok)) => user == ok.user && password == ok.password.as_slice(),
+        _ => false,
+    };
+    if accepted {
+        let name = esc(realm);
+        return Page::html(
+            200,
+            format!(
+                "<html><head><title>{name}</title></head><body><h1>{name}</h1></body></html>\n"
+            ),
+        );
+    }
+    error_page(site, req, 401).with("WWW-Authenticate", format!("Basic realm=\"{realm}\""))
+}
+
 /// The page a request gets.
 pub fn route(site: &PersonaSite, req: &Req<'_>) -> Page {
     let path = req.path;
+    if site.flavor == Flavor::Apache && !APACHE_METHODS.contains(&req.method) {
+        return error_page(site, req, 501).with("Allow", "POST,OPTIONS,HEAD,GET");
+    }
+    if let Some(realm) = realm(site, path) {
+        return basic_realm(site, req, &realm);
+    }
     if site.flavor == Flavor::Apache && (path.starts_with("/.ht") || path == "/server-status") {
         return error_page(site, req, 403);
     }
@@ -345,7 +516,7 @@ fn static_file(site: &PersonaSite, req: &Req<'_>, page: Page) -> Page {
         Flavor::Nginx if !is_get(req) => error_page(site, req, 405),
         Flavor::Apache if req.method == "OPTIONS" => Page {
             body: String::new(),
-            content_type: "httpd/unix-directory",
+            content_type: "text/html",
             ..Page::html(200, String::new())
         }
         .with("Allow", "POST,OPTIONS,HEAD,GET"),
@@ -461,7 +632,14 @@ fn static_site(site: &PersonaSite, req: &Req<'_>) -> Page {
 
 fn default_page_body(site: &PersonaSite, page: DefaultPage) -> String {
     match page {
-        DefaultPage::DebianApache => apache_default(site, "Debian"),
+        // Debian's index.html as the apache2 package installs it.
+        DefaultPage::DebianApache => fill(
+            pages::APACHE_DEBIAN_DEFAULT,
+            &[(
+                "title",
+                &title_or(site, "Apache2 Debian Default Page: It works"),
+            )],
+        ),
         DefaultPage::UbuntuApache => apache_default(site, "Ubuntu"),
         DefaultPage::RockyTestPage => fill(
             pages::ROCKY_TEST_PAGE,
@@ -501,11 +679,11 @@ fn nginx_welcome(site: &PersonaSite) -> String {
     )
 }
 
-/// Debian's and Ubuntu's page, which differ only in the distro's name.
+/// Ubuntu's page (Debian's is its own file, as the apache2 package installs it).
 fn apache_default(site: &PersonaSite, d: &str) -> String {
     let title = title_or(site, &format!("Apache2 {d} Default Page: It works"));
     fill(
-        pages::APACHE_DEBIAN_DEFAULT,
+        pages::APACHE_UBUNTU_DEFAULT,
         &[
             ("title", &title),
             ("distro", d),
@@ -559,7 +737,9 @@ fn wordpress(site: &PersonaSite, req: &Req<'_>) -> Page {
         }
         "/xmlrpc.php" => {
             if req.method == "POST" {
-                let body = if req.login.is_some() {
+                let body = if req.logins > 1 {
+                    xmlrpc_multicall_faults(req.logins)
+                } else if req.login.is_some() {
                     xmlrpc_fault(403, "Incorrect username or password.")
                 } else {
                     xmlrpc_fault(-32700, "parse error. not well formed")
@@ -645,6 +825,19 @@ fn xmlrpc_fault(code: i32, message: &str) -> String {
     fill(
         pages::WORDPRESS_XMLRPC_FAULT,
         &[("code", &code.to_string()), ("message", message)],
+    )
+}
+
+/// WordPress's (IXR's) answer to a multicall of failed logins: one fault
+/// struct per call, in IXR's layout.
+fn xmlrpc_multicall_faults(calls: usize) -> String {
+    let fault = "  <value><struct>\n  <member><name>faultCode</name><value><int>403</int></value></member>\n  <member><name>faultString</name><value><string>Incorrect username or password.</string></value></member>\n</struct></value>\n";
+    let mut data = String::with_capacity(fault.len() * calls + 16);
+    for _ in 0..calls {
+        data.push_str(fault);
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n  <params>\n    <param>\n      <value>\n      <array><data>\n{data}</data></array>\n      </value>\n    </param>\n  </params>\n</methodResponse>\n"
     )
 }
 
@@ -739,15 +932,6 @@ fn router_protected(path: &str) -> bool {
 }
 
 fn router(site: &PersonaSite, req: &Req<'_>) -> Page {
-    if router_protected(req.path) {
-        let realm = site.title.as_deref().unwrap_or("Broadband Router");
-        let realm: String = realm
-            .chars()
-            .filter(|c| *c != '"' && !c.is_control())
-            .collect();
-        return error_page(site, req, 401)
-            .with("WWW-Authenticate", format!("Basic realm=\"{realm}\""));
-    }
     let failed = req.method == "POST" && req.login.is_some();
     if failed {
         return Page::html(200, router_login(site, true));
@@ -795,6 +979,7 @@ mod tests {
                 DefaultPage::Nginx
             },
             mtime: 1_700_000_000,
+            basic_auth: None,
         }
     }
 
@@ -806,6 +991,8 @@ mod tests {
             port: 80,
             scheme: "http",
             login,
+            basic: None,
+            logins: usize::from(login.is_some()),
         }
     }
 
@@ -1091,6 +1278,14 @@ mod tests {
         assert_eq!(route(&w, &req("GET", "/xmlrpc.php", None)).status, 405);
         let p = route(&w, &req("POST", "/xmlrpc.php", Some(&admin)));
         assert!(p.body.contains("Incorrect username or password."));
+        assert!(p.body.contains("<fault>"));
+        // A multicall gets one fault per call inside a result array.
+        let mut multi = req("POST", "/xmlrpc.php", Some(&admin));
+        multi.logins = 3;
+        let p = route(&w, &multi);
+        assert!(!p.body.contains("<fault>"));
+        assert_eq!(p.body.matches("<name>faultCode</name>").count(), 3);
+        assert!(p.body.contains("<array><data>"));
         assert!(route(&w, &req("GET", "/robots.txt", None))
             .body
             .contains("Disallow: /wp-admin/"));

@@ -234,37 +234,76 @@ pub fn json_login(body: &[u8]) -> Option<Login> {
     })
 }
 
+/// Most logins read from one XML-RPC call (a multicall carries hundreds).
+const MAX_XMLRPC_LOGINS: usize = 1000;
+
 /// The user and password of an XML-RPC call that takes them as its first two
-/// parameters (`wp.getUsersBlogs`, `wp.getProfile`, … as brute-forcers use them;
-/// for `system.multicall` the first call's pair).
+/// parameters (`wp.getUsersBlogs`, `wp.getProfile`, … as brute-forcers use
+/// them); for `system.multicall` the first call's pair.
 pub fn xmlrpc_login(body: &[u8]) -> Option<Login> {
-    let text = std::str::from_utf8(body).ok()?;
-    let method = between(text, "<methodName>", "</methodName>")?.trim();
-    if !(method.starts_with("wp.") || method == "system.multicall") {
-        return None;
+    xmlrpc_logins(body).into_iter().next()
+}
+
+/// Every user and password pair of an XML-RPC call: one for a `wp.*` call,
+/// one per `wp.*` call inside a `system.multicall` (at most 1000).
+pub fn xmlrpc_logins(body: &[u8]) -> Vec<Login> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Vec::new();
+    };
+    let Some(method) = between(text, "<methodName>", "</methodName>").map(str::trim) else {
+        return Vec::new();
+    };
+    let multicall = method == "system.multicall";
+    if !(method.starts_with("wp.") || multicall) {
+        return Vec::new();
     }
-    let mut values = Vec::new();
+    let mut out = Vec::new();
+    // The string parameters of the call being read; a multicall starts a new
+    // call at each string that is the value of a `methodName` member.
+    let mut call: Option<Vec<String>> = if multicall { None } else { Some(Vec::new()) };
+    let flush = |call: &mut Option<Vec<String>>, out: &mut Vec<Login>| {
+        if let Some(values) = call.take() {
+            let mut it = values.into_iter();
+            if let (Some(principal), Some(secret)) = (it.next(), it.next()) {
+                out.push(Login {
+                    principal,
+                    secret: secret.into_bytes(),
+                });
+            }
+        }
+    };
     let mut rest = text;
-    while values.len() < 2 {
-        let Some(v) = between(rest, "<string>", "</string>") else {
+    while out.len() < MAX_XMLRPC_LOGINS {
+        let Some(open) = rest.find("<string>") else {
             break;
         };
-        // Inside system.multicall the method names are strings too.
-        if !(method == "system.multicall" && v.starts_with("wp.")) {
-            values.push(xml_unescape(v));
+        let before = rest.get(..open).unwrap_or_default();
+        let after = rest.get(open + "<string>".len()..).unwrap_or_default();
+        let Some(close) = after.find("</string>") else {
+            break;
+        };
+        let value = after.get(..close).unwrap_or_default();
+        rest = after.get(close + "</string>".len()..).unwrap_or_default();
+        if multicall {
+            let names_method = before
+                .rsplit_once("<name>")
+                .is_some_and(|(_, n)| n.trim_start().starts_with("methodName</name>"));
+            if names_method {
+                flush(&mut call, &mut out);
+                if value.trim().starts_with("wp.") {
+                    call = Some(Vec::new());
+                }
+                continue;
+            }
         }
-        let skip = rest
-            .find("</string>")
-            .map_or(rest.len(), |i| i + "</string>".len());
-        rest = rest.get(skip..).unwrap_or_default();
+        match call.as_mut() {
+            Some(values) if values.len() < 2 => values.push(xml_unescape(value)),
+            Some(_) if !multicall => break,
+            _ => {}
+        }
     }
-    let mut it = values.into_iter();
-    let principal = it.next()?;
-    let secret = it.next()?;
-    Some(Login {
-        principal,
-        secret: secret.into_bytes(),
-    })
+    flush(&mut call, &mut out);
+    out
 }
 
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
@@ -402,6 +441,42 @@ mod tests {
         assert!(xmlrpc_login(b"<methodName>demo.sayHello</methodName>").is_none());
     }
 
+    #[test]
+    fn every_pair_of_a_multicall_is_read() {
+        let call = |user: &str, pw: &str| {
+            format!(
+                "<value><struct><member><name>methodName</name><value><string>wp.getUsersBlogs</string></value></member>\
+                 <member><name>params</name><value><array><data><value><string>{user}</string></value>\
+                 <value><string>{pw}</string></value></data></array></value></member></struct></value>"
+            )
+        };
+        let body = format!(
+            "<?xml version=\"1.0\"?><methodCall><methodName>system.multicall</methodName><params><param><value><array><data>\
+             {}{}{}</data></array></value></param></params></methodCall>",
+            call("admin", "wp.secret"),
+            call("admin", "p&amp;2"),
+            call("editor", "123456"),
+        );
+        let pairs: Vec<(String, Vec<u8>)> = xmlrpc_logins(body.as_bytes())
+            .into_iter()
+            .map(|l| (l.principal, l.secret))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("admin".into(), b"wp.secret".to_vec()),
+                ("admin".into(), b"p&2".to_vec()),
+                ("editor".into(), b"123456".to_vec()),
+            ]
+        );
+        // A call that is not a wp.* login inside the multicall gives nothing.
+        let other = "<methodCall><methodName>system.multicall</methodName><params><param><value><array><data>\
+            <value><struct><member><name>methodName</name><value><string>demo.sayHello</string></value></member>\
+            <member><name>params</name><value><array><data><value><string>a</string></value>\
+            <value><string>b</string></value></data></array></value></member></struct></value>";
+        assert!(xmlrpc_logins(other.as_bytes()).is_empty());
+    }
+
     proptest! {
         #[test]
         fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -411,6 +486,7 @@ mod tests {
             let _ = form_login(&pairs);
             let _ = json_login(&bytes);
             let _ = xmlrpc_login(&bytes);
+            prop_assert!(xmlrpc_logins(&bytes).len() <= MAX_XMLRPC_LOGINS);
         }
 
         #[test]

@@ -1,59 +1,52 @@
 //! HTTP (listener `http`, port 80) and HTTPS (listener `https`, port 443): the
-//! one HTTP front end on hyper — request-head checks, body caps, TLS, header
-//! order and one `http_request` event per request, with any credential it
-//! carried — serving a [`Site`]. Today's site is the persona web
-//! site: the nginx or Apache the persona names with a fake app (WordPress,
-//! phpMyAdmin, a router login, the distro's default pages).
+//! one HTTP front end — its own HTTP/1 request parser and response writer, body
+//! caps, TLS, and one `http_request` event per request with any credential it
+//! carried — serving a [`Site`]. Today's site is the persona web site: the
+//! nginx or Apache the persona names with a fake app (WordPress, phpMyAdmin, a
+//! router login, the distro's default pages).
 //!
+//! - [`wire`]: the request parser, with nginx's and Apache's rules and limits
 //! - [`site`]: what a site provides the front end
 //! - `apps`: the persona web site, which page a request gets, in the server's
 //!   and the app's style; page bodies are files under `pages/`
-//! - [`creds`]: `Authorization` headers and login forms
+//! - [`creds`]: `Authorization` headers, login forms and XML-RPC calls
 //!
-//! The first request head of a connection is checked here before hyper sees
-//! it, so that garbage gets the persona's own 400 page rather than hyper's
-//! bare one; later requests on a kept-alive connection are hyper's to parse.
+//! No HTTP library writes a byte: header names keep the server's spelling and
+//! order (`ETag`, `WWW-Authenticate`), every status line says `HTTP/1.1`, and a
+//! refused request gets the persona server's own page for the same refusal.
 
 pub(crate) mod apps;
 pub mod creds;
 pub mod site;
+pub mod wire;
 
-use std::convert::Infallible;
+pub use self::apps::Flavor;
+
 use std::io;
 use std::sync::Arc;
 
 use std::time::Duration;
 
-use ::http::header::{HeaderName, HeaderValue};
-use ::http::{Request, Response, StatusCode, Version};
+use ::http::header::HeaderValue;
 use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::{Buf as _, Bytes, BytesMut};
 use decnet_core::catalog::{KeyKind, ListenerInfo, PersonaKey, ServiceInfo};
 use decnet_core::config::model::ServiceConfig;
 use decnet_core::{Credential, EventType, SecretKind};
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio_rustls::TlsAcceptor;
 
-use self::apps::{FakeApp, Flavor, Page, PersonaSite, Req};
+use self::apps::{FakeApp, Page, PersonaSite, Req};
 use self::creds::{Authorization, Login};
 use self::site::Site;
+use self::wire::{Refusal, Rules};
 use crate::conn::Conn;
 use crate::kit::io::Rewind;
 use crate::kit::persona::PersonaKeys;
-use crate::kit::tls::{AcceptorBuilder, ClientFacts};
+use crate::kit::tls::{self, AcceptorBuilder, ClientFacts, TlsAcceptor, TlsProfile};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 
-/// Largest request head (request line and headers) accepted, like nginx's 4×8k buffers.
-const MAX_HEAD: usize = 16 * 1024;
-/// Most request headers accepted.
-const MAX_HEADERS: usize = 100;
-/// hyper's read buffer; bounds what one connection holds in memory.
-const MAX_BUF: usize = 64 * 1024;
 /// Time to send a complete request head (nginx `client_header_timeout`).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// `limit` of the `limit_exceeded` event of a request head not completed in time.
@@ -62,6 +55,17 @@ pub const LIMIT_HEADER_TIMEOUT: &str = "header_timeout";
 const BODY_CAPTURE: usize = 64 * 1024;
 /// Body bytes read (and discarded past the capture) before answering 413 and closing.
 const BODY_MAX: usize = 8 * 1024 * 1024;
+
+/// Largest body the server takes: nginx's `client_max_body_size` 1m; Apache
+/// takes up to a gigabyte, so [`BODY_MAX`] bounds what is read.
+fn body_max(flavor: Flavor) -> usize {
+    match flavor {
+        Flavor::Nginx => 1024 * 1024,
+        Flavor::Apache => BODY_MAX,
+    }
+}
+/// Time a body over the server's limit is waited for, to capture its start.
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
 /// Time to send a whole body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time for the TLS handshake, first byte included.
@@ -71,7 +75,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of a malformed request kept in its `protocol_error` event.
 const SAMPLE: usize = 512;
 
-static KEYS: [PersonaKey; 5] = [
+static KEYS: [PersonaKey; 6] = [
     PersonaKey {
         name: "server_header",
         kind: KeyKind::Text,
@@ -96,6 +100,11 @@ static KEYS: [PersonaKey; 5] = [
         name: "hostname",
         kind: KeyKind::Text,
         doc: "Host name the site and its certificate use (default: the decky's hostname)",
+    },
+    PersonaKey {
+        name: "basic_auth",
+        kind: KeyKind::Text,
+        doc: "user:password the Basic-auth realms of the fake app accept (default: none; every attempt gets 401 and is captured)",
     },
 ];
 
@@ -134,6 +143,10 @@ impl Service for Http {
             Some(
                 AcceptorBuilder::new("https", site.hostname.clone())
                     .alpn(&[b"http/1.1"])
+                    .profile(match site.flavor {
+                        Flavor::Nginx => TlsProfile::Nginx,
+                        Flavor::Apache => TlsProfile::Apache,
+                    })
                     .build(&decky)?,
             )
         } else {
@@ -199,6 +212,18 @@ fn site_from_persona(
             format!("{hostname:?} is not a DNS host name (letters, digits, '-' and '.')"),
         ));
     }
+    let basic_auth = match keys.raw("basic_auth") {
+        None => None,
+        Some(v) => match v.split_once(':') {
+            Some((user, password)) if !user.is_empty() => Some(apps::BasicAuth {
+                user: user.to_owned(),
+                password: password.as_bytes().to_vec(),
+            }),
+            _ => {
+                return Err(keys.error("basic_auth", "expected user:password with a non-empty user"))
+            }
+        },
+    };
     // Static pages look installed some time before now, differently per decky.
     let age_days = 30 + decky.seed.pick(b"http-mtime", 700);
     let mtime = chrono::Utc::now().timestamp()
@@ -213,6 +238,7 @@ fn site_from_persona(
         index_status,
         default_page: decky.config.distro.default_page,
         mtime,
+        basic_auth,
     })
 }
 
@@ -256,7 +282,7 @@ async fn serve_tls(
         if looks_like_http(&first) {
             let host = site.server().hostname.to_owned();
             let page = site.plain_http_on_tls(&host, ctx.local.port());
-            let raw = raw_response(site.as_ref(), &page, false);
+            let raw = raw_response(site.as_ref(), &page, Persist::CLOSE, Answer::Full);
             let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
                 conn.write_all(&raw).await?;
                 conn.shutdown().await
@@ -275,154 +301,96 @@ async fn serve_tls(
         )
         .await);
     }
-    let accept = acceptor
-        .accept(Rewind::new(first.freeze(), conn))
-        .into_fallible();
-    let stream = match tokio::time::timeout(TLS_TIMEOUT, accept).await {
-        Err(_) => {
-            return Err(protocol_error(
-                &ctx,
-                "tls_handshake_failed",
-                Some("timeout".into()),
-                &[],
-                None,
-            )
-            .await)
+    let stream = match tls::accept(acceptor, Rewind::new(first.freeze(), conn), TLS_TIMEOUT).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            let detail = match &e {
+                tls::HandshakeError::TimedOut => "timeout".to_owned(),
+                other => other.to_string(),
+            };
+            return Err(
+                protocol_error(&ctx, "tls_handshake_failed", Some(detail), &[], None).await,
+            );
         }
-        Ok(Err((e, _io))) => {
-            return Err(protocol_error(
-                &ctx,
-                "tls_handshake_failed",
-                Some(e.to_string()),
-                &[],
-                None,
-            )
-            .await)
-        }
-        Ok(Ok(stream)) => stream,
     };
     let meta = ClientFacts::of(&stream);
     serve_http(stream, ctx, site, Some(meta)).await
 }
 
 fn looks_like_http(buf: &[u8]) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     buf.first().is_some_and(u8::is_ascii_uppercase)
-        && httparse::Request::new(&mut headers).parse(buf).is_ok()
+        && matches!(
+            wire::parse_head(buf, &Rules::of(Flavor::Nginx)),
+            wire::Parsed::Complete(_) | wire::Parsed::Partial
+        )
 }
 
-/// How the first request head of a connection turned out.
-enum Head {
-    /// A well-formed head (and whatever followed it), for hyper to serve.
-    Valid(Bytes),
-    /// The peer left before sending anything.
+/// How reading one request head turned out.
+enum Got {
+    /// A complete head; its bytes are still at the front of the buffer.
+    Head(wire::Head),
+    /// The peer left (or a kept-alive connection idled out) before sending anything.
     Nothing,
     /// The head was not complete in time: a `limit_exceeded`, not a
     /// malformed request (slowloris, or a connection opened and left waiting).
     TimedOut(Bytes),
-    /// Not HTTP, or too large, or cut off: answered and recorded here.
-    Invalid {
-        reason: &'static str,
-        detail: String,
+    /// The peer closed the connection inside the head.
+    Cut(Bytes),
+    /// Refused as the persona's server refuses it: answered and recorded by the caller.
+    Refused {
+        refusal: Refusal,
+        detail: &'static str,
         data: Bytes,
-        /// Status to answer with, when the peer is still there to read it.
-        status: Option<u16>,
     },
 }
 
+/// Reads until `buf` starts with a whole request head, or the deadline passes.
 async fn read_head<I: AsyncRead + Unpin>(
     io: &mut I,
+    buf: &mut BytesMut,
+    rules: &Rules,
     timeout: Duration,
-) -> Result<Head, ServiceError> {
-    let mut buf = BytesMut::with_capacity(4096);
+) -> Result<Got, ServiceError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
+        match wire::parse_head(buf, rules) {
+            wire::Parsed::Complete(head) => return Ok(Got::Head(head)),
+            wire::Parsed::Refused(refusal, detail) => {
+                return Ok(Got::Refused {
+                    refusal,
+                    detail,
+                    data: buf.split().freeze(),
+                })
+            }
+            wire::Parsed::Partial | wire::Parsed::Blank => {}
+        }
         let mut chunk = [0u8; 4096];
         let n = match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
-            Err(_) => return Ok(Head::TimedOut(buf.freeze())),
+            Err(_) => return Ok(Got::TimedOut(buf.split().freeze())),
             Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(n)) => n,
         };
         if n == 0 {
-            if buf.is_empty() || buf.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Head::Nothing);
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Got::Nothing);
             }
-            return Ok(Head::Invalid {
-                reason: "incomplete_request",
-                detail: "connection closed inside the request head".into(),
-                data: buf.freeze(),
-                status: None,
-            });
+            return Ok(Got::Cut(buf.split().freeze()));
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                return Ok(match head_problem(&req) {
-                    None => Head::Valid(buf.freeze()),
-                    Some(detail) => Head::Invalid {
-                        reason: "malformed_request",
-                        detail: detail.into(),
-                        data: buf.freeze(),
-                        status: Some(400),
-                    },
-                })
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
-                return Ok(Head::Invalid {
-                    reason: "request_head_too_large",
-                    detail: format!("request head over {MAX_HEAD} bytes or {MAX_HEADERS} headers"),
-                    data: buf.freeze(),
-                    status: Some(400),
-                })
-            }
-            Err(e) => {
-                return Ok(Head::Invalid {
-                    reason: "malformed_request",
-                    detail: e.to_string(),
-                    data: buf.freeze(),
-                    status: Some(400),
-                })
-            }
-        }
     }
 }
 
-/// What hyper would refuse in a head httparse accepts (it would answer with a
-/// bare 400 of its own, without the persona's `Server` header).
-fn head_problem(req: &httparse::Request<'_, '_>) -> Option<&'static str> {
-    if let Some(target) = req.path {
-        if target.parse::<::http::Uri>().is_err() {
-            return Some("invalid request target");
+/// The `protocol_error` reason of a refusal.
+fn refusal_reason(r: Refusal) -> &'static str {
+    match r {
+        Refusal::BadRequest | Refusal::NotImplemented => "malformed_request",
+        Refusal::UriTooLong | Refusal::HeaderTooLarge | Refusal::TooManyHeaders => {
+            "request_head_too_large"
         }
+        Refusal::VersionNotSupported => "unsupported_http_version",
     }
-    let mut length: Option<u64> = None;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .map(str::trim)
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<u64>().ok());
-            match (v, length) {
-                (None, _) => return Some("invalid Content-Length"),
-                (Some(v), Some(prev)) if v != prev => return Some("conflicting Content-Length"),
-                (Some(v), _) => length = Some(v),
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = h.value.rsplit(|b| *b == b',').next().unwrap_or_default();
-            let last = String::from_utf8_lossy(last);
-            if !last.trim().eq_ignore_ascii_case("chunked") {
-                return Some("unsupported Transfer-Encoding");
-            }
-        }
-    }
-    None
 }
 
-/// Adds the first [`SAMPLE`] bytes the peer sent (`data_b64`) and how many (`data_len`).
 fn insert_sample(fields: &mut decnet_core::Fields, data: &[u8]) {
     if data.is_empty() {
         return;
@@ -458,6 +426,26 @@ async fn protocol_error(
     ServiceError::Protocol(reason.to_owned())
 }
 
+/// Time a kept-alive connection may wait for its next request (nginx's
+/// `keepalive_timeout` 75 s, Apache's `KeepAliveTimeout` 5 s).
+fn keepalive_timeout(flavor: Flavor) -> Duration {
+    match flavor {
+        Flavor::Nginx => Duration::from_secs(75),
+        Flavor::Apache => Duration::from_secs(5),
+    }
+}
+
+/// Requests one connection may carry (nginx's `keepalive_requests` 1000,
+/// Apache's `MaxKeepAliveRequests` 100).
+fn max_requests(flavor: Flavor) -> u32 {
+    match flavor {
+        Flavor::Nginx => 1000,
+        Flavor::Apache => 100,
+    }
+}
+
+/// Serves requests on one connection until either side ends it: the decoy's
+/// own HTTP/1 loop, so every byte on the wire is the persona server's.
 async fn serve_http<I>(
     mut io: I,
     ctx: ConnCtx,
@@ -467,89 +455,137 @@ async fn serve_http<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let flavor = site.server().flavor;
+    let rules = Rules::of(flavor);
     // nginx's 60 s, or the operator's shorter pre-auth deadline.
     let head_timeout = HEAD_TIMEOUT.min(ctx.decky.limits.pre_auth_timeout);
-    let prefix = match read_head(&mut io, head_timeout).await? {
-        Head::Nothing => return Ok(()),
-        Head::TimedOut(data) => {
-            let mut e = ctx.event(EventType::LimitExceeded);
-            e.fields.insert("limit".into(), LIMIT_HEADER_TIMEOUT.into());
-            e.fields
-                .insert("max_secs".into(), head_timeout.as_secs().into());
-            insert_sample(&mut e.fields, &data);
-            ctx.emit(e).await;
-            return Ok(());
-        }
-        Head::Valid(prefix) => {
-            // A complete first request head: the pre-auth deadline is lifted.
-            ctx.pre_auth.done();
-            prefix
-        }
-        Head::Invalid {
-            reason,
-            detail,
-            data,
-            status,
-        } => {
-            if let Some(status) = status {
-                let host = site.server().hostname.to_owned();
-                let page = site.error_page(
-                    &Req {
-                        method: "GET",
-                        path: "/",
-                        host: &host,
-                        port: ctx.local.port(),
-                        scheme: if tls.is_some() { "https" } else { "http" },
-                        login: None,
-                    },
-                    status,
-                );
-                let raw = raw_response(site.as_ref(), &page, false);
+    let handler = Handler {
+        site,
+        ctx: ctx.clone(),
+        tls,
+    };
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut served: u32 = 0;
+    loop {
+        let wait = if served == 0 {
+            head_timeout
+        } else {
+            keepalive_timeout(flavor)
+        };
+        let head = match read_head(&mut io, &mut buf, &rules, wait).await? {
+            Got::Head(head) => head,
+            Got::Nothing => return Ok(()),
+            // A kept-alive connection nobody reuses: as normal as a close.
+            Got::TimedOut(data) if served > 0 && data.is_empty() => return Ok(()),
+            Got::TimedOut(data) => {
+                let mut e = ctx.event(EventType::LimitExceeded);
+                e.fields.insert("limit".into(), LIMIT_HEADER_TIMEOUT.into());
+                e.fields.insert("max_secs".into(), wait.as_secs().into());
+                insert_sample(&mut e.fields, &data);
+                ctx.emit(e).await;
+                return Ok(());
+            }
+            Got::Cut(data) => {
+                return Err(protocol_error(
+                    &ctx,
+                    "incomplete_request",
+                    Some("connection closed inside the request head".into()),
+                    &data,
+                    None,
+                )
+                .await)
+            }
+            Got::Refused {
+                refusal,
+                detail,
+                data,
+            } => {
+                let raw = handler.refusal_response(refusal);
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
                     io.write_all(&raw).await?;
                     io.shutdown().await
                 })
                 .await;
+                return Err(protocol_error(
+                    &ctx,
+                    refusal_reason(refusal),
+                    Some(detail.into()),
+                    &data,
+                    Some(refusal.status()),
+                )
+                .await);
             }
-            return Err(protocol_error(&ctx, reason, Some(detail), &data, status).await);
+        };
+        buf.advance(head.len);
+        if served == 0 {
+            // A complete first request head: the pre-auth deadline is lifted.
+            ctx.pre_auth.done();
         }
-    };
-
-    let handler = Arc::new(Handler {
-        site,
-        ctx: ctx.clone(),
-        tls,
-    });
-    let service = hyper::service::service_fn(move |req| {
-        let h = handler.clone();
-        async move { Ok::<_, Infallible>(h.handle(req).await) }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
-        .max_buf_size(MAX_BUF)
-        .max_headers(MAX_HEADERS)
-        .max_header_size(MAX_HEAD)
-        .title_case_headers(true)
-        .auto_date_header(false)
-        .keep_alive(true);
-    let io = TokioIo::new(Rewind::new(prefix, io));
-    match builder.serve_connection(io, service).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_parse() || e.is_parse_too_large() => {
-            Err(protocol_error(&ctx, "malformed_request", Some(e.to_string()), &[], None).await)
+        let body = read_body(&mut io, &mut buf, head.framing, body_max(flavor)).await?;
+        served = served.saturating_add(1);
+        let persist = Persist::of(&head, &body, served, max_requests(flavor));
+        let raw = handler.handle(&head, &body, persist).await;
+        tokio::time::timeout(WRITE_TIMEOUT, io.write_all(&raw))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        if !persist.keep {
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, io.shutdown()).await;
+            return Ok(());
         }
-        Err(e) if e.is_incomplete_message() => {
-            Err(protocol_error(&ctx, "incomplete_request", Some(e.to_string()), &[], None).await)
-        }
-        // A kept-alive connection nobody reuses: as normal as a close.
-        Err(e) if e.is_timeout() => Ok(()),
-        Err(e) => Err(ServiceError::Io(io::Error::other(e.to_string()))),
     }
 }
 
-/// Per-connection request handler: hyper's callback only hands requests here.
+/// Whether a connection stays open after a response, and what the server says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Persist {
+    /// The connection stays open.
+    keep: bool,
+    /// The client asked for keep-alive by name (Apache then says `Keep-Alive: …`).
+    asked: bool,
+    /// Requests the connection may still carry after this one (Apache's `max=`).
+    left: u32,
+}
+
+impl Persist {
+    /// A connection that ends with this response.
+    const CLOSE: Persist = Persist {
+        keep: false,
+        asked: false,
+        left: 0,
+    };
+
+    fn of(head: &wire::Head, body: &Body, served: u32, max: u32) -> Persist {
+        let (close, asked) = connection_tokens(head);
+        let wanted = match head.version {
+            wire::Version::Http09 => false,
+            v if v.at_least_11() => !close,
+            _ => asked && !close,
+        };
+        Persist {
+            keep: wanted && body.cut.is_none() && served < max,
+            asked,
+            left: max.saturating_sub(served.saturating_sub(1)),
+        }
+    }
+}
+
+/// Whether the `Connection` headers say `close`, and `keep-alive`.
+fn connection_tokens(head: &wire::Head) -> (bool, bool) {
+    let mut close = false;
+    let mut ka = false;
+    for h in head.headers.iter().filter(|h| !h.ignored) {
+        if h.name.eq_ignore_ascii_case("connection") {
+            for t in h.value.split(|b| *b == b',') {
+                let t = String::from_utf8_lossy(t);
+                close |= t.trim().eq_ignore_ascii_case("close");
+                ka |= t.trim().eq_ignore_ascii_case("keep-alive");
+            }
+        }
+    }
+    (close, ka)
+}
+
+/// Per-connection request handler.
 struct Handler {
     site: Arc<dyn Site>,
     ctx: ConnCtx,
@@ -562,50 +598,99 @@ struct Body {
     kept: Vec<u8>,
     /// Bytes received.
     len: usize,
-    /// The body went past `BODY_MAX`, timed out or broke off.
+    /// The body went past the server's limit, timed out or broke off.
     cut: Option<&'static str>,
 }
 
-async fn read_body(body: Incoming) -> Body {
-    let mut body = Limited::new(body, BODY_MAX);
+impl Body {
+    fn take(&mut self, data: &[u8]) {
+        self.len = self.len.saturating_add(data.len());
+        let room = BODY_CAPTURE.saturating_sub(self.kept.len());
+        self.kept
+            .extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+    }
+}
+
+/// Reads the body `framing` announces, starting with what `buf` already holds;
+/// leaves in `buf` whatever follows it (a pipelined request).
+async fn read_body<I: AsyncRead + Unpin>(
+    io: &mut I,
+    buf: &mut BytesMut,
+    framing: wire::Framing,
+    max: usize,
+) -> Result<Body, ServiceError> {
     let mut out = Body {
         kept: Vec::new(),
         len: 0,
         cut: None,
     };
     let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    let mut chunked = wire::Chunked::default();
+    let mut left = match framing {
+        wire::Framing::None => return Ok(out),
+        wire::Framing::Length(n) => n,
+        wire::Framing::Chunked => u64::MAX,
+    };
+    let too_large = matches!(framing, wire::Framing::Length(n) if n > max as u64);
     loop {
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => {
-                out.cut = Some("body_timeout");
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                out.cut = Some(if e.is::<http_body_util::LengthLimitError>() {
-                    "body_too_large"
-                } else {
-                    "body_incomplete"
-                });
-                break;
-            }
-            Ok(Some(Ok(frame))) => {
-                if let Ok(mut data) = frame.into_data() {
-                    out.len = out.len.saturating_add(data.len());
-                    let room = BODY_CAPTURE.saturating_sub(out.kept.len());
-                    let take = room.min(data.len());
-                    out.kept
-                        .extend_from_slice(data.chunk().get(..take).unwrap_or_default());
-                    data.advance(data.remaining());
+        // Consume what is buffered.
+        match framing {
+            wire::Framing::Chunked => match chunked.feed(buf, &mut |d| out.take(d)) {
+                Ok(used) => {
+                    buf.advance(used);
+                    if chunked.done() {
+                        return Ok(out);
+                    }
+                }
+                Err(_) => {
+                    out.cut = Some("body_incomplete");
+                    buf.clear();
+                    return Ok(out);
+                }
+            },
+            _ => {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                out.take(buf.get(..take).unwrap_or_default());
+                buf.advance(take);
+                left -= take as u64;
+                if left == 0 {
+                    return Ok(out);
                 }
             }
         }
+        // A declared length past the limit is refused once the capture is full,
+        // without reading the rest; a chunked one once it goes past the limit.
+        if out.len > max || (too_large && out.len >= BODY_CAPTURE) {
+            out.cut = Some("body_too_large");
+            return Ok(out);
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        // A body refused already is waited for only briefly (nginx answers 413
+        // at once): long enough for a client that sends it after its head.
+        let until = if too_large {
+            deadline.min(tokio::time::Instant::now() + REFUSED_BODY_WAIT)
+        } else {
+            deadline
+        };
+        match tokio::time::timeout_at(until, io.read(&mut chunk)).await {
+            Err(_) => {
+                out.cut = Some(if too_large {
+                    "body_too_large"
+                } else {
+                    "body_timeout"
+                });
+                return Ok(out);
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(0)) => {
+                out.cut = Some("body_incomplete");
+                return Ok(out);
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
     }
-    out
 }
 
-/// Keeps host names for redirects to the characters a host can have; anything
-/// else falls back to the persona's host name.
 fn sane_host(host: Option<&str>, fallback: &str) -> String {
     match host {
         Some(h)
@@ -623,29 +708,44 @@ fn sane_host(host: Option<&str>, fallback: &str) -> String {
 }
 
 impl Handler {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let (parts, body) = req.into_parts();
-        let body = read_body(body).await;
-        let headers = &parts.headers;
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The server's answer to a head it refuses, closing the connection.
+    fn refusal_response(&self, refusal: Refusal) -> Vec<u8> {
+        let host = self.site.server().hostname.to_owned();
+        let req = self.req("GET", "/", &host, self.scheme(), None);
+        let page = self.site.refusal_page(&req, refusal);
+        raw_response(self.site.as_ref(), &page, Persist::CLOSE, Answer::Full)
+    }
+
+    /// Answers one request and records it; returns the bytes to send.
+    async fn handle(&self, head: &wire::Head, body: &Body, persist: Persist) -> Vec<u8> {
         let header_text = |name: &str| {
-            headers
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            head.header(name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
         };
-        let host = header_text("host").or_else(|| parts.uri.authority().map(|a| a.to_string()));
+        let host = header_text("host").or_else(|| head.host());
         let content_type = header_text("content-type")
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let path = parts.uri.path();
-        let method = parts.method.as_str();
+        let path = head.path();
+        let method = head.method.as_str();
 
-        let auth = headers
-            .get(::http::header::AUTHORIZATION)
-            .map(|v| creds::parse_authorization(v.as_bytes()));
-        let login = self.login(path, &content_type, parts.uri.query(), &body);
+        let auth = head.header("authorization").map(creds::parse_authorization);
+        let logins = self.logins(path, &content_type, head.query(), body);
 
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let url_host = sane_host(host.as_deref(), self.site.server().hostname);
+        let scheme = self.scheme();
+        let url_host = sane_host(head.host().as_deref(), self.site.server().hostname);
+        let basic = match &auth {
+            Some(Authorization::Basic { user, password }) => Some((user.as_str(), &password[..])),
+            _ => None,
+        };
         let mut page = match body.cut {
             Some("body_too_large") => self
                 .site
@@ -653,29 +753,39 @@ impl Handler {
             Some(_) => self
                 .site
                 .error_page(&self.req(method, path, &url_host, scheme, None), 400),
-            None => self
-                .site
-                .route(&self.req(method, path, &url_host, scheme, login.as_ref())),
+            None => {
+                let mut req = self.req(method, path, &url_host, scheme, logins.first());
+                req.basic = basic;
+                req.logins = logins.len();
+                self.site.route(&req)
+            }
         };
         if page.status == 204 || page.status == 304 {
             page.body.clear();
         }
-        let wants_close = body.cut.is_some() || !keep_alive(parts.version, headers);
-        let response = hyper_response(self.site.as_ref(), &page, !wants_close);
+        let answer = match (head.version, method) {
+            (wire::Version::Http09, _) => Answer::BodyOnly,
+            (_, "HEAD") => Answer::HeadersOnly,
+            _ => Answer::Full,
+        };
+        let response = raw_response(self.site.as_ref(), &page, persist, answer);
 
         let mut e = self.ctx.event(EventType::HttpRequest);
         let f = &mut e.fields;
         f.insert("method".into(), method.into());
         f.insert("path".into(), path.into());
-        f.insert(
-            "query".into(),
-            parts.uri.query().map_or(Value::Null, Into::into),
-        );
-        f.insert("target".into(), parts.uri.to_string().into());
-        f.insert("version".into(), format!("{:?}", parts.version).into());
-        let list: Vec<Value> = headers
+        f.insert("query".into(), head.query().map_or(Value::Null, Into::into));
+        f.insert("target".into(), head.target.clone().into());
+        f.insert("version".into(), head.version.text().into());
+        let list: Vec<Value> = head
+            .headers
             .iter()
-            .map(|(k, v)| json!([k.as_str(), String::from_utf8_lossy(v.as_bytes())]))
+            .map(|h| {
+                json!([
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&h.value)
+                ])
+            })
             .collect();
         f.insert("headers".into(), Value::Array(list));
         f.insert(
@@ -683,7 +793,7 @@ impl Handler {
             header_text("user-agent").map_or(Value::Null, Into::into),
         );
         f.insert("host".into(), host.map_or(Value::Null, Into::into));
-        insert_body(f, &body);
+        insert_body(f, body);
         f.insert("status".into(), page.status.into());
         f.insert("app".into(), self.site.app_name().into());
         f.insert("tls".into(), self.tls.is_some().into());
@@ -716,7 +826,9 @@ impl Handler {
             }
             _ => None,
         };
-        match (&e.credential, login) {
+        let mut logins = logins.into_iter();
+        let first = logins.next();
+        match (&e.credential, first) {
             (None, Some(l)) => {
                 e.fields
                     .insert("login_user".into(), l.principal.clone().into());
@@ -731,7 +843,25 @@ impl Handler {
             }
             (_, None) => {}
         }
+        // A multicall carries many pairs: each further one is its own
+        // `login_attempt`, so every guess is a credential of its own.
+        let extra: Vec<Login> = logins.collect();
+        if !extra.is_empty() {
+            e.fields.insert("logins".into(), (extra.len() + 1).into());
+        }
         self.ctx.emit(e).await;
+        for l in extra {
+            let mut a = self.ctx.event(EventType::LoginAttempt);
+            a.fields.insert("method".into(), method.into());
+            a.fields.insert("path".into(), path.into());
+            a.fields.insert("via".into(), "xmlrpc_multicall".into());
+            a.credential = Some(Credential::new(
+                l.principal,
+                &l.secret,
+                SecretKind::Password,
+            ));
+            self.ctx.emit(a).await;
+        }
         response
     }
 
@@ -750,36 +880,46 @@ impl Handler {
             port: self.ctx.local.port(),
             scheme,
             login,
+            basic: None,
+            logins: usize::from(login.is_some()),
         }
     }
 
-    /// A login in the body (form, JSON or XML-RPC) or, failing that, the query string.
-    fn login(
+    /// The logins in the body (form, JSON or XML-RPC, every pair of a
+    /// multicall) or, failing that, the query string.
+    fn logins(
         &self,
         path: &str,
         content_type: &str,
         query: Option<&str>,
         body: &Body,
-    ) -> Option<Login> {
+    ) -> Vec<Login> {
         let data = &body.kept;
         let from_body = if data.is_empty() {
-            None
+            Vec::new()
         } else if path.ends_with("xmlrpc.php") || content_type.contains("xml") {
-            creds::xmlrpc_login(data)
+            creds::xmlrpc_logins(data)
         } else if content_type.contains("json") {
-            creds::json_login(data)
+            creds::json_login(data).into_iter().collect()
         } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
             creds::form_login(&creds::parse_form(data))
+                .into_iter()
+                .collect()
         } else {
-            None
+            Vec::new()
         };
-        from_body
-            .or_else(|| query.and_then(|q| creds::form_login(&creds::parse_form(q.as_bytes()))))
+        if !from_body.is_empty() {
+            return from_body;
+        }
+        query
+            .and_then(|q| creds::form_login(&creds::parse_form(q.as_bytes())))
+            .into_iter()
+            .collect()
     }
 }
 
 fn insert_body(f: &mut decnet_core::event::Fields, body: &Body) {
-    let truncated = body.len > body.kept.len();
+    let truncated = body.len > body.kept.len() || body.cut.is_some();
     if !body.kept.is_empty() {
         match body_text(&body.kept, truncated) {
             Some(text) => {
@@ -819,22 +959,6 @@ fn body_text(data: &[u8], truncated: bool) -> Option<&str> {
     (!binary).then_some(text)
 }
 
-/// Whether the client lets the connection stay open after this response.
-fn keep_alive(version: Version, headers: &::http::HeaderMap) -> bool {
-    let has = |token: &str| {
-        headers.get_all(::http::header::CONNECTION).iter().any(|v| {
-            v.to_str()
-                .unwrap_or_default()
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
-    };
-    match version {
-        Version::HTTP_10 | Version::HTTP_09 => has("keep-alive"),
-        _ => !has("close"),
-    }
-}
-
 fn http_date(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .unwrap_or_default()
@@ -842,19 +966,26 @@ fn http_date(secs: i64) -> String {
         .to_string()
 }
 
+/// What of a response goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Status line, headers and body.
+    Full,
+    /// HEAD: status line and headers (with the body's length).
+    HeadersOnly,
+    /// HTTP/0.9: the body alone.
+    BodyOnly,
+}
+
 /// The response headers in the order the persona's server sends them.
-fn response_headers(site: &dyn Site, page: &Page, keep_alive: bool) -> Vec<(&'static str, String)> {
+fn response_headers(site: &dyn Site, page: &Page, persist: Persist) -> Vec<(&'static str, String)> {
     let site = site.server();
     let now = http_date(chrono::Utc::now().timestamp());
     let len = page.body.len();
     let mut h: Vec<(&'static str, String)> = Vec::with_capacity(12);
-    let connection = match (site.flavor, keep_alive) {
-        (Flavor::Nginx, true) => "keep-alive",
-        (Flavor::Apache, true) => "Keep-Alive",
-        (_, false) => "close",
-    };
     match site.flavor {
         Flavor::Nginx => {
+            let connection = if persist.keep { "keep-alive" } else { "close" };
             h.push(("Server", site.server_header.to_owned()));
             h.push(("Date", now));
             h.push(("Content-Type", page.content_type.into()));
@@ -885,51 +1016,42 @@ fn response_headers(site: &dyn Site, page: &Page, keep_alive: bool) -> Vec<(&'st
             if page.content_type.starts_with("text/html") && page.static_file {
                 h.push(("Vary", "Accept-Encoding".into()));
             }
-            if keep_alive {
-                h.push(("Keep-Alive", "timeout=5, max=100".into()));
+            // Apache names keep-alive only to a client that asked for it by name.
+            match (persist.keep, persist.asked) {
+                (true, true) => {
+                    h.push(("Keep-Alive", format!("timeout=5, max={}", persist.left)));
+                    h.push(("Connection", "Keep-Alive".into()));
+                }
+                (true, false) => {}
+                (false, _) => h.push(("Connection", "close".into())),
             }
-            h.push(("Connection", connection.into()));
             h.push(("Content-Type", page.content_type.into()));
         }
     }
     h
 }
 
-fn hyper_response(site: &dyn Site, page: &Page, keep_alive: bool) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(page.body.clone())));
-    *resp.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
-    let phrase = apps::reason(site.server().flavor, page.status);
-    if !phrase.is_empty() && resp.status().canonical_reason() != Some(phrase) {
-        resp.extensions_mut()
-            .insert(hyper::ext::ReasonPhrase::from_static(phrase.as_bytes()));
+/// A whole response as bytes: header names exactly as the server spells them,
+/// always an HTTP/1.1 status line, as nginx and Apache answer every version.
+fn raw_response(site: &dyn Site, page: &Page, persist: Persist, answer: Answer) -> Vec<u8> {
+    if answer == Answer::BodyOnly {
+        return page.body.clone().into_bytes();
     }
-    let headers = resp.headers_mut();
-    for (name, value) in response_headers(site, page, keep_alive) {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            headers.append(n, v);
-        }
-    }
-    resp
-}
-
-/// A whole response as bytes, for answers written before hyper takes over.
-fn raw_response(site: &dyn Site, page: &Page, keep_alive: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\n",
         page.status,
         apps::reason(site.server().flavor, page.status)
     );
-    for (name, value) in response_headers(site, page, keep_alive) {
+    for (name, value) in response_headers(site, page, persist) {
         out.push_str(name);
         out.push_str(": ");
         out.push_str(&value);
         out.push_str("\r\n");
     }
     out.push_str("\r\n");
-    out.push_str(&page.body);
+    if answer == Answer::Full {
+        out.push_str(&page.body);
+    }
     out.into_bytes()
 }
 
@@ -948,6 +1070,7 @@ mod tests {
             index_status: 200,
             default_page: decnet_core::persona::DefaultPage::Nginx,
             mtime: 1_700_000_000,
+            basic_auth: None,
         }
     }
 
@@ -960,8 +1083,13 @@ mod tests {
             extra: vec![],
             static_file: true,
         };
+        let keep = Persist {
+            keep: true,
+            asked: true,
+            left: 100,
+        };
         let names = |s: &PersonaSite| -> Vec<&str> {
-            response_headers(s, &page, true)
+            response_headers(s, &page, keep)
                 .into_iter()
                 .map(|(n, _)| n)
                 .collect()
@@ -982,7 +1110,7 @@ mod tests {
         let apache = names(&site("Apache/2.4.52 (Ubuntu)"));
         assert_eq!(apache.first(), Some(&"Date"));
         assert_eq!(apache.last(), Some(&"Content-Type"));
-        let raw = raw_response(&site("nginx/1.22.1"), &page, false);
+        let raw = raw_response(&site("nginx/1.22.1"), &page, Persist::CLOSE, Answer::Full);
         let text = String::from_utf8(raw).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: "));
         assert!(text.contains("\r\nConnection: close\r\n"));
@@ -1052,21 +1180,85 @@ mod tests {
         assert_eq!(body_text(b"caf\xc3", false), None);
     }
 
+    fn head(raw: &[u8]) -> wire::Head {
+        match wire::parse_head(raw, &Rules::of(Flavor::Nginx)) {
+            wire::Parsed::Complete(h) => h,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn keep_alive_rules() {
-        let mut h = ::http::HeaderMap::new();
-        assert!(keep_alive(Version::HTTP_11, &h));
-        assert!(!keep_alive(Version::HTTP_10, &h));
-        h.insert(
-            ::http::header::CONNECTION,
-            HeaderValue::from_static("Keep-Alive"),
+        let body = Body {
+            kept: Vec::new(),
+            len: 0,
+            cut: None,
+        };
+        let p = |raw: &[u8], served| Persist::of(&head(raw), &body, served, 100);
+        assert!(p(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1).keep);
+        assert!(!p(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1).asked);
+        assert!(!p(b"GET / HTTP/1.0\r\n\r\n", 1).keep);
+        let ka = p(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 1);
+        assert!(ka.keep && ka.asked);
+        assert_eq!(ka.left, 100);
+        assert_eq!(
+            p(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 2).left,
+            99
         );
-        assert!(keep_alive(Version::HTTP_10, &h));
-        h.insert(
-            ::http::header::CONNECTION,
-            HeaderValue::from_static("foo, close"),
+        assert!(
+            !p(
+                b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n",
+                1
+            )
+            .keep
         );
-        assert!(!keep_alive(Version::HTTP_11, &h));
+        assert!(!p(b"GET /\r\n", 1).keep);
+        // The server's last request on a connection closes it.
+        assert!(!p(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 100).keep);
+    }
+
+    #[test]
+    fn apache_says_keep_alive_only_when_asked_and_counts_down() {
+        let page = Page {
+            status: 404,
+            content_type: "text/html; charset=iso-8859-1",
+            body: "x".into(),
+            extra: vec![],
+            static_file: false,
+        };
+        let apache = site("Apache/2.4.62 (Debian)");
+        let text = |persist| {
+            String::from_utf8(raw_response(&apache, &page, persist, Answer::Full)).unwrap()
+        };
+        let asked = text(Persist {
+            keep: true,
+            asked: true,
+            left: 99,
+        });
+        assert!(
+            asked.contains("\r\nContent-Length: 1\r\nKeep-Alive: timeout=5, max=99\r\nConnection: Keep-Alive\r\nContent-Type: "),
+            "{asked}"
+        );
+        let silent = text(Persist {
+            keep: true,
+            asked: false,
+            left: 99,
+        });
+        assert!(!silent.contains("Connection") && !silent.contains("Keep-Alive"));
+        assert!(text(Persist::CLOSE).contains("\r\nConnection: close\r\n"));
+        // HEAD keeps the length and drops the body; HTTP/0.9 gets the body alone.
+        let head = String::from_utf8(raw_response(
+            &apache,
+            &page,
+            Persist::CLOSE,
+            Answer::HeadersOnly,
+        ))
+        .unwrap();
+        assert!(head.ends_with("\r\n\r\n") && head.contains("Content-Length: 1\r\n"));
+        assert_eq!(
+            raw_response(&apache, &page, Persist::CLOSE, Answer::BodyOnly),
+            b"x"
+        );
     }
 
     #[test]
@@ -1079,59 +1271,61 @@ mod tests {
         assert_eq!(sane_host(None, "fb"), "fb");
     }
 
+    async fn read(mut input: &[u8]) -> Got {
+        let mut buf = BytesMut::new();
+        read_head(
+            &mut input,
+            &mut buf,
+            &Rules::of(Flavor::Nginx),
+            HEAD_TIMEOUT,
+        )
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn head_reader_sorts_requests_from_garbage() {
-        let mut ok: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest";
-        assert!(
-            matches!(read_head(&mut ok, HEAD_TIMEOUT).await.unwrap(), Head::Valid(b) if b.ends_with(b"rest"))
-        );
-        let mut bad: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+        let mut input: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest";
+        let mut buf = BytesMut::new();
+        let got = read_head(
+            &mut input,
+            &mut buf,
+            &Rules::of(Flavor::Nginx),
+            HEAD_TIMEOUT,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(got, Got::Head(h) if buf.get(h.len..) == Some(&b"rest"[..])));
         assert!(matches!(
-            read_head(&mut bad, HEAD_TIMEOUT).await.unwrap(),
-            Head::Invalid {
-                reason: "malformed_request",
-                status: Some(400),
+            read(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").await,
+            Got::Refused {
+                refusal: Refusal::BadRequest,
                 ..
             }
         ));
-        let mut cut: &[u8] = b"GET / HTTP/1.1\r\nHost";
-        assert!(matches!(
-            read_head(&mut cut, HEAD_TIMEOUT).await.unwrap(),
-            Head::Invalid {
-                reason: "incomplete_request",
-                status: None,
-                ..
-            }
-        ));
+        assert!(matches!(read(b"GET / HTTP/1.1\r\nHost").await, Got::Cut(_)));
         for smuggle in [
-            &b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
-            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
         ] {
-            let mut input = smuggle;
-            assert!(matches!(
-                read_head(&mut input, HEAD_TIMEOUT).await.unwrap(),
-                Head::Invalid {
-                    reason: "malformed_request",
-                    status: Some(400),
-                    ..
+            match read(smuggle).await {
+                Got::Refused { refusal, .. } => {
+                    assert_eq!(refusal_reason(refusal), "malformed_request");
+                    // nginx answers an unknown transfer coding with 501.
+                    assert!(matches!(refusal.status(), 400 | 501));
                 }
-            ));
-        }
-        let mut empty: &[u8] = b"";
-        assert!(matches!(
-            read_head(&mut empty, HEAD_TIMEOUT).await.unwrap(),
-            Head::Nothing
-        ));
-        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
-        let mut big = big.as_bytes();
-        assert!(matches!(
-            read_head(&mut big, HEAD_TIMEOUT).await.unwrap(),
-            Head::Invalid {
-                reason: "request_head_too_large",
-                ..
+                _ => panic!("{}", String::from_utf8_lossy(smuggle)),
             }
-        ));
+        }
+        assert!(matches!(read(b"").await, Got::Nothing));
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(40 * 1024));
+        match read(big.as_bytes()).await {
+            Got::Refused { refusal, .. } => {
+                assert_eq!(refusal_reason(refusal), "request_head_too_large")
+            }
+            _ => panic!("a 40k header was not refused"),
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -1143,17 +1337,24 @@ mod tests {
             .await
             .unwrap();
         let started = tokio::time::Instant::now();
-        let head = read_head(&mut server, Duration::from_secs(10))
+        let rules = Rules::of(Flavor::Nginx);
+        let mut buf = BytesMut::new();
+        let head = read_head(&mut server, &mut buf, &rules, Duration::from_secs(10))
             .await
             .unwrap();
-        assert!(matches!(head, Head::TimedOut(b) if b.starts_with(b"GET / HTTP/1.1")));
+        assert!(matches!(head, Got::TimedOut(b) if b.starts_with(b"GET / HTTP/1.1")));
         assert_eq!(started.elapsed(), Duration::from_secs(10));
         // A connection that never says a word is held just as long.
         let (_quiet, mut server) = tokio::io::duplex(1024);
-        let head = read_head(&mut server, Duration::from_secs(10))
-            .await
-            .unwrap();
-        assert!(matches!(head, Head::TimedOut(b) if b.is_empty()));
+        let head = read_head(
+            &mut server,
+            &mut BytesMut::new(),
+            &rules,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(head, Got::TimedOut(b) if b.is_empty()));
     }
 
     proptest! {
@@ -1161,7 +1362,8 @@ mod tests {
         fn head_reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let mut input: &[u8] = &bytes;
-            let r = rt.block_on(read_head(&mut input, HEAD_TIMEOUT));
+            let mut buf = BytesMut::new();
+            let r = rt.block_on(read_head(&mut input, &mut buf, &Rules::of(Flavor::Apache), HEAD_TIMEOUT));
             prop_assert!(r.is_ok());
         }
 

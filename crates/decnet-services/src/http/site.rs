@@ -1,10 +1,11 @@
 //! What the HTTP front end serves: a [`Site`] answers requests with pages; the
-//! front end ([`super`]) owns everything else — request-head checks, body caps,
-//! TLS, hyper, the `http_request` events and the server's header order. The
+//! front end ([`super`]) owns everything else — request parsing, body caps,
+//! TLS, the `http_request` events and the server's header order. The
 //! persona web site (`super::apps::PersonaSite`) is one site; HTTP-shaped
 //! services (Elasticsearch, the Docker API, Kubernetes) are others.
 
 use super::apps::{self, Flavor, Page, PersonaSite, Req};
+use super::wire::Refusal;
 
 /// The server a site runs on, as a scanner sees it in every response.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +30,8 @@ pub trait Site: Send + Sync + 'static {
     fn error_page(&self, req: &Req<'_>, status: u16) -> Page;
     /// The answer to plain HTTP sent to a TLS listener.
     fn plain_http_on_tls(&self, host: &str, port: u16) -> Page;
+    /// The server's page for a request head it refuses.
+    fn refusal_page(&self, req: &Req<'_>, refusal: Refusal) -> Page;
     /// Name recorded as `app` on every request event.
     fn app_name(&self) -> &'static str;
 }
@@ -53,6 +56,10 @@ impl Site for PersonaSite {
 
     fn plain_http_on_tls(&self, host: &str, port: u16) -> Page {
         apps::plain_http_on_tls_page(self, host, port)
+    }
+
+    fn refusal_page(&self, req: &Req<'_>, refusal: Refusal) -> Page {
+        apps::refusal_page(self, req, refusal)
     }
 
     fn app_name(&self) -> &'static str {

@@ -1,33 +1,96 @@
-//! Decoy TLS for any service: a self-signed certificate for the persona's host name,
-//! generated once per decky and service and kept in that service's state dir so it
-//! survives restarts, an acceptor offering the service's own ALPN list, [`sniff`] to
-//! tell a TLS ClientHello from plaintext on one port, and [`accept`] to run a
-//! handshake under a deadline.
+//! Decoy TLS for any service, on the system's OpenSSL so that a handshake is
+//! the one nginx or Apache on the persona's distro would give: OpenSSL's ~30
+//! TLS 1.2 suites and its TLS 1.3 order, fallback SCSV, the groups and options
+//! the server configures by default ([`TlsProfile`]). rustls cannot present
+//! that, so it stays for DECNET's own API and fleet channels only.
 //!
-//! Nothing here emits events: a service records a failed handshake as its own
-//! `protocol_error` (with [`HandshakeError::reason`]) and TLS facts on its own events.
+//! Certificates are shaped like Debian's snakeoil (`make-ssl-cert`): RSA 2048,
+//! CN and SAN the host name, a random 20-byte serial, NotBefore at a real
+//! second, ten years of validity, Basic Constraints `CA:FALSE` and a Subject
+//! Key Identifier. OpenSSL cannot derive an RSA key from a seed, so each
+//! decky's certificate and key are generated at its first start and kept in
+//! the service's state dir (NotBefore and serial still come from the instance
+//! seed); a stored certificate of another shape (the ECDSA ones of earlier
+//! releases) is replaced.
+//!
+//! Also here: [`sniff`] to tell a TLS ClientHello from plaintext on one port,
+//! and [`accept`] to run a handshake under a deadline. Nothing here emits
+//! events: a service records a failed handshake as its own `protocol_error`
+//! (with [`HandshakeError::reason`]) and TLS facts on its own events.
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::pin::Pin;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::dh::Dh;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::ssl::{
+    AlpnError, NameType, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode,
+};
+use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName, SubjectKeyIdentifier};
+use openssl::x509::{X509NameBuilder, X509};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 use crate::kit::io::{peek_rewind, Rewind};
 use crate::service::{DeckyRuntime, ServiceError};
+
+/// An accepted decoy TLS connection.
+pub type TlsStream<S> = tokio_openssl::SslStream<S>;
 
 const CERT_FILE: &str = "cert.pem";
 const KEY_FILE: &str = "key.pem";
 /// Records which host name the stored certificate was made for, so a changed
 /// persona gets a new certificate instead of a mismatching one.
 const HOST_FILE: &str = "cert.host";
+/// Key size of the distro's snakeoil certificate.
+const RSA_BITS: u32 = 2048;
+/// `make-ssl-cert` issues for 3650 days.
+const VALIDITY_SECS: i64 = 3650 * 86_400;
+
+/// RFC 7919's ffdhe2048, the group OpenSSL's automatic DH picks for a 2048-bit
+/// key and so the one Apache's DHE suites use.
+const FFDHE2048: &str = "-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+";
+
+/// Whose TLS configuration a decoy listener copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsProfile {
+    /// Debian's nginx: `ssl_protocols TLSv1 … TLSv1.3` (OpenSSL's security level
+    /// leaves 1.2 and 1.3), `ssl_prefer_server_ciphers on`, nginx's default
+    /// `ssl_ciphers HIGH:!aNULL:!MD5`, no DHE, session tickets, no renegotiation.
+    #[default]
+    Nginx,
+    /// Debian's Apache `mod_ssl`: `SSLCipherSuite HIGH:!aNULL`, the client's order
+    /// (`SSLHonorCipherOrder off`), DHE with ffdhe2048, `SSLSessionTickets off`.
+    Apache,
+}
+
+/// The TLS acceptor of one service on one decky.
+#[derive(Clone)]
+pub struct TlsAcceptor {
+    ctx: SslContext,
+}
+
+impl std::fmt::Debug for TlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsAcceptor").finish_non_exhaustive()
+    }
+}
 
 /// Builds the TLS acceptor of one service on one decky.
 #[derive(Debug, Clone)]
@@ -36,17 +99,20 @@ pub struct AcceptorBuilder {
     hostname: String,
     alpn: Vec<Vec<u8>>,
     state_dir: Option<PathBuf>,
+    profile: TlsProfile,
 }
 
 impl AcceptorBuilder {
     /// An acceptor for `service` presenting a certificate for `hostname`, offering no
-    /// ALPN protocol until [`alpn`](Self::alpn) names some.
+    /// ALPN protocol until [`alpn`](Self::alpn) names some, with nginx's profile
+    /// until [`profile`](Self::profile) says otherwise.
     pub fn new(service: &'static str, hostname: impl Into<String>) -> AcceptorBuilder {
         AcceptorBuilder {
             service,
             hostname: hostname.into(),
             alpn: Vec::new(),
             state_dir: None,
+            profile: TlsProfile::default(),
         }
     }
 
@@ -62,25 +128,76 @@ impl AcceptorBuilder {
         self
     }
 
+    /// The server whose TLS configuration the listener copies.
+    pub fn profile(mut self, profile: TlsProfile) -> AcceptorBuilder {
+        self.profile = profile;
+        self
+    }
+
     /// Loads the stored certificate (or makes one) and builds the acceptor.
     pub fn build(self, decky: &DeckyRuntime) -> Result<TlsAcceptor, ServiceError> {
         let service = self.service;
         let dir = self.state_dir.unwrap_or_else(|| decky.state_dir(service));
-        let (certs, key) = match load(service, &dir, &self.hostname) {
+        let (cert, key) = match load(service, &dir, &self.hostname) {
             Some(found) => found,
             None => create(service, &dir, decky, &self.hostname)?,
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| crypto(service, "TLS configuration", e))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| crypto(service, "TLS configuration", e))?;
-        // rustls offers nothing by default; a real server offers its protocol only.
-        cfg.alpn_protocols = self.alpn;
-        Ok(TlsAcceptor::from(Arc::new(cfg)))
+        let e = |e| crypto(service, "TLS configuration", e);
+        let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(e)?;
+        b.set_certificate(&cert).map_err(e)?;
+        b.set_private_key(&key).map_err(e)?;
+        b.check_private_key().map_err(e)?;
+        b.set_verify(SslVerifyMode::NONE);
+        configure(&mut b, self.profile).map_err(e)?;
+        if !self.alpn.is_empty() {
+            let ours = self.alpn;
+            // nginx (1.21.4 and later) ends a handshake that offers none of its
+            // protocols; Apache without mod_http2 goes on without ALPN.
+            let none = match self.profile {
+                TlsProfile::Nginx => AlpnError::ALERT_FATAL,
+                TlsProfile::Apache => AlpnError::NOACK,
+            };
+            b.set_alpn_select_callback(move |_, client| select_alpn(&ours, client).ok_or(none));
+        }
+        Ok(TlsAcceptor { ctx: b.build() })
     }
+}
+
+/// The first of our protocols (in our order, as `SSL_select_next_proto`
+/// prefers them) that the client's wire-format list offers.
+fn select_alpn<'c>(ours: &[Vec<u8>], client: &'c [u8]) -> Option<&'c [u8]> {
+    let mut offered = Vec::new();
+    let mut rest = client;
+    while let Some((&len, tail)) = rest.split_first() {
+        let proto = tail.get(..usize::from(len))?;
+        offered.push(proto);
+        rest = tail.get(usize::from(len)..)?;
+    }
+    ours.iter()
+        .find_map(|p| offered.iter().find(|o| **o == p.as_slice()).copied())
+}
+
+/// The server's own choices on top of the system OpenSSL's defaults (which the
+/// library loads from the same openssl.cnf the real server would read).
+fn configure(
+    b: &mut SslContextBuilder,
+    profile: TlsProfile,
+) -> Result<(), openssl::error::ErrorStack> {
+    b.set_options(SslOptions::NO_SSLV2 | SslOptions::NO_SSLV3 | SslOptions::NO_COMPRESSION);
+    b.set_options(SslOptions::NO_RENEGOTIATION);
+    match profile {
+        TlsProfile::Nginx => {
+            b.set_cipher_list("HIGH:!aNULL:!MD5")?;
+            b.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
+        }
+        TlsProfile::Apache => {
+            b.set_cipher_list("HIGH:!aNULL")?;
+            b.set_options(SslOptions::NO_TICKET);
+            let dh = Dh::params_from_pem(FFDHE2048.as_bytes())?;
+            b.set_tmp_dh(&dh)?;
+        }
+    }
+    Ok(())
 }
 
 fn crypto(service: &'static str, what: &'static str, e: impl std::fmt::Display) -> ServiceError {
@@ -99,7 +216,7 @@ fn state(service: &'static str, what: &str, path: &Path, source: std::io::Error)
     }
 }
 
-type CertAndKey = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+type CertAndKey = (X509, PKey<Private>);
 
 fn load(service: &str, dir: &Path, hostname: &str) -> Option<CertAndKey> {
     let host = std::fs::read_to_string(dir.join(HOST_FILE)).ok()?;
@@ -111,19 +228,22 @@ fn load(service: &str, dir: &Path, hostname: &str) -> Option<CertAndKey> {
         );
         return None;
     }
-    let certs = CertificateDer::pem_file_iter(dir.join(CERT_FILE))
-        .ok()?
-        .collect::<Result<Vec<_>, _>>()
-        .ok()?;
-    let key = PrivateKeyDer::from_pem_file(dir.join(KEY_FILE)).ok()?;
-    if certs.is_empty() {
+    let cert = X509::from_pem(&std::fs::read(dir.join(CERT_FILE)).ok()?).ok()?;
+    let key = PKey::private_key_from_pem(&std::fs::read(dir.join(KEY_FILE)).ok()?).ok()?;
+    let snakeoil_shaped = key.rsa().is_ok_and(|r| r.size() * 8 == RSA_BITS)
+        && cert.public_key().is_ok_and(|p| p.public_eq(&key));
+    if !snakeoil_shaped {
+        tracing::info!(
+            service,
+            dir = %dir.display(),
+            "stored TLS certificate is not shaped like the distro's snakeoil; generating a new one"
+        );
         return None;
     }
-    Some((certs, key))
+    Some((cert, key))
 }
 
-/// A seed label of this service's certificate (`https-cert-year`, as http has always
-/// derived it, so switching http over keeps its certificates' shape).
+/// A seed label of this service's certificate (`https-cert-serial`, …).
 fn label(service: &str, what: &str) -> Vec<u8> {
     format!("{service}-cert-{what}").into_bytes()
 }
@@ -134,45 +254,61 @@ fn create(
     decky: &DeckyRuntime,
     hostname: &str,
 ) -> Result<CertAndKey, ServiceError> {
-    let key = rcgen::KeyPair::generate().map_err(|e| crypto(service, "TLS key", e))?;
-    let mut params = rcgen::CertificateParams::new(vec![hostname.to_owned()])
+    let (cert, key) =
+        snakeoil(decky, service, hostname).map_err(|e| crypto(service, "TLS certificate", e))?;
+    let cert_pem = cert
+        .to_pem()
         .map_err(|e| crypto(service, "TLS certificate", e))?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, hostname);
-    // Dates and serial come from the instance seed so they differ between deckies
-    // and look like a snakeoil certificate made when the host was installed.
-    let seed = &decky.seed;
-    let year = 2022 + i32::try_from(seed.pick(&label(service, "year"), 3)).unwrap_or(0);
-    let month = 1 + u8::try_from(seed.pick(&label(service, "month"), 12)).unwrap_or(0);
-    let day = 1 + u8::try_from(seed.pick(&label(service, "day"), 28)).unwrap_or(0);
-    params.not_before = rcgen::date_time_ymd(year, month, day);
-    params.not_after = rcgen::date_time_ymd(year + 10, month, day);
-    let mut serial = seed.derive_bytes(&label(service, "serial"), 16);
-    if let Some(first) = serial.first_mut() {
-        // A positive, full-length DER integer.
-        *first = (*first & 0x7f) | 0x40;
-    }
-    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| crypto(service, "TLS certificate", e))?;
-
+    let key_pem = key
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| crypto(service, "TLS key", e))?;
     std::fs::create_dir_all(dir).map_err(|e| state(service, "creating", dir, e))?;
-    write_file(
-        service,
-        &dir.join(KEY_FILE),
-        key.serialize_pem().as_bytes(),
-        0o600,
-    )?;
-    write_file(service, &dir.join(CERT_FILE), cert.pem().as_bytes(), 0o644)?;
+    write_file(service, &dir.join(KEY_FILE), &key_pem, 0o600)?;
+    write_file(service, &dir.join(CERT_FILE), &cert_pem, 0o644)?;
     write_file(service, &dir.join(HOST_FILE), hostname.as_bytes(), 0o644)?;
     tracing::info!(service, dir = %dir.display(), "generated TLS certificate");
+    Ok((cert, key))
+}
 
-    let der =
-        PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| crypto(service, "TLS key", e))?;
-    Ok((vec![cert.der().clone()], der))
+/// A certificate as `make-ssl-cert generate-default-snakeoil` makes one when
+/// the package is installed: made some months before now, at a real second.
+fn snakeoil(
+    decky: &DeckyRuntime,
+    service: &str,
+    hostname: &str,
+) -> Result<CertAndKey, openssl::error::ErrorStack> {
+    let seed = &decky.seed;
+    let key = PKey::from_rsa(Rsa::generate(RSA_BITS)?)?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, hostname)?;
+    let name = name.build();
+    let mut b = X509::builder()?;
+    b.set_version(2)?;
+    // `openssl req -x509` draws a 159-bit serial: 20 bytes, top bit clear.
+    let mut serial = seed.derive_bytes(&label(service, "serial"), 20);
+    if let Some(first) = serial.first_mut() {
+        *first = (*first & 0x7f) | 0x01;
+    }
+    b.set_serial_number(BigNum::from_slice(&serial)?.to_asn1_integer()?.as_ref())?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(&key)?;
+    let age_secs = (30 + seed.pick(&label(service, "age-days"), 700)) * 86_400
+        + seed.pick(&label(service, "age-secs"), 86_400);
+    let not_before =
+        chrono::Utc::now().timestamp() - i64::try_from(age_secs).unwrap_or(30 * 86_400);
+    b.set_not_before(Asn1Time::from_unix(not_before)?.as_ref())?;
+    b.set_not_after(Asn1Time::from_unix(not_before + VALIDITY_SECS)?.as_ref())?;
+    let bc = BasicConstraints::new().build()?;
+    let san = SubjectAlternativeName::new()
+        .dns(hostname)
+        .build(&b.x509v3_context(None, None))?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(bc)?;
+    b.append_extension(san)?;
+    b.append_extension(ski)?;
+    b.sign(&key, MessageDigest::sha256())?;
+    Ok((b.build(), key))
 }
 
 /// Writes through a temporary file and a rename, so a crash never leaves half a key.
@@ -274,22 +410,35 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     timeout: Duration,
 ) -> Result<TlsStream<S>, HandshakeError> {
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+    let ssl = Ssl::new(&acceptor.ctx).map_err(|e| HandshakeError::Tls(e.to_string()))?;
+    let mut tls = TlsStream::new(ssl, stream).map_err(|e| HandshakeError::Tls(e.to_string()))?;
+    match tokio::time::timeout(timeout, Pin::new(&mut tls).accept()).await {
         Err(_elapsed) => Err(HandshakeError::TimedOut),
-        Ok(Ok(tls)) => Ok(tls),
+        Ok(Ok(())) => Ok(tls),
         Ok(Err(e)) => Err(classify(e)),
     }
 }
 
-fn classify(e: std::io::Error) -> HandshakeError {
+fn classify(e: openssl::ssl::Error) -> HandshakeError {
     use std::io::ErrorKind as K;
-    match e.kind() {
-        // tokio-rustls reports TLS-level failures as InvalidData around rustls's error.
-        K::InvalidData => HandshakeError::Tls(e.to_string()),
-        K::UnexpectedEof | K::ConnectionReset | K::BrokenPipe => HandshakeError::Closed,
-        K::TimedOut => HandshakeError::TimedOut,
-        _ => HandshakeError::Io(e),
+    if let Some(io) = e.io_error() {
+        return match io.kind() {
+            K::UnexpectedEof | K::ConnectionReset | K::BrokenPipe => HandshakeError::Closed,
+            K::TimedOut => HandshakeError::TimedOut,
+            kind => HandshakeError::Io(std::io::Error::new(kind, io.to_string())),
+        };
     }
+    // OpenSSL 3 reports a peer that left mid-handshake as an SSL error of its own.
+    let eof = e.ssl_error().is_some_and(|stack| {
+        stack
+            .errors()
+            .iter()
+            .any(|x| x.reason().is_some_and(|r| r.contains("unexpected eof")))
+    });
+    if eof || (e.code() == openssl::ssl::ErrorCode::SYSCALL && e.ssl_error().is_none()) {
+        return HandshakeError::Closed;
+    }
+    HandshakeError::Tls(e.to_string())
 }
 
 /// What a client revealed in its handshake, for the service's events.
@@ -297,9 +446,9 @@ fn classify(e: std::io::Error) -> HandshakeError {
 pub struct ClientFacts {
     /// Server name it asked for (SNI).
     pub sni: Option<String>,
-    /// Negotiated protocol version (`TLSv1_3`, …).
+    /// Negotiated protocol version (`TLSv1.3`, …, as OpenSSL names it).
     pub version: Option<String>,
-    /// Negotiated cipher suite.
+    /// Negotiated cipher suite (`TLS_AES_256_GCM_SHA384`, `ECDHE-RSA-AES256-GCM-SHA384`).
     pub cipher: Option<String>,
     /// Negotiated ALPN protocol.
     pub alpn: Option<String>,
@@ -308,15 +457,13 @@ pub struct ClientFacts {
 impl ClientFacts {
     /// The facts of an accepted connection.
     pub fn of<S>(tls: &TlsStream<S>) -> ClientFacts {
-        let (_, conn) = tls.get_ref();
+        let ssl = tls.ssl();
         ClientFacts {
-            sni: conn.server_name().map(str::to_owned),
-            version: conn.protocol_version().map(|v| format!("{v:?}")),
-            cipher: conn
-                .negotiated_cipher_suite()
-                .map(|s| format!("{:?}", s.suite())),
-            alpn: conn
-                .alpn_protocol()
+            sni: ssl.servername(NameType::HOST_NAME).map(str::to_owned),
+            version: Some(ssl.version_str().to_owned()),
+            cipher: ssl.current_cipher().map(|c| c.name().to_owned()),
+            alpn: ssl
+                .selected_alpn_protocol()
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
         }
     }
@@ -328,7 +475,9 @@ mod tests {
     use decnet_core::config::model::{DeckyConfig, Limits};
     use decnet_core::persona::{distro, OsFamily};
     use decnet_core::seed::InstanceSeed;
-    use rustls::pki_types::ServerName;
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn decky(name: &str, data: &Path) -> DeckyRuntime {
@@ -457,6 +606,80 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.reason(), "closed", "{err}");
+    }
+
+    #[test]
+    fn alpn_picks_ours_in_our_order_and_survives_garbage() {
+        let ours = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+        assert_eq!(
+            select_alpn(&ours, b"\x02h2\x08http/1.0\x08http/1.1"),
+            Some(&b"http/1.1"[..])
+        );
+        assert_eq!(select_alpn(&ours, b"\x02h2"), None);
+        assert_eq!(select_alpn(&ours, b"\x09http/1.1"), None);
+        assert_eq!(select_alpn(&ours, b""), None);
+    }
+
+    #[test]
+    fn certificates_are_shaped_like_the_distros_snakeoil() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = decky("web", tmp.path());
+        AcceptorBuilder::new("https", "web-host").build(&d).unwrap();
+        let pem = std::fs::read(d.state_dir("https").join(CERT_FILE)).unwrap();
+        let cert = X509::from_pem(&pem).unwrap();
+        let key = cert.public_key().unwrap();
+        assert_eq!(key.rsa().unwrap().size() * 8, 2048);
+        let cn: Vec<String> = cert
+            .subject_name()
+            .entries_by_nid(Nid::COMMONNAME)
+            .map(|e| e.data().to_string().unwrap())
+            .collect();
+        assert_eq!(cn, ["web-host"]);
+        let names = cert.subject_alt_names().unwrap();
+        let san: Vec<&str> = names.iter().filter_map(|n| n.dnsname()).collect();
+        assert_eq!(san, ["web-host"]);
+        assert_eq!(cert.serial_number().to_bn().unwrap().num_bytes(), 20);
+        let diff = cert.not_before().diff(cert.not_after()).unwrap();
+        assert_eq!((diff.days, diff.secs), (3650, 0));
+        // A real second, not midnight.
+        let text = String::from_utf8(cert.to_text().unwrap()).unwrap();
+        assert!(!text.contains("00:00:00 "), "{text}");
+        let order: Vec<&str> = [
+            "X509v3 Basic Constraints",
+            "X509v3 Subject Alternative Name",
+            "X509v3 Subject Key Identifier",
+        ]
+        .into_iter()
+        .filter(|e| text.contains(e))
+        .collect();
+        assert_eq!(order.len(), 3, "{text}");
+        let at = |e: &str| text.find(e).unwrap();
+        assert!(at(order[0]) < at(order[1]) && at(order[1]) < at(order[2]));
+        assert!(text.contains("CA:FALSE"));
+        assert!(text.contains("sha256WithRSAEncryption"));
+    }
+
+    #[test]
+    fn a_stored_certificate_of_another_shape_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = decky("old", tmp.path());
+        let dir = d.state_dir("https");
+        std::fs::create_dir_all(&dir).unwrap();
+        // An ECDSA certificate as earlier releases stored.
+        let ec = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap();
+        let key = PKey::from_ec_key(ec).unwrap();
+        let mut b = X509::builder().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        std::fs::write(dir.join(CERT_FILE), b.build().to_pem().unwrap()).unwrap();
+        std::fs::write(dir.join(KEY_FILE), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        std::fs::write(dir.join(HOST_FILE), "old-host").unwrap();
+        AcceptorBuilder::new("https", "old-host").build(&d).unwrap();
+        let cert = X509::from_pem(&std::fs::read(dir.join(CERT_FILE)).unwrap()).unwrap();
+        assert!(cert.public_key().unwrap().rsa().is_ok());
     }
 
     #[test]
