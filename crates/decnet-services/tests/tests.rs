@@ -14,3 +14,5 @@ mod harness;
 mod http;
 mod ssh;
 mod ssh_clients;
+mod ssh_realism;
+mod ssh_transfer;
