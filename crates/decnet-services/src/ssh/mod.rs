@@ -146,7 +146,7 @@ impl Shared {
 pub struct SshInstance {
     ident: String,
     release: wire::algos::Release,
-    keys: wire::hostkey::HostKeys,
+    keys: Arc<wire::hostkey::HostKeys>,
     banner_delay: Duration,
     shared: Arc<Shared>,
 }
@@ -213,7 +213,7 @@ impl Service for Ssh {
         Ok(Arc::new(SshInstance {
             release: wire::algos::Release::for_ident(&version),
             ident: version,
-            keys: wire::hostkey::HostKeys::new(seed),
+            keys: Arc::new(wire::hostkey::HostKeys::new(seed)),
             banner_delay: banner_delay(seed),
             shared: Arc::new(shared),
         }))

@@ -271,10 +271,12 @@ impl Release {
 
     /// The RSA signature algorithms it offers for an RSA host key.
     pub fn rsa_host_algs(&self) -> &'static [&'static str] {
-        if self.ssh_rsa {
-            &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
-        } else {
-            &["rsa-sha2-512", "rsa-sha2-256"]
+        match self.version {
+            // 7.x's list_hostkey_types: the key's own name, then the SHA-2 names.
+            0..=79 => &["ssh-rsa", "rsa-sha2-512", "rsa-sha2-256"],
+            // 8.x appends the SHA-2 names first; 8.8 dropped ssh-rsa from the defaults.
+            _ if self.ssh_rsa => &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+            _ => &["rsa-sha2-512", "rsa-sha2-256"],
         }
     }
 
@@ -357,7 +359,9 @@ mod tests {
         assert!(!centos.strict_kex);
         assert!(centos.kex_list().ends_with("diffie-hellman-group14-sha1"));
         assert!(centos.cipher_list().contains("aes256-cbc"));
-        assert_eq!(centos.rsa_host_algs().last(), Some(&"ssh-rsa"));
+        assert_eq!(centos.rsa_host_algs().first(), Some(&"ssh-rsa"));
+        let focal = Release::for_ident("SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.9");
+        assert_eq!(focal.rsa_host_algs().last(), Some(&"ssh-rsa"));
         let jammy = Release::for_ident("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6");
         assert!(jammy.strict_kex);
         assert!(jammy

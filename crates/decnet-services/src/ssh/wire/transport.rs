@@ -4,6 +4,7 @@
 //! initial and repeated, with strict KEX and `SSH_MSG_EXT_INFO` where the
 //! persona's release has them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -106,7 +107,7 @@ pub struct Transport<S> {
     sealer: Sealer,
     wbuf: Vec<u8>,
     release: Release,
-    keys: HostKeys,
+    keys: Arc<HostKeys>,
     server_ident: Vec<u8>,
     client_ident: Vec<u8>,
     session_id: Option<Vec<u8>>,
@@ -130,7 +131,7 @@ impl<S> std::fmt::Debug for Transport<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
     /// A transport over `io` that announces `server_ident` (`SSH-2.0-…`).
-    pub fn new(io: S, server_ident: &str, release: Release, keys: HostKeys) -> Transport<S> {
+    pub fn new(io: S, server_ident: &str, release: Release, keys: Arc<HostKeys>) -> Transport<S> {
         Transport {
             io,
             rbuf: BytesMut::with_capacity(4096),
@@ -404,18 +405,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
                 || c_host.split(',').next() != Some(host));
         let method =
             Method::from_name(kex_name).ok_or(WireError::NoCommonAlgorithm("key exchange"))?;
-        let hostkey = self
-            .keys
+        // The keys are shared by every connection of the decky: borrow, do not copy.
+        let keys = self.keys.clone();
+        let hostkey = keys
             .for_alg(host)
             .await
-            .ok_or(WireError::NoCommonAlgorithm("host key"))?
-            .clone();
+            .ok_or(WireError::NoCommonAlgorithm("host key"))?;
         let prefix = HashPrefix {
             client_ident: self.client_ident.clone(),
             server_ident: self.server_ident.clone(),
             client_kexinit: client_kexinit.clone(),
             server_kexinit: ours,
-            host_key: hostkey::blob(&hostkey)?,
+            host_key: hostkey::blob(hostkey)?,
         };
         self.negotiated = Negotiated {
             kex: kex_name.to_owned(),
@@ -478,7 +479,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
             }
         };
         let (code, public, as_mpint) = reply;
-        let sig = hostkey::sign(&hostkey, host, &h)?;
+        let sig = hostkey::sign(hostkey, host, &h)?;
         let mut p = vec![code];
         put_string(&mut p, &prefix.host_key);
         if as_mpint {
@@ -602,7 +603,7 @@ mod tests {
             a,
             "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
             Release::for_ident("SSH-2.0-OpenSSH_9.2p1"),
-            HostKeys::new(&seed),
+            Arc::new(HostKeys::new(&seed)),
         );
         b.write_all(input).await.unwrap();
         let r = t.exchange_ident(Duration::ZERO).await;
