@@ -482,3 +482,119 @@ async fn forwarding_requests_are_recorded_and_refused() {
     assert_eq!(e.fields["destination_port"], 3306);
     assert_eq!(e.fields["allowed"], false);
 }
+
+/// Logs in as root with the real client restricted to `opts` and runs `uname -n`.
+async fn login_with(tmp: &Path, s: &Served, opts: &[&str]) -> std::process::Output {
+    let mut all = vec!["-o", "PreferredAuthentications=password"];
+    all.extend_from_slice(opts);
+    let c = ssh(tmp, s, "root", &all, &["uname", "-n"]);
+    run(with_password(c, tmp, "root")).await
+}
+
+#[tokio::test]
+async fn the_real_client_completes_every_offered_algorithm() {
+    if !have("ssh") {
+        eprintln!("skipped: needs the OpenSSH client");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = decky_like(
+        tmp.path(),
+        "ssh-algos",
+        "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+    )
+    .await;
+    let mut cases: Vec<Vec<String>> = Vec::new();
+    for kex in [
+        "sntrup761x25519-sha512@openssh.com",
+        "curve25519-sha256@libssh.org",
+        "ecdh-sha2-nistp256",
+        "ecdh-sha2-nistp384",
+        "ecdh-sha2-nistp521",
+        "diffie-hellman-group-exchange-sha256",
+        "diffie-hellman-group14-sha256",
+        "diffie-hellman-group16-sha512",
+        "diffie-hellman-group18-sha512",
+    ] {
+        cases.push(vec![format!("KexAlgorithms={kex}")]);
+    }
+    for cipher in [
+        "chacha20-poly1305@openssh.com",
+        "aes128-ctr",
+        "aes192-ctr",
+        "aes256-ctr",
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+    ] {
+        cases.push(vec![format!("Ciphers={cipher}")]);
+    }
+    for mac in [
+        "umac-64-etm@openssh.com",
+        "umac-128-etm@openssh.com",
+        "hmac-sha2-256-etm@openssh.com",
+        "hmac-sha2-512-etm@openssh.com",
+        "hmac-sha1-etm@openssh.com",
+        "umac-64@openssh.com",
+        "umac-128@openssh.com",
+        "hmac-sha2-256",
+        "hmac-sha2-512",
+        "hmac-sha1",
+    ] {
+        cases.push(vec!["Ciphers=aes128-ctr".into(), format!("MACs={mac}")]);
+    }
+    for host in [
+        "rsa-sha2-512",
+        "rsa-sha2-256",
+        "ecdsa-sha2-nistp256",
+        "ssh-ed25519",
+    ] {
+        cases.push(vec![format!("HostKeyAlgorithms={host}")]);
+    }
+    // Delayed compression and a rekey every kilobyte, both ways.
+    cases.push(vec!["Compression=yes".into(), "RekeyLimit=1K".into()]);
+    for case in &cases {
+        let opts: Vec<String> = case
+            .iter()
+            .flat_map(|o| ["-o".to_owned(), o.clone()])
+            .collect();
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        let out = login_with(tmp.path(), &s, &opts).await;
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{case:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_centos_7_persona_serves_cbc_and_ssh_rsa_to_the_real_client() {
+    if !have("ssh") {
+        eprintln!("skipped: needs the OpenSSH client");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = decky_like(tmp.path(), "ssh-el7", "SSH-2.0-OpenSSH_7.4").await;
+    for opts in [
+        ["-o", "Ciphers=aes256-cbc", "-o", "MACs=hmac-sha1"],
+        [
+            "-o",
+            "Ciphers=aes128-cbc",
+            "-o",
+            "KexAlgorithms=diffie-hellman-group14-sha1",
+        ],
+        [
+            "-o",
+            "HostKeyAlgorithms=ssh-rsa",
+            "-o",
+            "PubkeyAcceptedAlgorithms=+ssh-rsa",
+        ],
+    ] {
+        let out = login_with(tmp.path(), &s, &opts).await;
+        assert!(
+            out.status.success(),
+            "{opts:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
