@@ -192,6 +192,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
             msg::KEXINIT => self.t.kex(p).await?,
             msg::DISCONNECT => return Err(Ended::Wire(WireError::Disconnected)),
             msg::IGNORE | msg::DEBUG | msg::UNIMPLEMENTED => {}
+            msg::PING => {
+                // `ping@openssh.com` (advertised by 9.5+ personas): PONG with the same data.
+                let mut a = vec![msg::PONG];
+                put_string(&mut a, r.string()?);
+                self.t.send(&a).await?;
+            }
             msg::SERVICE_REQUEST => {
                 let service = r.utf8()?;
                 if service != "ssh-userauth" || self.user.is_some() {
@@ -338,7 +344,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
                 let password = r.string()?.to_vec();
                 self.password(&user, &password, LoginMethod::Password).await
             }
-            "publickey" => {
+            // The hostbound variant (OpenSSH 8.9+) adds the server's host key after the signature.
+            "publickey" | "publickey-hostbound-v00@openssh.com" => {
                 let signed = r.bool()?;
                 let alg = r.utf8()?.to_owned();
                 let blob = r.string()?;

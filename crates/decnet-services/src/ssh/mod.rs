@@ -309,6 +309,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_decky_writes_its_identification_within_sshds_range() {
+        let delays: Vec<Duration> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| banner_delay(&decnet_core::seed::InstanceSeed::derive_for(b"k", n)))
+            .collect();
+        for d in &delays {
+            // 10.5–14.5 ms, plus at most 0.7 ms per connection: within sshd's 10–15 ms.
+            assert!(*d >= Duration::from_micros(10_500) && *d < Duration::from_micros(14_500));
+        }
+        let distinct: std::collections::HashSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 1, "deckies differ: {delays:?}");
+        let again = banner_delay(&decnet_core::seed::InstanceSeed::derive_for(b"k", "a"));
+        assert_eq!(again, delays[0], "stable per decky");
+    }
+
+    #[test]
     fn a_refusals_sync_slack_leaves_half_its_delay_for_the_fsync() {
         let ms = Duration::from_millis;
         assert_eq!(sync_slack(ms(2000)), ms(1000));

@@ -59,6 +59,9 @@ pub mod msg {
     pub const CHANNEL_REQUEST: u8 = 98;
     pub const CHANNEL_SUCCESS: u8 = 99;
     pub const CHANNEL_FAILURE: u8 = 100;
+    /// OpenSSH's `SSH2_MSG_PING` (`ping@openssh.com`).
+    pub const PING: u8 = 192;
+    pub const PONG: u8 = 193;
 }
 
 /// `SSH_MSG_DISCONNECT` reason codes (RFC 4250 §4.2.2) that sshd sends.
