@@ -53,11 +53,19 @@ pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
+/// The RSA key, and the same key for `ring`, which signs `rsa-sha2-*` several
+/// times faster than the constant-time `rsa` crate (one signature per connection).
+#[derive(Debug)]
+struct RsaHost {
+    key: PrivateKey,
+    fast: Option<ring::signature::RsaKeyPair>,
+}
+
 /// One decky's host keys.
 #[derive(Debug, Clone)]
 pub struct HostKeys {
     seed: InstanceSeed,
-    rsa: Arc<OnceCell<Option<PrivateKey>>>,
+    rsa: Arc<OnceCell<Option<RsaHost>>>,
     ecdsa: Option<PrivateKey>,
     ed25519: PrivateKey,
 }
@@ -83,10 +91,20 @@ impl HostKeys {
 
     /// The RSA key, generated on first use.
     pub async fn rsa(&self) -> Option<&PrivateKey> {
+        self.rsa_host().await.map(|h| &h.key)
+    }
+
+    async fn rsa_host(&self) -> Option<&RsaHost> {
         self.rsa
             .get_or_init(|| async {
                 let seed = self.seed.clone();
-                match tokio::task::spawn_blocking(move || rsa(&seed)).await {
+                let made = tokio::task::spawn_blocking(move || {
+                    rsa(&seed).map(|key| {
+                        let fast = ring_rsa(&key);
+                        RsaHost { key, fast }
+                    })
+                });
+                match made.await {
                     Ok(Ok(k)) => Some(k),
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "no RSA host key: only ECDSA and Ed25519 are offered");
@@ -123,6 +141,36 @@ impl HostKeys {
         v.join(",")
     }
 
+    /// The signature of `data` for host key algorithm `alg` with the key that
+    /// [`HostKeys::for_alg`] names.
+    pub async fn sign(&self, alg: &str, data: &[u8]) -> Result<Vec<u8>, WireError> {
+        let ring_alg: &'static dyn ring::signature::RsaEncoding = match alg {
+            "rsa-sha2-512" => &ring::signature::RSA_PKCS1_SHA512,
+            "rsa-sha2-256" => &ring::signature::RSA_PKCS1_SHA256,
+            _ => {
+                let key = self
+                    .for_alg(alg)
+                    .await
+                    .ok_or(WireError::NoCommonAlgorithm("host key"))?;
+                return sign(key, alg, data);
+            }
+        };
+        let host = self
+            .rsa_host()
+            .await
+            .ok_or(WireError::NoCommonAlgorithm("host key"))?;
+        let Some(fast) = &host.fast else {
+            return sign(&host.key, alg, data);
+        };
+        let mut sig = vec![0u8; fast.public().modulus_len()];
+        fast.sign(ring_alg, &ring::rand::SystemRandom::new(), data, &mut sig)
+            .map_err(|_| WireError::Crypto("host key signature failed"))?;
+        let mut out = Vec::with_capacity(sig.len() + 24);
+        super::codec::put_str(&mut out, alg);
+        super::codec::put_string(&mut out, &sig);
+        Ok(out)
+    }
+
     /// The key that signs for host key algorithm `alg`.
     pub async fn for_alg(&self, alg: &str) -> Option<&PrivateKey> {
         match alg {
@@ -130,6 +178,65 @@ impl HostKeys {
             "ecdsa-sha2-nistp256" => self.ecdsa(),
             "ssh-ed25519" => Some(&self.ed25519),
             _ => None,
+        }
+    }
+}
+
+/// A DER length.
+fn der_len(out: &mut Vec<u8>, n: usize) {
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let digits = bytes.get(skip..).unwrap_or(&[]);
+        out.push(0x80 | digits.len() as u8);
+        out.extend_from_slice(digits);
+    }
+}
+
+/// A DER INTEGER of an unsigned big-endian value.
+fn der_uint(out: &mut Vec<u8>, v: &[u8]) {
+    let start = v.iter().take_while(|b| **b == 0).count();
+    let v = v.get(start..).unwrap_or(&[]);
+    let pad = v.first().is_none_or(|b| b & 0x80 != 0);
+    out.push(0x02);
+    der_len(out, v.len() + usize::from(pad));
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(v);
+}
+
+/// The key as `ring` takes it: a PKCS#1 `RSAPrivateKey`, CRT exponents computed.
+fn ring_rsa(key: &PrivateKey) -> Option<ring::signature::RsaKeyPair> {
+    use num_bigint::BigUint;
+    let KeypairData::Rsa(pair) = key.key_data() else {
+        return None;
+    };
+    let n = pair.public().n().as_positive_bytes()?;
+    let e = pair.public().e().as_positive_bytes()?;
+    let d = pair.private().d().as_positive_bytes()?;
+    let p = pair.private().p().as_positive_bytes()?;
+    let q = pair.private().q().as_positive_bytes()?;
+    let iqmp = pair.private().iqmp().as_positive_bytes()?;
+    let one = BigUint::from(1u8);
+    let dn = BigUint::from_bytes_be(d);
+    let dp = (&dn % (BigUint::from_bytes_be(p) - &one)).to_bytes_be();
+    let dq = (&dn % (BigUint::from_bytes_be(q) - &one)).to_bytes_be();
+    let mut body = Vec::with_capacity(2048);
+    der_uint(&mut body, &[0]);
+    for v in [n, e, d, p, q, &dp, &dq, iqmp] {
+        der_uint(&mut body, v);
+    }
+    let mut der = vec![0x30];
+    der_len(&mut der, body.len());
+    der.extend_from_slice(&body);
+    match ring::signature::RsaKeyPair::from_der(&der) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            tracing::warn!(error = %e, "RSA host key not usable by ring: signing with the slower rsa crate");
+            None
         }
     }
 }
@@ -183,6 +290,13 @@ mod tests {
         assert_ne!(&rsa_a, HostKeys::new(&b).rsa().await.unwrap().public_key());
         let sig = sign(ka.rsa().await.unwrap(), "rsa-sha2-256", b"h").unwrap();
         assert!(sig.windows(12).any(|w| w == b"rsa-sha2-256"));
+        // PKCS#1 v1.5 is deterministic: ring's signature is the rsa crate's, byte for byte.
+        for alg in ["rsa-sha2-256", "rsa-sha2-512"] {
+            let slow = sign(ka.rsa().await.unwrap(), alg, b"exchange hash").unwrap();
+            let fast = ka.sign(alg, b"exchange hash").await.unwrap();
+            assert_eq!(fast, slow, "{alg}");
+        }
+        assert!(ka.rsa_host().await.unwrap().fast.is_some());
         assert!(fingerprint(ka.ed25519().public_key()).starts_with("SHA256:"));
     }
 }

@@ -479,7 +479,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
             }
         };
         let (code, public, as_mpint) = reply;
-        let sig = hostkey::sign(hostkey, host, &h)?;
+        let sig = keys.sign(host, &h).await?;
         let mut p = vec![code];
         put_string(&mut p, &prefix.host_key);
         if as_mpint {
