@@ -125,6 +125,8 @@ pub struct Decoy<S> {
     progress: Arc<Progress>,
     user: Option<String>,
     failures: u32,
+    /// Authentication requests so far.
+    attempts: u32,
     /// The keyboard-interactive exchange in flight (its user).
     kbd_user: Option<String>,
     chans: HashMap<ChannelId, Chan>,
@@ -152,6 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
             progress,
             user: None,
             failures: 0,
+            attempts: 0,
             kbd_user: None,
             chans: HashMap::new(),
             next_id: 0,
@@ -330,14 +333,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
         let _service = r.utf8()?;
         let method = r.utf8()?;
         self.kbd_user = None;
+        self.attempts += 1;
         match method {
             "none" => {
                 let mut extra = Fields::new();
                 extra.insert(names::USER.into(), user.clone().into());
                 let e = self.attempt_event(LoginOutcome::Attempt, LoginMethod::None, None, extra);
                 self.emit(e).await?;
-                // The first `none` costs no attempt.
-                self.fail(false).await
+                // Only a first `none` costs no attempt (sshd's userauth_finish).
+                self.fail(self.attempts > 1).await
             }
             "password" => {
                 let _change = r.bool()?;
