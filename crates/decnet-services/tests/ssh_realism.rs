@@ -598,3 +598,64 @@ async fn a_centos_7_persona_serves_cbc_and_ssh_rsa_to_the_real_client() {
         );
     }
 }
+
+const PARAMIKO_CHANGE_USER: &str = r#"
+import socket, sys
+import paramiko
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+t = paramiko.Transport(sock)
+t.start_client(timeout=20)
+try:
+    t.auth_password("root", "first")
+except paramiko.AuthenticationException:
+    pass
+try:
+    t.auth_password("admin", "second")
+    print("accepted")
+except Exception as e:
+    print("refused")
+print("active" if t.is_active() else "closed")
+"#;
+
+#[tokio::test]
+async fn a_change_of_user_is_sshds_disconnect_and_both_secrets_are_captured() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import paramiko"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipped: needs python3 with paramiko");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = decky_like(
+        tmp.path(),
+        "ssh-change-user",
+        "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+    )
+    .await;
+    let mut c = Command::new("python3");
+    c.args(["-c", PARAMIKO_CHANGE_USER])
+        .arg(s.addr.ip().to_string())
+        .arg(s.addr.port().to_string())
+        .kill_on_drop(true);
+    let out = run(c).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "refused\nclosed\n");
+    let mut secrets = Vec::new();
+    while let Some(e) = s
+        .wait_for(Duration::from_secs(5), |e| {
+            e.event_type == EventType::LoginAttempt && e.fields["method"] == "password"
+        })
+        .await
+    {
+        let c = e.credential.unwrap();
+        secrets.push((c.principal, c.secret_printable.unwrap_or_default()));
+    }
+    assert_eq!(
+        secrets,
+        [
+            ("root".into(), "first".into()),
+            ("admin".into(), "second".into())
+        ]
+    );
+}

@@ -127,6 +127,8 @@ pub struct Decoy<S> {
     failures: u32,
     /// Authentication requests so far.
     attempts: u32,
+    /// User and service of the first request: sshd allows no change.
+    auth_for: Option<(String, String)>,
     /// The keyboard-interactive exchange in flight (its user).
     kbd_user: Option<String>,
     chans: HashMap<ChannelId, Chan>,
@@ -155,6 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
             user: None,
             failures: 0,
             attempts: 0,
+            auth_for: None,
             kbd_user: None,
             chans: HashMap::new(),
             next_id: 0,
@@ -330,8 +333,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
 
     async fn userauth(&mut self, mut r: Reader<'_>) -> Result<(), Ended> {
         let user = r.utf8()?.chars().take(256).collect::<String>();
-        let _service = r.utf8()?;
+        let service = r.utf8()?.chars().take(64).collect::<String>();
         let method = r.utf8()?;
+        let changed = match &self.auth_for {
+            None => {
+                self.auth_for = Some((user.clone(), service.clone()));
+                None
+            }
+            Some((u, s)) if *u != user || *s != service => Some(format!(
+                "Change of username or service not allowed: ({u},{s}) -> ({user},{service})"
+            )),
+            Some(_) => None,
+        };
+        if let Some(text) = changed {
+            // Captured before sshd's disconnect: the secret was sent all the same.
+            if method == "password" {
+                let _ = r.bool()?;
+                let cred = Credential::new(&user, r.string()?, SecretKind::Password);
+                let e = self.attempt_event(
+                    LoginOutcome::Attempt,
+                    LoginMethod::Password,
+                    Some(cred),
+                    Fields::new(),
+                );
+                self.emit(e).await?;
+            }
+            self.t.disconnect(reason::PROTOCOL_ERROR, &text).await;
+            return Err(Ended::Wire(WireError::Disconnected));
+        }
         self.kbd_user = None;
         self.attempts += 1;
         match method {
