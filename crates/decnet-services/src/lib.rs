@@ -5,7 +5,7 @@
 //! - [`kit`]: what line, TLS and persona-driven protocols share (capped lines, rewind/peek, TLS, persona keys)
 //! - [`registry`]: the services this build implements
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
-//! - [`ssh`]: the SSH emulator (russh), with its KEXINIT tap; [`shell`]: the fake shell it serves
+//! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
 //! Services only parse and answer; the engine binds sockets and enforces limits.

@@ -16,3 +16,5 @@ mod http_realism;
 mod http_xmlrpc;
 mod ssh;
 mod ssh_clients;
+mod ssh_realism;
+mod ssh_transfer;

@@ -1,13 +1,14 @@
-//! The SSH emulator: russh speaks the protocol with the persona's
-//! identification string, algorithm order and host key; every password,
+//! The SSH emulator: DECNET's own transport ([`wire`]) speaks the protocol as
+//! the persona's OpenSSH release does (identification string, KEXINIT
+//! name-lists, host keys, extensions, edge answers); every password,
 //! keyboard-interactive and public-key attempt becomes an event; accepted users
 //! get the fake [`crate::shell`], recorded by [`crate::recorder`].
 //!
+//! - [`wire`]: the transport (packets, ciphers, key exchange, per-release tables)
 //! - [`hassh`]: the tap that copies the client's hello and computes HASSH
-//! - `keys`: host keys from the instance seed
-//! - `handler`: russh callbacks, translated into events and `session::SessionMsg`s
+//! - `decoy`: authentication and connection layers of one connection
 //! - `session`: the per-connection task that owns the shells and recordings
-//! - `sever`: the stream wrapper that ends russh's session task when `serve` ends
+//! - `transfer`: scp (legacy) and SFTP v3 uploads and downloads
 //!
 //! A connection that has not logged in within the decky's `pre_auth_timeout`
 //! (identification string and key exchange included, like OpenSSH's
@@ -16,13 +17,13 @@
 //! supervisor as `limit_exceeded`; only a visitor that leaves without trying to
 //! log in is a `scan`.
 
+pub mod decoy;
 pub(crate) mod handler;
 pub mod hassh;
-pub(crate) mod keys;
 pub(crate) mod session;
-pub(crate) mod sever;
+pub(crate) mod transfer;
+pub mod wire;
 
-use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,6 @@ use async_trait::async_trait;
 use decnet_core::catalog::{KeyKind, ListenerInfo, PersonaKey, ServiceInfo};
 use decnet_core::config::model::ServiceConfig;
 use decnet_core::EventType;
-use russh::{cipher, compression, kex, mac, MethodKind, MethodSet, Preferred, SshId};
 
 use crate::conn::{Conn, LimitTrip};
 use crate::kit::persona::PersonaKeys;
@@ -43,11 +43,10 @@ use crate::shell::Persona;
 pub const DEFAULT_USERS: &str = "root:root,admin:admin";
 /// OpenSSH with PAM answers a wrong password after about two seconds (pam_faildelay).
 pub const DEFAULT_AUTH_DELAY_MS: u64 = 2000;
-/// Refused attempts one connection may make before it is dropped. Higher than
-/// OpenSSH's `MaxAuthTries` (6) on purpose: russh drops the request past the cap
-/// unseen, and brute-forcers then retry it elsewhere, so a low cap loses
-/// captures. The refusal delay and the pre-auth deadline bound a connection anyway.
-pub const MAX_AUTH_ATTEMPTS: usize = 100;
+/// Refused attempts one connection may make: OpenSSH's `MaxAuthTries`. The
+/// sixth is recorded like the others, then answered with sshd's disconnect
+/// ("Too many authentication failures"); the client's reconnect is a new capture.
+pub const MAX_AUTH_ATTEMPTS: u32 = decoy::MAX_AUTH_TRIES;
 /// `limit` of the `limit_exceeded` event of a connection closed before it logged in.
 pub const LIMIT_PRE_AUTH: &str = "pre_auth_timeout";
 /// Refusal delays shorter than this sync their attempt's event at once.
@@ -129,8 +128,8 @@ pub struct Shared {
     pub persona: Persona,
     /// Where sessions are recorded.
     pub recorder: Recorder,
-    /// Authentication methods offered.
-    pub methods: MethodSet,
+    /// keyboard-interactive is offered besides publickey and password.
+    pub keyboard_interactive: bool,
 }
 
 impl Shared {
@@ -145,66 +144,20 @@ impl Shared {
 /// One decky's SSH instance.
 #[derive(Debug)]
 pub struct SshInstance {
-    config: Arc<russh::server::Config>,
+    ident: String,
+    release: wire::algos::Release,
+    keys: Arc<wire::hostkey::HostKeys>,
+    banner_delay: Duration,
     shared: Arc<Shared>,
 }
 
-/// Algorithm lists in the order OpenSSH 8.x/9.x servers send them (those russh implements).
-pub fn openssh_preferred() -> Preferred {
-    Preferred {
-        kex: Cow::Borrowed(&[
-            kex::CURVE25519,
-            kex::CURVE25519_PRE_RFC_8731,
-            kex::ECDH_SHA2_NISTP256,
-            kex::ECDH_SHA2_NISTP384,
-            kex::ECDH_SHA2_NISTP521,
-            kex::DH_GEX_SHA256,
-            kex::DH_G16_SHA512,
-            kex::DH_G18_SHA512,
-            kex::DH_G14_SHA256,
-            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
-        ]),
-        // russh offers in KEXINIT only those it holds a host key for (ECDSA P-256
-        // and Ed25519, in OpenSSH's order), and sends the whole list as the
-        // `server-sig-algs` extension: OpenSSH's PubkeyAcceptedAlgorithms, so
-        // clients holding RSA keys (paramiko, ssh) offer them and they are captured.
-        key: Cow::Borrowed(&[
-            russh::keys::Algorithm::Ecdsa {
-                curve: russh::keys::EcdsaCurve::NistP256,
-            },
-            russh::keys::Algorithm::Ed25519,
-            russh::keys::Algorithm::Ecdsa {
-                curve: russh::keys::EcdsaCurve::NistP384,
-            },
-            russh::keys::Algorithm::Ecdsa {
-                curve: russh::keys::EcdsaCurve::NistP521,
-            },
-            russh::keys::Algorithm::Rsa {
-                hash: Some(russh::keys::HashAlg::Sha512),
-            },
-            russh::keys::Algorithm::Rsa {
-                hash: Some(russh::keys::HashAlg::Sha256),
-            },
-        ]),
-        host_key_certificates: Cow::Borrowed(&[]),
-        cipher: Cow::Borrowed(&[
-            cipher::CHACHA20_POLY1305,
-            cipher::AES_128_CTR,
-            cipher::AES_192_CTR,
-            cipher::AES_256_CTR,
-            cipher::AES_128_GCM,
-            cipher::AES_256_GCM,
-        ]),
-        mac: Cow::Borrowed(&[
-            mac::HMAC_SHA256_ETM,
-            mac::HMAC_SHA512_ETM,
-            mac::HMAC_SHA1_ETM,
-            mac::HMAC_SHA256,
-            mac::HMAC_SHA512,
-            mac::HMAC_SHA1,
-        ]),
-        compression: Cow::Borrowed(&[compression::NONE, compression::ZLIB_LEGACY]),
-    }
+/// sshd writes its identification 10–15 ms after the accept (fork, exec,
+/// re-exec of the privilege-separated child); each decky has its own point in
+/// that range, from its seed.
+pub fn banner_delay(seed: &decnet_core::seed::InstanceSeed) -> Duration {
+    let b = seed.derive(b"ssh-banner-delay");
+    let micros = u64::from(u16::from_be_bytes([b[0], b[1]])) % 4000;
+    Duration::from_micros(10_500 + micros)
 }
 
 impl Service for Ssh {
@@ -249,65 +202,22 @@ impl Service for Ssh {
             cfg.get("kernel_version"),
             users.iter().map(|(u, _)| u.clone()).collect(),
         );
-        let mut methods = vec![MethodKind::PublicKey, MethodKind::Password];
-        if kbd {
-            methods.push(MethodKind::KeyboardInteractive);
-        }
-        let config = russh::server::Config {
-            server_id: SshId::Standard(Cow::Owned(version)),
-            methods: MethodSet::from(methods.as_slice()),
-            // The handler sleeps before refusing a password; key offers and `none` are refused at once, as OpenSSH does.
-            auth_rejection_time: Duration::ZERO,
-            auth_rejection_time_initial: Some(Duration::ZERO),
-            keys: keys::host_keys(seed),
-            preferred: openssh_preferred(),
-            max_auth_attempts: MAX_AUTH_ATTEMPTS,
-            // The supervised connection's idle deadline covers inactivity, so the
-            // close is one `limit_exceeded` (`idle_timeout`) however it races.
-            inactivity_timeout: None,
-            keepalive_interval: None,
-            nodelay: true,
-            ..Default::default()
-        };
         let shared = Shared {
             users,
             auth_delay: Duration::from_millis(auth_delay_ms),
             sync_slack: sync_slack(Duration::from_millis(auth_delay_ms)),
             persona,
             recorder: Recorder::new(&decky.artifacts_dir("ssh"), RecorderLimits::from_env()),
-            methods: MethodSet::from(methods.as_slice()),
+            keyboard_interactive: kbd,
         };
         Ok(Arc::new(SshInstance {
-            config: Arc::new(config),
+            release: wire::algos::Release::for_ident(&version),
+            ident: version,
+            keys: Arc::new(wire::hostkey::HostKeys::new(seed)),
+            banner_delay: banner_delay(seed),
             shared: Arc::new(shared),
         }))
     }
-}
-
-/// Whether a russh error is the peer breaking the protocol (rather than leaving or timing out).
-fn is_protocol_error(e: &russh::Error) -> bool {
-    use russh::Error as E;
-    !matches!(
-        e,
-        E::Disconnect
-            | E::HUP
-            | E::IO(_)
-            | E::ConnectionTimeout
-            | E::KeepaliveTimeout
-            | E::InactivityTimeout
-            | E::Elapsed(_)
-            | E::SendError
-            | E::RecvError
-            | E::Join(_)
-    )
-}
-
-/// How a connection ended.
-enum Ended {
-    /// russh ended the session (the peer left, broke the protocol, or went idle).
-    Session(Result<(), russh::Error>),
-    /// Nobody logged in within the pre-auth deadline.
-    PreAuthTimeout,
 }
 
 /// Resolves at `deadline` unless someone logged in by then.
@@ -327,62 +237,66 @@ impl Instance for SshInstance {
         let deadline = tokio::time::Instant::now() + limits.pre_auth_timeout;
         let trip = conn.trip_flag();
         let tap = hassh::TapState::default();
-        let (io, _cut) = sever::severable(hassh::Tap::new(conn, tap.clone()));
         let progress = Arc::new(handler::Progress::default());
-        let h = handler::SshHandler::new(
-            self.shared.clone(),
-            ctx.clone(),
-            tap.clone(),
-            progress.clone(),
+        let io = hassh::Tap::new(conn, tap.clone());
+        let mut t = wire::transport::Transport::new(
+            io,
+            &self.ident,
+            self.release.clone(),
+            self.keys.clone(),
         );
+        // Within the decky's point of the range, a little per connection too.
+        let delay = self.banner_delay + Duration::from_micros(rand::random::<u64>() % 700);
+        let shared = self.shared.clone();
         let session = async {
-            russh::server::run_stream(self.config.clone(), io, h)
-                .await?
+            if let Err(e) = t.exchange_ident(delay).await {
+                return decoy::Ended::Wire(e);
+            }
+            if let Err(e) = t.first_kex().await {
+                return decoy::Ended::Wire(e);
+            }
+            decoy::Decoy::new(t, shared, ctx.clone(), tap.clone(), progress.clone())
+                .run()
                 .await
         };
         let ended = tokio::select! {
-            r = session => Ended::Session(r),
-            () = pre_auth_expired(deadline, &ctx.pre_auth) => Ended::PreAuthTimeout,
+            e = session => Some(e),
+            () = pre_auth_expired(deadline, &ctx.pre_auth) => None,
         };
-        // `_cut` goes with this function: russh's task, wherever it is, ends too.
         let hello = tap.hello();
-        let result = match ended {
-            Ended::PreAuthTimeout => {
-                // OpenSSH just closes the connection ("Timeout before authentication").
-                let mut e = ctx.event(EventType::LimitExceeded);
-                e.fields.insert("limit".into(), LIMIT_PRE_AUTH.into());
-                e.fields
-                    .insert("max_secs".into(), limits.pre_auth_timeout.as_secs().into());
-                handler::client_fields(&mut e.fields, &hello);
-                ctx.emit(e).await;
-                return Ok(());
-            }
-            Ended::Session(r) => r,
+        let Some(ended) = ended else {
+            // OpenSSH just closes the connection ("Timeout before authentication").
+            let mut e = ctx.event(EventType::LimitExceeded);
+            e.fields.insert("limit".into(), LIMIT_PRE_AUTH.into());
+            e.fields
+                .insert("max_secs".into(), limits.pre_auth_timeout.as_secs().into());
+            handler::client_fields(&mut e.fields, &hello);
+            ctx.emit(e).await;
+            return Ok(());
+        };
+        let err = match ended {
+            decoy::Ended::Aborted => return Ok(()),
+            decoy::Ended::Wire(e) => e,
         };
         let idle = trip.get() == Some(LimitTrip::Idle);
         if !progress.auth_seen.load(Ordering::Relaxed) && !idle {
             // Nothing was tried: a banner grab, a host-key scan or a fingerprinting probe.
             let mut e = ctx.event(EventType::Scan);
             handler::client_fields(&mut e.fields, &hello);
-            if let Err(err) = &result {
+            if err.is_protocol_error() {
                 e.fields.insert("reason".into(), err.to_string().into());
             }
             ctx.emit(e).await;
         }
-        match result {
-            Err(e) if is_protocol_error(&e) => {
-                let mut reason = e.to_string();
-                if let hassh::Hello::Invalid { why, .. } = &hello {
-                    reason = format!("{reason}: {}", why.as_str());
-                }
-                Err(ctx.protocol_error(reason).await)
+        if err.is_protocol_error() && !idle {
+            let mut reason = err.to_string();
+            if let hassh::Hello::Invalid { why, .. } = &hello {
+                reason = format!("{reason}: {}", why.as_str());
             }
-            Err(e) => {
-                tracing::debug!(peer = %ctx.peer, error = %e, "ssh connection ended");
-                Ok(())
-            }
-            Ok(()) => Ok(()),
+            return Err(ctx.protocol_error(reason).await);
         }
+        tracing::debug!(peer = %ctx.peer, error = %err, "ssh connection ended");
+        Ok(())
     }
 
     fn pre_auth_deadline(&self) -> bool {
@@ -393,6 +307,22 @@ impl Instance for SshInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_decky_writes_its_identification_within_sshds_range() {
+        let delays: Vec<Duration> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| banner_delay(&decnet_core::seed::InstanceSeed::derive_for(b"k", n)))
+            .collect();
+        for d in &delays {
+            // 10.5–14.5 ms, plus at most 0.7 ms per connection: within sshd's 10–15 ms.
+            assert!(*d >= Duration::from_micros(10_500) && *d < Duration::from_micros(14_500));
+        }
+        let distinct: std::collections::HashSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 1, "deckies differ: {delays:?}");
+        let again = banner_delay(&decnet_core::seed::InstanceSeed::derive_for(b"k", "a"));
+        assert_eq!(again, delays[0], "stable per decky");
+    }
 
     #[test]
     fn a_refusals_sync_slack_leaves_half_its_delay_for_the_fsync() {

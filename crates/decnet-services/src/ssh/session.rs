@@ -1,15 +1,15 @@
 //! The per-connection task that owns the shells and their recordings. The
-//! russh handler feeds it [`SessionMsg`]s; it answers through a russh `Handle`.
+//! connection loop ([`super::decoy`]) feeds it [`SessionMsg`]s; it answers
+//! through a [`Handle`], whose messages the loop frames for the wire.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use decnet_core::fields::{Command, FileTransfer};
-use russh::server::Handle;
-use russh::ChannelId;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::decoy::{ChannelId, Handle};
 use super::{Shared, MAX_CHANNELS};
 use crate::recorder::SessionRecording;
 use crate::service::ConnCtx;
