@@ -261,6 +261,18 @@ impl SessionTask {
                 ShellEvent::Download { url, tool, command } => self
                     .ctx
                     .event_of(&FileTransfer::download_url(url, tool, command)),
+                ShellEvent::Upload {
+                    path,
+                    data,
+                    sha256,
+                    command,
+                } => self.ctx.event_of(&FileTransfer {
+                    tool: Some("shell".to_owned()),
+                    command: Some(command),
+                    ..FileTransfer::upload(path, data.len() as u64, sha256)
+                }),
+                // The command event of the same line already records what ran.
+                ShellEvent::Exec { .. } => continue,
             };
             self.ctx.emit(e).await;
         }
