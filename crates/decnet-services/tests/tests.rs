@@ -12,5 +12,6 @@
 mod deadlines;
 mod harness;
 mod http;
+mod shell_bash;
 mod ssh;
 mod ssh_clients;

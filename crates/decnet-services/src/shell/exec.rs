@@ -143,6 +143,8 @@ pub struct Run<'a> {
     pub line: String,
     /// Arguments of the command not found (for download capture).
     pending_args: Vec<String>,
+    /// The script line of the command running (bash's `line N:`).
+    cur_line: usize,
 }
 
 impl<'a> Run<'a> {
@@ -161,6 +163,7 @@ impl<'a> Run<'a> {
             dialect,
             line: line.to_owned(),
             pending_args: Vec::new(),
+            cur_line: 1,
         }
     }
 
@@ -172,7 +175,8 @@ impl<'a> Run<'a> {
                     let msg = format!(
                         "warning: here-document at line {line} delimited by end-of-file (wanted `{delim}')"
                     );
-                    self.diag(&io.err, &msg, 0);
+                    let last = src.lines().count().max(1);
+                    self.diag(&io.err, &msg, last);
                 }
                 let st = self.list(&s.list, io);
                 self.st.status = st;
@@ -190,9 +194,23 @@ impl<'a> Run<'a> {
     pub fn diag(&mut self, err: &Sink, msg: &str, line: usize) {
         let text = match self.dialect {
             Dialect::Login => format!("-bash: {msg}\n"),
-            Dialect::Bash => format!("bash: {msg}\n"),
+            // bash ≥ 5.1 names the script line in `-c` mode, as sshd's exec shows it.
+            Dialect::Bash => format!(
+                "bash: line {}: {msg}\n",
+                if line == 0 { self.cur_line } else { line }.max(1)
+            ),
             Dialect::Dash => format!("sh: {}: {msg}\n", line.max(1)),
             Dialect::Ash => format!("sh: {msg}\n"),
+        };
+        self.write(err, text.as_bytes());
+    }
+
+    /// An out-of-resources message: bash prints these without a line number.
+    pub fn fatal(&mut self, err: &Sink, msg: &str) {
+        let text = match self.dialect {
+            Dialect::Login => format!("-bash: {msg}\n"),
+            Dialect::Bash => format!("bash: {msg}\n"),
+            Dialect::Dash | Dialect::Ash => format!("sh: {msg}\n"),
         };
         self.write(err, text.as_bytes());
     }
@@ -222,7 +240,7 @@ impl<'a> Run<'a> {
                 format!("unexpected EOF while looking for matching `{wanted}'"),
             ),
             ParseError::Lex(super::lex::LexError::TooLong) | ParseError::TooDeep => {
-                self.diag(&io.err, "fork: Cannot allocate memory", 1);
+                self.fatal(&io.err, "fork: Cannot allocate memory");
                 return;
             }
         };
@@ -265,11 +283,7 @@ impl<'a> Run<'a> {
         self.steps += 1;
         if self.steps > MAX_STEPS && self.flow != Flow::Abort {
             self.flow = Flow::Abort;
-            self.diag(
-                &Sink::Term,
-                "fork: retry: Resource temporarily unavailable",
-                1,
-            );
+            self.fatal(&Sink::Term, "fork: retry: Resource temporarily unavailable");
         }
         self.flow != Flow::Abort
     }
@@ -505,6 +519,7 @@ impl<'a> Run<'a> {
     }
 
     fn simple(&mut self, s: &Simple, io: &Io) -> i32 {
+        self.cur_line = s.line;
         let mut argv = Vec::new();
         for w in &s.words {
             argv.extend(self.expand_word(w, io));
@@ -523,7 +538,7 @@ impl<'a> Run<'a> {
         if argv.is_empty() {
             for (n, v) in assigns {
                 if !self.st.set_var(&n, v) {
-                    self.diag(&cio.err, "fork: Cannot allocate memory", s.line);
+                    self.fatal(&cio.err, "fork: Cannot allocate memory");
                     return 1;
                 }
             }
@@ -876,7 +891,7 @@ impl<'a> Run<'a> {
     fn substitute(&mut self, src: &str, io: &Io) -> String {
         if self.depth >= MAX_DEPTH {
             self.flow = Flow::Abort;
-            self.diag(&io.err, "fork: Cannot allocate memory", 1);
+            self.fatal(&io.err, "fork: Cannot allocate memory");
             return String::new();
         }
         self.bufs.push(Vec::new());
@@ -911,7 +926,7 @@ impl<'a> Run<'a> {
                     e.msg,
                     e.token
                 );
-                self.diag(&io.err, &msg, 1);
+                self.diag(&io.err, &msg, 0);
                 self.st.status = 1;
                 // An arithmetic error abandons the command it was in, as bash does.
                 self.flow = Flow::Abort;
@@ -1094,7 +1109,7 @@ impl<'a> Run<'a> {
         name: &str,
     ) -> i32 {
         if self.depth >= MAX_DEPTH {
-            self.diag(&io.err, "fork: Cannot allocate memory", 1);
+            self.fatal(&io.err, "fork: Cannot allocate memory");
             self.flow = Flow::Abort;
             return 254;
         }
@@ -1399,7 +1414,7 @@ impl<'a> Run<'a> {
     /// Runs `-c`-style source from a builtin (`eval`, `source`): same shell, same variables.
     pub fn eval(&mut self, src: &str, io: &Io) -> i32 {
         if self.depth >= MAX_DEPTH {
-            self.diag(&io.err, "fork: Cannot allocate memory", 1);
+            self.fatal(&io.err, "fork: Cannot allocate memory");
             self.flow = Flow::Abort;
             return 1;
         }

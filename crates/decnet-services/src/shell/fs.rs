@@ -478,7 +478,7 @@ impl Fs {
         if node.is_dir() {
             self.collect(&src, &dst, &mut moved);
         }
-        self.remove(&src, true, true, uid)?;
+        self.remove(&src, false, true, uid)?;
         for (p, n) in moved {
             self.put(p, Some(n))?;
         }

@@ -1235,7 +1235,7 @@ pub(crate) mod tests {
         assert_eq!(st, 0);
         let (out, _, st) = sh.exec("nmapx");
         assert_eq!(st, 127);
-        assert_eq!(out, b"bash: nmapx: command not found\n");
+        assert_eq!(out, b"bash: line 1: nmapx: command not found\n");
         for c in [
             "whoami", "hostname", "ps aux", "w", "uptime", "ifconfig", "ip a", "free -m", "df -h",
             "history", "which ls", "nproc", "sudo -l", "exit",

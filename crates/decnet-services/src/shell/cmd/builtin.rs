@@ -91,7 +91,7 @@ impl Run<'_> {
                     }
                     if let Some(v) = v {
                         if !self.st.set_var(k, v) {
-                            self.diag(&io.err, "fork: Cannot allocate memory", line);
+                            self.fatal(&io.err, "fork: Cannot allocate memory");
                             return Some(1);
                         }
                     }

@@ -44,8 +44,8 @@ pub fn run(name: &str, st: &mut State, args: &[String], stdin: &[u8]) -> Option<
             let p = resolve(&st.cwd, &st.home, a);
             let (uid, now) = (st.uid, st.now());
             st.fs.mkdir(&p, opts.contains('p'), uid, now).map_err(|e| {
-                let verb = "cannot create directory";
-                format!("mkdir: {verb} '{a}': {}\n", e.text())
+                // mkdir quotes with the locale's quotation marks (UTF-8 on every persona).
+                format!("mkdir: cannot create directory ‘{a}’: {}\n", e.text())
             })
         }),
         "rmdir" => each(st, "rmdir", args, |st, a, _| {
@@ -737,9 +737,19 @@ fn ls(st: &State, args: &[String]) -> Outcome {
                 entries.insert(0, (".".to_owned(), me));
             }
         }
-        // GNU ls in a UTF-8 locale sorts ignoring leading dots and case.
+        // GNU ls sorts by the locale: C and C.UTF-8 by bytes, en_US ignoring leading dots and case.
+        let c_locale = st
+            .vars
+            .get("LANG")
+            .is_none_or(|l| l.starts_with('C') || l == "POSIX");
         entries.sort_by(|a, b| {
-            let key = |s: &str| s.trim_start_matches('.').to_lowercase();
+            let key = |s: &str| {
+                if c_locale {
+                    s.to_owned()
+                } else {
+                    s.trim_start_matches('.').to_lowercase()
+                }
+            };
             match (a.0.as_str(), b.0.as_str()) {
                 (".", _) => std::cmp::Ordering::Less,
                 (_, ".") => std::cmp::Ordering::Greater,
@@ -756,7 +766,24 @@ fn ls(st: &State, args: &[String]) -> Outcome {
 fn stat(st: &State, args: &[String]) -> Outcome {
     let mut out = String::new();
     let mut err = String::new();
-    for a in args.iter().filter(|a| !a.starts_with('-')) {
+    let mut format: Option<String> = None;
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-c" | "--format" | "--printf" => format = it.next().cloned(),
+            s if s.starts_with("--format=") => format = s.get(9..).map(str::to_owned),
+            s if s.starts_with('-') && s.len() > 1 => {}
+            _ => files.push(a.clone()),
+        }
+    }
+    if files.is_empty() {
+        return Outcome::fail_err(
+            "stat: missing operand\nTry 'stat --help' for more information.\n",
+            1,
+        );
+    }
+    for a in &files {
         let p = resolve(&st.cwd, &st.home, a);
         let Some(n) = st.fs.get(&p) else {
             err.push_str(&format!(
@@ -771,6 +798,33 @@ fn stat(st: &State, args: &[String]) -> Outcome {
             Kind::Symlink(_) => "symbolic link",
             Kind::CharDev => "character special file",
         };
+        if let Some(f) = &format {
+            let mut chars = f.chars();
+            while let Some(c) = chars.next() {
+                if c != '%' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('a') => out.push_str(&format!("{:o}", n.mode)),
+                    Some('A') => out.push_str(&n.mode_string()),
+                    Some('U') => out.push_str(&st.user_name(n.uid)),
+                    Some('G') => out.push_str(&st.group_name(n.gid)),
+                    Some('u') => out.push_str(&n.uid.to_string()),
+                    Some('g') => out.push_str(&n.gid.to_string()),
+                    Some('s') => out.push_str(&n.size().to_string()),
+                    Some('n') => out.push_str(a),
+                    Some('F') => out.push_str(kind),
+                    Some('Y') => out.push_str(&n.mtime.to_string()),
+                    Some('h') => out.push_str(if n.is_dir() { "2" } else { "1" }),
+                    Some('%') => out.push('%'),
+                    Some(_) => out.push('?'),
+                    None => out.push('%'),
+                }
+            }
+            out.push('\n');
+            continue;
+        }
         let t = DateTime::<Utc>::from_timestamp(n.mtime, 0)
             .map(|d| d.format("%Y-%m-%d %H:%M:%S.000000000 +0000").to_string())
             .unwrap_or_default();
