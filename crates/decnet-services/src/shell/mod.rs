@@ -71,6 +71,18 @@ pub struct Persona {
     pub boot: i64,
     /// Bytes for everything else that varies per decky (file dates, PIDs, history).
     pub seed: [u8; 32],
+    /// The machine's accounts, groups and base file tree, built by the first
+    /// shell and shared by every later session of the decky (so an exec
+    /// request does not rebuild them). Fields above must not change after that.
+    built: Arc<std::sync::OnceLock<Arc<Machine>>>,
+}
+
+/// What every session of one decky starts from.
+#[derive(Debug)]
+struct Machine {
+    accounts: Vec<Account>,
+    groups: Vec<(String, u32, Vec<String>)>,
+    tree: Arc<BTreeMap<String, fs::Node>>,
 }
 
 impl Persona {
@@ -91,6 +103,7 @@ impl Persona {
             services: vec!["ssh".to_owned()],
             boot: now - 41 * 86_400 - 13_577,
             seed: [7; 32],
+            built: Arc::default(),
         }
     }
 
@@ -143,6 +156,7 @@ impl Persona {
                 .collect(),
             boot: now - i64::from(uptime_days) * 86_400 - extra,
             seed: seed.derive(b"shell"),
+            built: Arc::default(),
         }
     }
 
@@ -225,6 +239,38 @@ impl Persona {
             "Linux version {} ({}) {}\n",
             self.kernel_release, self.distro.kernel_compiler, self.distro.kernel_build
         )
+    }
+
+    fn machine(&self) -> Arc<Machine> {
+        self.built
+            .get_or_init(|| {
+                let accounts = self.accounts();
+                let group_text = self.group_file(&accounts);
+                let groups = group_text
+                    .lines()
+                    .filter_map(|l| {
+                        let f: Vec<&str> = l.split(':').collect();
+                        let gid = f.get(2)?.parse().ok()?;
+                        let members = f
+                            .get(3)
+                            .map(|m| {
+                                m.split(',')
+                                    .filter(|s| !s.is_empty())
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Some(((*f.first()?).to_owned(), gid, members))
+                    })
+                    .collect();
+                let tree = Arc::new(tree::build(self, &accounts, &group_text));
+                Arc::new(Machine {
+                    accounts,
+                    groups,
+                    tree,
+                })
+            })
+            .clone()
     }
 
     /// The accounts `/etc/passwd` lists: the release's, the services', the bait users'.
@@ -441,28 +487,11 @@ pub struct State {
 impl State {
     /// A fresh login of `user`.
     pub fn new(persona: Persona, user: &str) -> State {
-        let accounts = persona.accounts();
-        let group_text = persona.group_file(&accounts);
-        let groups = group_text
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                let gid = f.get(2)?.parse().ok()?;
-                let members = f
-                    .get(3)
-                    .map(|m| {
-                        m.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Some(((*f.first()?).to_owned(), gid, members))
-            })
-            .collect();
+        let machine = persona.machine();
         let login = chrono::Utc::now().timestamp();
-        let base = tree::build(&persona, &accounts, &group_text);
-        let fs = fs::Fs::new(Arc::new(base));
+        let fs = fs::Fs::new(machine.tree.clone());
+        let accounts = machine.accounts.clone();
+        let groups = machine.groups.clone();
         let acct = accounts.iter().find(|a| a.name == user);
         let (uid, gid, home) = match acct {
             Some(a) => (a.uid, a.gid, a.home.clone()),
@@ -1139,6 +1168,12 @@ pub(crate) mod tests {
         let mut sh = Shell::new(persona("debian"), "root");
         let (out, _, _) = sh.exec("cat /proc/cpuinfo | grep name | wc -l");
         assert_eq!(out, b"2\n");
+        for cpus in [1, 4, 8] {
+            let mut p = persona("rocky9");
+            p.cpus = cpus;
+            let (out, _, _) = Shell::new(p, "root").exec("cat /proc/cpuinfo | grep name | wc -l");
+            assert_eq!(out, format!("{cpus}\n").into_bytes());
+        }
         let (out, _, _) = sh.exec("echo hi > /tmp/x; cat /tmp/x; echo $((1+2))");
         assert_eq!(out, b"hi\n3\n");
         let (out, _, st) = sh.exec("ls /nope 2>/dev/null || echo gone");
@@ -1274,6 +1309,127 @@ pub(crate) mod tests {
         assert_eq!(out, b"still here\n");
         let (out, _, _) = sh.exec("yes | head -2");
         assert_eq!(out, b"y\ny\n");
+    }
+
+    fn exec(sh: &mut Shell, line: &str) -> (String, u32) {
+        let (out, _, st) = sh.exec(line);
+        (String::from_utf8_lossy(&out).into_owned(), st)
+    }
+
+    // Regression: wc, base64, env, systemctl, apt-get, crontab, netstat, ss,
+    // lscpu, busybox, perl, scp said "command not found" while `which python3`
+    // claimed it existed.
+    #[test]
+    fn the_intruder_command_set_answers_from_the_persona() {
+        let mut p = persona("debian");
+        p.services = vec!["ssh".into(), "http".into(), "redis".into()];
+        let mut sh = Shell::new(p, "root");
+        for c in [
+            "wc -l /etc/passwd",
+            "echo aGk= | base64 -d",
+            "env",
+            "printenv HOME",
+            "systemctl status ssh",
+            "service --status-all",
+            "apt-get install -y x",
+            "crontab -l",
+            "netstat -tlnp",
+            "ss -tlnp",
+            "lscpu",
+            "free -h",
+            "df",
+            "mount",
+            "last",
+            "lastlog",
+            "w",
+            "who",
+            "hostnamectl",
+            "busybox",
+            "chattr +i /tmp",
+            "passwd",
+            "sudo -l",
+            "su admin",
+            "groups",
+            "nohup true",
+            "kill -9 1",
+            "pkill sshd",
+            "history",
+            "perl -v",
+            "python3 --version",
+            "scp",
+            "md5sum /etc/hostname",
+            "sha256sum /etc/hostname",
+        ] {
+            let (out, _) = exec(&mut sh, c);
+            assert!(
+                !out.is_empty()
+                    || c.starts_with("chattr")
+                    || c.starts_with("pkill")
+                    || c.starts_with("kill")
+                    || c.starts_with("nohup")
+                    || c.starts_with("su "),
+                "{c} printed nothing"
+            );
+            assert!(!out.contains("command not found"), "{c}: {out}");
+        }
+        let (ss, _) = exec(&mut sh, "ss -tlnp");
+        assert!(
+            ss.contains("0.0.0.0:22") && ss.contains("0.0.0.0:80") && ss.contains(":6379"),
+            "{ss}"
+        );
+        let (ps, _) = exec(&mut sh, "ps aux");
+        assert!(
+            ps.contains("nginx: master process")
+                && ps.contains("redis-server")
+                && !ps.contains("apache2"),
+            "{ps}"
+        );
+        assert_eq!(
+            exec(&mut sh, "crontab -l"),
+            ("no crontab for root\n".into(), 1)
+        );
+        assert_eq!(
+            exec(&mut sh, "busybox ECCHI"),
+            ("ECCHI: applet not found\n".into(), 127)
+        );
+        assert_eq!(
+            exec(&mut sh, "which python3 perl"),
+            ("/usr/bin/python3\n/usr/bin/perl\n".into(), 0)
+        );
+        assert_eq!(
+            exec(&mut sh, "type python3"),
+            ("python3 is /usr/bin/python3\n".into(), 0)
+        );
+        let mut alpine = Shell::new(persona("alpine"), "root");
+        assert_eq!(exec(&mut alpine, "which python3 perl").1, 1);
+        assert!(exec(&mut alpine, "python3 -c 'print(1)'")
+            .0
+            .contains("not found"));
+        // apache boxes list apache, not nginx workers.
+        let mut rocky = persona("rocky9");
+        rocky.services = vec!["http".into()];
+        let (ps, _) = exec(&mut Shell::new(rocky, "root"), "ps aux");
+        assert!(
+            ps.contains("/usr/sbin/httpd -DFOREGROUND") && !ps.contains("nginx"),
+            "{ps}"
+        );
+    }
+
+    #[test]
+    fn two_deckies_do_not_print_the_same_machine() {
+        let mut a = persona("debian");
+        let mut b = persona("debian");
+        a.seed = [1; 32];
+        b.seed = [2; 32];
+        let (la, _) = exec(
+            &mut Shell::new(a, "root"),
+            "ls -la --time-style=x /etc; stat -c %Y /etc/passwd /root/.bash_history",
+        );
+        let (lb, _) = exec(
+            &mut Shell::new(b, "root"),
+            "ls -la --time-style=x /etc; stat -c %Y /etc/passwd /root/.bash_history",
+        );
+        assert_ne!(la, lb);
     }
 
     proptest! {

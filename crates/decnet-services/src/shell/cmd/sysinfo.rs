@@ -171,6 +171,21 @@ pub fn run(name: &str, st: &mut State, args: &[String], stdin: &[u8]) -> Option<
             Outcome::ok("")
         }
         "kill" => kill(st, args),
+        "busybox" => Outcome::ok(format!(
+            "BusyBox {} multi-call binary.\nBusyBox is copyrighted by many authors between 1998-2015.\nLicensed under GPLv2. See source distribution for detailed\ncopyright notices.\n\nUsage: busybox [function [arguments]...]\n   or: busybox --list[-full]\n   or: busybox --show SCRIPT\n   or: busybox --install [-s] [DIR]\n   or: function [arguments]...\n\n\tBusyBox is a multi-call binary that combines many common Unix\n\tutilities into a single executable.  Most people will create a\n\tlink to busybox for each function they wish to use and BusyBox\n\twill act like whatever it was invoked as.\n",
+            match p.distro.os_id {
+                "ubuntu" => "v1.30.1 (Ubuntu 1:1.30.1-7ubuntu3)",
+                "alpine" => "v1.36.1 (2023-11-07 18:53:09 UTC)",
+                _ => "v1.35.0 (Debian 1:1.35.0-4+b3)",
+            }
+        )),
+        "scp" => Outcome::fail_err("usage: scp [-346ABCOpqRrsTv] [-c cipher] [-D sftp_server_path] [-F ssh_config]\n           [-i identity_file] [-J destination] [-l limit] [-o ssh_option]\n           [-P port] [-S program] [-X sftp_option] source ... target\n", 1),
+        "ssh" if args.is_empty() => Outcome::fail_err("usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy] [-B bind_interface] [-b bind_address]\n           [-c cipher_spec] [-D [bind_address:]port] [-E log_file]\n           [-e escape_char] [-F configfile] [-I pkcs11] [-i identity_file]\n           [-J destination] [-L address] [-l login_name] [-m mac_spec]\n           [-O ctl_cmd] [-o option] [-P tag] [-p port] [-Q query_option]\n           [-R address] [-S ctl_path] [-W host:port] [-w local_tun[:remote_tun]]\n           destination [command [argument ...]]\n", 255),
+        "ssh" => {
+            let host = args.iter().rfind(|a| !a.starts_with('-')).cloned().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or("").to_owned();
+            Outcome::fail_err(format!("ssh: connect to host {host} port 22: Connection timed out\n"), 255)
+        }
         "su" | "sudo" => return None,
         _ => return None,
     })
@@ -1296,11 +1311,26 @@ fn interpreter(name: &str, st: &mut State, args: &[String]) -> Outcome {
         } else {
             Outcome::ok(format!("Python {version}\n"))
         }
-    } else if name == "perl" {
-        // Scripts that need a network module fail the way a minimal install fails them.
-        Outcome::fail_err("Can't locate IO/Socket/SSL.pm in @INC (you may need to install the IO::Socket::SSL module) (@INC contains: /etc/perl /usr/local/lib/x86_64-linux-gnu/perl/5.36.0 /usr/local/share/perl/5.36.0 /usr/lib/x86_64-linux-gnu/perl5/5.36 /usr/share/perl5 /usr/lib/x86_64-linux-gnu/perl-base /usr/lib/x86_64-linux-gnu/perl/5.36 /usr/share/perl/5.36 /usr/local/lib/site_perl) at -e line 1.\nBEGIN failed--compilation aborted at -e line 1.\n", 2)
     } else {
-        Outcome::fail_err("Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\nOSError: [Errno 101] Network is unreachable\n", 1)
+        let script = args.join(" ");
+        let net = ["socket", "Socket", "urllib", "requests", "http", "connect"]
+            .iter()
+            .any(|k| script.contains(k));
+        match (name, args.is_empty(), net) {
+            // No script and no terminal input: the interpreter reads EOF and exits.
+            ("perl", true, _) => Outcome::ok(""),
+            (_, true, _) => Outcome::fail_err(
+                format!("Python {version} (main, Mar 13 2023, 10:26:41) [GCC 12.2.0] on linux\nType \"help\", \"copyright\", \"credits\" or \"license\" for more information.\n>>> \n"),
+                0,
+            ),
+            ("perl", false, true) => Outcome::fail_err("Network is unreachable at -e line 1.\n", 101),
+            (_, false, true) => Outcome::fail_err(
+                "Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\nOSError: [Errno 101] Network is unreachable\n",
+                1,
+            ),
+            // Anything else (pty.spawn, a one-liner) runs and ends at once.
+            _ => Outcome::ok(""),
+        }
     };
     o.events.push(crate::shell::ShellEvent::Exec {
         path: format!("/usr/bin/{name}"),
