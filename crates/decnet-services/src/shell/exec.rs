@@ -714,6 +714,18 @@ impl<'a> Run<'a> {
 
     /// Expands a word into fields (splitting and globbing as unquoted text gets).
     pub fn expand_word(&mut self, w: &Word, io: &Io) -> Vec<String> {
+        let words = expand::braces(w);
+        if words.len() > 1 {
+            let mut out = Vec::new();
+            for b in &words {
+                out.extend(self.expand_one(b, io));
+            }
+            return out;
+        }
+        self.expand_one(w, io)
+    }
+
+    fn expand_one(&mut self, w: &Word, io: &Io) -> Vec<String> {
         let fields = self.expand_fields(w, io);
         let ifs = self
             .st

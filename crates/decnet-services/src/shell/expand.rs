@@ -388,6 +388,93 @@ pub fn glob_fs(fs: &Fs, cwd: &str, pattern: &str) -> Vec<String> {
     out
 }
 
+/// Words a brace expansion makes (`a{b,c}d` → `abd acd`, `{1..3}`), at most
+/// [`MAX_GLOB`]; the word itself when it has none. Only braces inside one
+/// unquoted literal part expand, which covers what scripts write.
+pub fn braces(w: &Word) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut todo = vec![w.clone()];
+    while let Some(cur) = todo.pop() {
+        match split_brace(&cur) {
+            // A word that would take the total past the cap stays as written.
+            Some(alts) if out.len() + todo.len() + alts.len() <= MAX_GLOB => {
+                todo.extend(alts.into_iter().rev());
+            }
+            _ => out.push(cur),
+        }
+    }
+    out
+}
+
+fn split_brace(w: &Word) -> Option<Vec<Word>> {
+    for (i, p) in w.parts.iter().enumerate() {
+        let Part::Lit(s) = p else { continue };
+        let chars: Vec<char> = s.chars().collect();
+        for (open, _) in chars.iter().enumerate().filter(|(_, c)| **c == '{') {
+            let mut depth = 0usize;
+            let mut commas = Vec::new();
+            let mut close = None;
+            for (j, c) in chars.iter().enumerate().skip(open) {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = Some(j);
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => commas.push(j),
+                    _ => {}
+                }
+            }
+            let Some(close) = close else { continue };
+            let text = |a: usize, b: usize| {
+                chars
+                    .get(a..b)
+                    .map(|c| c.iter().collect::<String>())
+                    .unwrap_or_default()
+            };
+            let inner = text(open + 1, close);
+            let alts: Vec<String> = if !commas.is_empty() {
+                let mut v = Vec::new();
+                let mut start = open + 1;
+                for c in commas.iter().copied().chain([close]) {
+                    v.push(text(start, c));
+                    start = c + 1;
+                }
+                v
+            } else if let Some((a, b)) = inner.split_once("..") {
+                match (a.parse::<i64>(), b.parse::<i64>()) {
+                    (Ok(a), Ok(b)) if (a - b).abs() < MAX_GLOB as i64 => {
+                        if a <= b {
+                            (a..=b).map(|n| n.to_string()).collect()
+                        } else {
+                            (b..=a).rev().map(|n| n.to_string()).collect()
+                        }
+                    }
+                    _ => continue,
+                }
+            } else {
+                continue;
+            };
+            let (pre, post) = (text(0, open), text(close + 1, chars.len()));
+            return Some(
+                alts.into_iter()
+                    .map(|alt| {
+                        let mut parts = w.parts.clone();
+                        if let Some(slot) = parts.get_mut(i) {
+                            *slot = Part::Lit(format!("{pre}{alt}{post}"));
+                        }
+                        Word { parts }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    None
+}
+
 /// A word as written (for `ambiguous redirect` messages).
 pub fn raw_text(w: &Word) -> String {
     w.parts
@@ -445,6 +532,22 @@ mod tests {
         ];
         let w: Vec<String> = split(f, " ").into_iter().map(|o| o.text).collect();
         assert_eq!(w, vec!["x1", "2"]);
+    }
+
+    #[test]
+    fn braces_expand_as_bash_does() {
+        let lit = |s: &str| Word {
+            parts: vec![Part::Lit(s.into())],
+        };
+        let texts = |w: &str| -> Vec<String> {
+            braces(&lit(w)).into_iter().map(|w| raw_text(&w)).collect()
+        };
+        assert_eq!(texts("a{b,c}d"), vec!["abd", "acd"]);
+        assert_eq!(texts("{1..3}"), vec!["1", "2", "3"]);
+        assert_eq!(texts("x{a,b}{1,2}"), vec!["xa1", "xa2", "xb1", "xb2"]);
+        assert_eq!(texts("{a}"), vec!["{a}"]);
+        assert_eq!(texts("{}"), vec!["{}"]);
+        assert!(braces(&lit(&"{a,b}".repeat(20))).len() <= MAX_GLOB);
     }
 
     proptest! {

@@ -436,7 +436,27 @@ fn chmod(st: &mut State, args: &[String]) -> Outcome {
         );
     }
     let mut err = String::new();
+    let recursive = args.iter().any(|a| a == "-R" || a == "--recursive");
+    let mut targets: Vec<(String, String)> = Vec::new();
     for f in files {
+        targets.push(((*f).clone(), resolve(&st.cwd, &st.home, f)));
+        if recursive {
+            let mut stack = vec![resolve(&st.cwd, &st.home, f)];
+            while let Some(d) = stack.pop() {
+                if targets.len() > 4096 || !st.fs.is_dir(&d) {
+                    continue;
+                }
+                let Ok(real) = st.fs.real(&d) else { continue };
+                for (name, _) in st.fs.children(&real) {
+                    let child = format!("{}/{name}", real.trim_end_matches('/'));
+                    targets.push((child.clone(), child.clone()));
+                    stack.push(child);
+                }
+            }
+        }
+    }
+    for (f, _) in &targets {
+        let f = f.as_str();
         let p = resolve(&st.cwd, &st.home, f);
         let Some(n) = st.fs.get(&p) else {
             err.push_str(&format!(
