@@ -416,6 +416,8 @@ pub enum ShellEvent {
         data: Vec<u8>,
         /// SHA-256 of `data`, lower-case hex.
         sha256: String,
+        /// Whether the file was longer than [`MAX_PAYLOAD`] and `data` is its start.
+        truncated: bool,
         /// The command line that wrote it.
         command: String,
     },
@@ -712,6 +714,7 @@ impl State {
         let mut events = std::mem::take(&mut run.events);
         drop(run);
         for (path, mut data) in payloads {
+            let truncated = data.len() > MAX_PAYLOAD;
             data.truncate(MAX_PAYLOAD);
             let sha256 = hex::encode(sha2::Sha256::digest(&data));
             if self.reported.insert(sha256.clone()) {
@@ -719,6 +722,7 @@ impl State {
                     path,
                     data,
                     sha256,
+                    truncated,
                     command: trimmed.to_owned(),
                 });
             }
@@ -906,7 +910,7 @@ impl Shell {
                     step.output.extend_from_slice(&self.line);
                 }
                 0x1b => self.esc = EscState::Esc,
-                b if b < 0x20 && b != b'\t' => {}
+                b if b < 0x20 => {}
                 b => {
                     if self.line.len() < MAX_LINE {
                         self.line.push(b);

@@ -265,10 +265,12 @@ impl SessionTask {
                     path,
                     data,
                     sha256,
+                    truncated,
                     command,
                 } => self.ctx.event_of(&FileTransfer {
                     tool: Some("shell".to_owned()),
                     command: Some(command),
+                    truncated: Some(truncated),
                     ..FileTransfer::upload(path, data.len() as u64, sha256)
                 }),
                 // The command event of the same line already records what ran.
