@@ -476,6 +476,8 @@ pub struct State {
     pub login: i64,
     /// The session's shell PID.
     pub pid: u32,
+    /// Where the session comes from (`w`, `who`, `$SSH_CLIENT` show it).
+    pub peer: std::net::SocketAddr,
     /// Next PID handed out.
     next_pid: u32,
     /// Accounts (`/etc/passwd`).
@@ -520,6 +522,7 @@ impl State {
             tty: true,
             login,
             pid,
+            peer: std::net::SocketAddr::from(([10, 0, 0, 2], 50_022)),
             next_pid: pid + 1,
             accounts,
             groups,
@@ -787,6 +790,12 @@ impl Shell {
             esc: EscState::None,
             exited: false,
         }
+    }
+
+    /// The same shell for a session from `peer` (what `w`, `who` and `$SSH_CLIENT` show).
+    pub fn with_peer(mut self, peer: std::net::SocketAddr) -> Shell {
+        self.state.peer = peer;
+        self
     }
 
     /// The session state.
@@ -1417,6 +1426,16 @@ pub(crate) mod tests {
             ps.contains("/usr/sbin/httpd -DFOREGROUND") && !ps.contains("nginx"),
             "{ps}"
         );
+    }
+
+    #[test]
+    fn the_current_session_shows_the_peer() {
+        let peer: std::net::SocketAddr = "198.51.100.23:40112".parse().unwrap();
+        let mut sh = Shell::new(persona("debian"), "root").with_peer(peer);
+        let (w, _) = exec(&mut sh, "w | tail -1; who; echo $SSH_CLIENT");
+        assert!(w.contains("198.51.100.23"), "{w}");
+        let (env, _) = exec(&mut sh, "env | grep SSH_CLIENT");
+        assert_eq!(env, "SSH_CLIENT=198.51.100.23 40112 22\n");
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn run(name: &str, st: &mut State, args: &[String], stdin: &[u8]) -> Option<
             }
         }
         "w" => {
-            let from = if st.persona.ip.is_loopback() { "127.0.0.1".to_owned() } else { st.persona.last_login(st.now()).1 };
+            let from = st.peer.ip().to_string();
             Outcome::ok(format!(
                 "{}\nUSER     TTY      FROM             LOGIN@   IDLE   JCPU   PCPU WHAT\n{:<8} pts/0    {:<16} {}    0.00s  0.02s  0.00s w\n",
                 uptime_line(st),
@@ -63,7 +63,7 @@ pub fn run(name: &str, st: &mut State, args: &[String], stdin: &[u8]) -> Option<
             if args.iter().any(|a| a == "-b") {
                 return Some(Outcome::ok(format!("         system boot  {}\n", fmt_ts(p.boot, "%Y-%m-%d %H:%M"))));
             }
-            let from = st.persona.last_login(st.now()).1;
+            let from = st.peer.ip().to_string();
             Outcome::ok(format!("{:<8} pts/0        {} ({from})\n", st.user, fmt_ts(st.login, "%Y-%m-%d %H:%M")))
         }
         "last" => last(st),
@@ -886,11 +886,12 @@ fn environment(st: &State) -> Vec<(String, String)> {
         .iter()
         .filter_map(|k| st.vars.get(k).map(|v| (k.clone(), v.clone())))
         .collect();
-    let from = st.persona.last_login(st.now()).1;
-    v.push(("SSH_CLIENT".to_owned(), format!("{from} 51234 22")));
+    let from = st.peer.ip();
+    let port = st.peer.port();
+    v.push(("SSH_CLIENT".to_owned(), format!("{from} {port} 22")));
     v.push((
         "SSH_CONNECTION".to_owned(),
-        format!("{from} 51234 {} 22", st.persona.ip),
+        format!("{from} {port} {} 22", st.persona.ip),
     ));
     v.push(("SSH_TTY".to_owned(), "/dev/pts/0".to_owned()));
     v.push(("XDG_SESSION_ID".to_owned(), session(st).to_string()));
@@ -1393,7 +1394,7 @@ fn last(st: &State) -> Outcome {
     out.push_str(&format!(
         "{:<8} pts/0        {:<16} {}   still logged in\n",
         st.user,
-        st.persona.last_login(now).1,
+        st.peer.ip().to_string(),
         fmt_ts(st.login, "%a %b %e %H:%M")
     ));
     let mut t = st.persona.last_login(now).0;
