@@ -243,6 +243,9 @@ const LINES: &[&str] = &[
     "echo $((2#1010)) $((8#17))",
     "echo {a,b}",
     "echo ~root",
+    "printf 'a\\\\b\\n' | { read x; echo \"$x\"; }",
+    "printf 'a\\\\b\\n' | { read -r x; echo \"$x\"; }",
+    "while read -r l; do echo \"<$l>\"; done < /etc/hostname",
 ];
 
 fn have(bin: &str) -> bool {

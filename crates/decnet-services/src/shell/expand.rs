@@ -89,8 +89,7 @@ pub fn split(fields: Vec<Field>, ifs: &str) -> Vec<Out> {
             has |= f.quoted || !f.text.is_empty();
             continue;
         }
-        for (i, c) in f.text.chars().enumerate() {
-            let _ = i;
+        for c in f.text.chars() {
             if ifs.contains(c) {
                 if has {
                     out.push(std::mem::take(&mut cur));

@@ -414,14 +414,12 @@ impl Lexer {
                 }
                 '\'' => {
                     self.pos += 1;
-                    let start_line = self.line;
                     let mut s = String::new();
                     loop {
                         match self.bump() {
                             Some('\'') => break,
                             Some(c) => s.push(c),
                             None => {
-                                let _ = start_line;
                                 return Err(LexError::Unterminated {
                                     wanted: '\'',
                                     line: self.line,

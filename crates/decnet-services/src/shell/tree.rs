@@ -134,15 +134,7 @@ pub fn build(p: &Persona, accounts: &[Account], group: &str) -> BTreeMap<String,
         b.dir("/sbin", 0o755, 0, 0, pkg);
         b.dir("/lib", 0o755, 0, 0, pkg);
     }
-    for (name, dev) in [
-        ("null", 0),
-        ("zero", 0),
-        ("random", 0),
-        ("urandom", 0),
-        ("tty", 0),
-        ("full", 0),
-    ] {
-        let _ = dev;
+    for name in ["null", "zero", "random", "urandom", "tty", "full"] {
         b.map.insert(
             format!("/dev/{name}"),
             Node {

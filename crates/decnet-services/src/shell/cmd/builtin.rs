@@ -379,10 +379,25 @@ impl Run<'_> {
                 s => names.push(s.to_owned()),
             }
         }
-        let _ = raw;
         // The command's stdin is consumed a line at a time across calls in one loop.
         let Some(line) = io.input.line() else {
             return 1;
+        };
+        // Without -r a backslash escapes the next character and is removed.
+        let line = if raw {
+            line
+        } else {
+            let mut out = String::with_capacity(line.len());
+            let mut esc = false;
+            for c in line.chars() {
+                if c == '\\' && !esc {
+                    esc = true;
+                    continue;
+                }
+                esc = false;
+                out.push(c);
+            }
+            out
         };
         if names.is_empty() {
             names.push("REPLY".to_owned());

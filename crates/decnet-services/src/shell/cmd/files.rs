@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::text::{read_file, read_inputs};
+use super::text::read_file;
 use super::Outcome;
 use crate::shell::fs::{base_name, parent, resolve, FsError, Kind, Node};
 use crate::shell::State;
@@ -937,7 +937,6 @@ fn find(st: &State, args: &[String]) -> Outcome {
         }
     }
     let status = i32::from(!err.is_empty());
-    let _ = read_inputs;
     Outcome::both(out, err, status)
 }
 
