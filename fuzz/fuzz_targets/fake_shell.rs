@@ -7,17 +7,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some(d) = distro("debian") else { return };
-    let persona = Persona {
-        hostname: "fuzz-host".into(),
-        kernel_release: d.kernel_release.into(),
-        distro: d,
-        ip: std::net::IpAddr::from([10, 0, 0, 5]),
-        users: vec!["root".into()],
-        cpus: 2,
-        mem_kb: 4_000_000,
-        uptime_days: 3,
-        mac: [0x52, 0x54, 0, 1, 2, 3],
-    };
+    let persona = Persona::new(
+        d,
+        "fuzz-host",
+        std::net::IpAddr::from([10, 0, 0, 5]),
+        vec!["root".into()],
+    );
     let mut sh = Shell::new(persona, "root");
     for chunk in data.split(|&b| b == 0xff) {
         let _ = sh.feed(chunk);

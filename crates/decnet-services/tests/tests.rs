@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod http_realism;
 mod http_xmlrpc;
+mod shell_bash;
 mod ssh;
 mod ssh_clients;
 mod ssh_realism;

@@ -243,8 +243,29 @@ pub struct Distro {
     pub motd: Motd,
     /// Whether sshd prints `Last login: … from …` (Alpine's musl build has no lastlog).
     pub last_login: bool,
+    /// `bash --version` (`5.2.15(1)-release`).
+    pub bash_version: &'static str,
+    /// How its `uname` prints `-p`, `-i` and `-o`.
+    pub uname: UnameStyle,
+    /// When a machine of this release was typically installed (Unix seconds; the point release's date).
+    pub installed: i64,
+    /// `python3 --version`'s number where the base install has Python 3.
+    pub python3: Option<&'static str>,
+    /// `perl -v`'s number where the base install has Perl.
+    pub perl: Option<&'static str>,
     /// Versions of the packages it ships; a package it does not ship is absent.
     pub packages: &'static [(Package, PackageVersion)],
+}
+
+/// How a release's `uname` prints what upstream coreutils leaves "unknown".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnameStyle {
+    /// Upstream coreutils (Debian, Kali, Arch): `-p`/`-i` are `unknown`, so `-a` omits them.
+    Gnu,
+    /// Ubuntu's and RHEL's patched coreutils: `-p` and `-i` print the machine.
+    Patched,
+    /// BusyBox: `-a` ends with the machine and `Linux`.
+    Busybox,
 }
 
 const fn v(upstream: &'static str, release: &'static str) -> PackageVersion {
@@ -345,6 +366,47 @@ impl Distro {
             WebServer::Nginx => "nginx".to_owned(),
             WebServer::Apache => "Apache".to_owned(),
         })
+    }
+
+    /// `uname` with the given letters (`a`, `snrvmpio`), as the release's coreutils prints it.
+    pub fn uname(&self, flags: &str, hostname: &str, kernel_release: &str) -> String {
+        let all = flags.contains('a');
+        let want = |c: char| all || flags.contains(c);
+        let mut parts: Vec<&str> = Vec::new();
+        let unknown = match self.uname {
+            UnameStyle::Patched => "x86_64",
+            UnameStyle::Gnu | UnameStyle::Busybox => "unknown",
+        };
+        let os = match self.uname {
+            UnameStyle::Busybox => "Linux",
+            _ => "GNU/Linux",
+        };
+        if want('s') || flags.is_empty() {
+            parts.push("Linux");
+        }
+        if want('n') {
+            parts.push(hostname);
+        }
+        if want('r') {
+            parts.push(kernel_release);
+        }
+        if want('v') {
+            parts.push(self.kernel_build);
+        }
+        if want('m') {
+            parts.push("x86_64");
+        }
+        // `-a` leaves out what is unknown; asked for by name, it prints `unknown`.
+        if (all && unknown != "unknown") || (!all && flags.contains('p')) {
+            parts.push(unknown);
+        }
+        if (all && unknown != "unknown") || (!all && flags.contains('i')) {
+            parts.push(unknown);
+        }
+        if want('o') {
+            parts.push(os);
+        }
+        parts.join(" ")
     }
 
     /// What a login prints before `Last login:` and the prompt, `\n` line ends.
@@ -573,6 +635,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::Nginx,
         motd: Motd::DebianLicense { vendor: "Debian" },
         last_login: true,
+        bash_version: "5.2.15(1)-release",
+        uname: UnameStyle::Gnu,
+        installed: 1707523200,
+        python3: Some("3.11.2"),
+        perl: Some("5.36.0"),
         packages: DEBIAN12,
     },
     Distro {
@@ -594,6 +661,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::UbuntuApache,
         motd: Motd::Ubuntu,
         last_login: true,
+        bash_version: "5.1.16(1)-release",
+        uname: UnameStyle::Patched,
+        installed: 1708560000,
+        python3: Some("3.10.12"),
+        perl: Some("5.34.0"),
         packages: UBUNTU2204,
     },
     Distro {
@@ -615,6 +687,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::UbuntuApache,
         motd: Motd::Ubuntu,
         last_login: true,
+        bash_version: "5.0.17(1)-release",
+        uname: UnameStyle::Patched,
+        installed: 1679529600,
+        python3: Some("3.8.10"),
+        perl: Some("5.30.0"),
         packages: UBUNTU2004,
     },
     Distro {
@@ -636,6 +713,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::RockyTestPage,
         motd: Motd::CockpitActivate,
         last_login: true,
+        bash_version: "5.1.8(1)-release",
+        uname: UnameStyle::Patched,
+        installed: 1700438400,
+        python3: Some("3.9.18"),
+        perl: Some("5.32.1"),
         packages: ROCKY93,
     },
     Distro {
@@ -657,6 +739,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::CentosTestPage,
         motd: Motd::Empty,
         last_login: true,
+        bash_version: "4.2.46(2)-release",
+        uname: UnameStyle::Patched,
+        installed: 1605139200,
+        python3: None,
+        perl: Some("5.16.3"),
         packages: CENTOS7,
     },
     Distro {
@@ -678,6 +765,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::NginxNotFound,
         motd: Motd::Alpine,
         last_login: false,
+        bash_version: "5.2.21(1)-release",
+        uname: UnameStyle::Busybox,
+        installed: 1706313600,
+        python3: None,
+        perl: None,
         packages: ALPINE319,
     },
     Distro {
@@ -699,6 +791,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::FedoraTestPage,
         motd: Motd::CockpitWebConsole,
         last_login: true,
+        bash_version: "5.2.21(1)-release",
+        uname: UnameStyle::Patched,
+        installed: 1699315200,
+        python3: Some("3.12.0"),
+        perl: Some("5.38.0"),
         packages: FEDORA39,
     },
     Distro {
@@ -721,6 +818,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::DebianApache,
         motd: Motd::DebianLicense { vendor: "Kali" },
         last_login: true,
+        bash_version: "5.2.21(1)-release",
+        uname: UnameStyle::Gnu,
+        installed: 1708905600,
+        python3: Some("3.11.8"),
+        perl: Some("5.36.0"),
         packages: KALI20241,
     },
     Distro {
@@ -742,6 +844,11 @@ pub static DISTROS: [Distro; 9] = [
         default_page: DefaultPage::Nginx,
         motd: Motd::Empty,
         last_login: true,
+        bash_version: "5.2.26(1)-release",
+        uname: UnameStyle::Gnu,
+        installed: 1706745600,
+        python3: Some("3.11.7"),
+        perl: Some("5.38.2"),
         packages: ARCH202402,
     },
 ];
@@ -897,6 +1004,25 @@ mod tests {
             distro("fedora").unwrap().motd(&ctx),
             "Web console: https://web-prod-01:9090/ or https://10.0.0.7:9090/\n\n"
         );
+    }
+
+    // Regression: Debian's `uname -a` ended `x86_64 x86_64 x86_64` (Ubuntu's patch).
+    #[test]
+    fn uname_follows_each_releases_coreutils() {
+        let d = distro("debian").unwrap();
+        assert_eq!(
+            d.uname("a", "h", d.kernel_release),
+            "Linux h 6.1.0-28-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22) x86_64 GNU/Linux"
+        );
+        assert_eq!(d.uname("p", "h", "r"), "unknown");
+        assert_eq!(d.uname("", "h", "r"), "Linux");
+        assert_eq!(d.uname("sr", "h", "r"), "Linux r");
+        let u = distro("ubuntu22").unwrap();
+        assert!(u
+            .uname("a", "h", "r")
+            .ends_with(" x86_64 x86_64 x86_64 GNU/Linux"));
+        let a = distro("alpine").unwrap();
+        assert!(a.uname("a", "h", "r").ends_with(" x86_64 Linux"));
     }
 
     #[test]

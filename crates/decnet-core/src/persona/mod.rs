@@ -4,11 +4,15 @@
 //! - [`mod@distro`]: Linux releases, their OS identity and the package versions they ship
 //! - [`mod@windows`]: Windows builds and the SMB/RDP/MSSQL/IIS versions they ship
 //! - [`mod@archetype`]: bundles of services, an OS family and preferred personas
+//! - [`mod@accounts`]: each release's base `/etc/passwd` and `/etc/group`
+//! - [`mod@procfs`]: `/proc` text (`cpuinfo`, `meminfo`, `uptime`, …) for a persona's machine
 //!
 //! Protocols format their own banners from these; nothing here is per service.
 
+pub mod accounts;
 pub mod archetype;
 pub mod distro;
+pub mod procfs;
 pub mod windows;
 
 use std::fmt;
@@ -16,7 +20,7 @@ use std::fmt;
 pub use archetype::{archetype, Archetype, ARCHETYPES};
 pub use distro::{
     distro, DefaultPage, Distro, Motd, MotdContext, Package, PackageVersion, Packaging,
-    PromptStyle, WebServer, DISTROS,
+    PromptStyle, UnameStyle, WebServer, DISTROS,
 };
 pub use windows::{
     windows_build, MssqlVersion, RdpVersion, SmbDialect, WindowsBuild, WindowsKind, WINDOWS_BUILDS,

@@ -176,12 +176,13 @@ impl SessionTask {
             Uuid::new_v4()
         };
         let peer = self.ctx.peer.ip();
+        let peer_addr = self.ctx.peer;
         let recorder = self.shared.recorder.clone();
         let Some(c) = self.chan(channel) else { return };
         if c.shell.is_some() {
             return;
         }
-        let shell = Shell::new(persona.clone(), &user);
+        let shell = Shell::new(persona.clone(), &user).with_peer(peer_addr);
         let (term, cols, rows) = c.pty.clone().unwrap_or(("dumb".into(), 80, 24));
         let mut rec = recorder.start(sid, cols, rows, &term);
         let motd = persona.login_banner(peer, chrono::Utc::now());
@@ -199,7 +200,7 @@ impl SessionTask {
         let user = self.user.clone();
         let Some(c) = self.chan(channel) else { return };
         let pty = c.pty.is_some();
-        let mut shell = Shell::new(persona, &user);
+        let mut shell = Shell::new(persona, &user).with_peer(self.ctx.peer);
         let (out, events, status) = shell.exec(command);
         self.emit_shell_events(events).await;
         let out = if pty { crlf(&out) } else { out };
@@ -261,6 +262,20 @@ impl SessionTask {
                 ShellEvent::Download { url, tool, command } => self
                     .ctx
                     .event_of(&FileTransfer::download_url(url, tool, command)),
+                ShellEvent::Upload {
+                    path,
+                    data,
+                    sha256,
+                    truncated,
+                    command,
+                } => self.ctx.event_of(&FileTransfer {
+                    tool: Some("shell".to_owned()),
+                    command: Some(command),
+                    truncated: Some(truncated),
+                    ..FileTransfer::upload(path, data.len() as u64, sha256)
+                }),
+                // The command event of the same line already records what ran.
+                ShellEvent::Exec { .. } => continue,
             };
             self.ctx.emit(e).await;
         }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use super::wire::codec::{put_str, put_string, put_u32, Reader};
-use crate::shell::fs::{Fs, Node};
+use crate::shell::fs::{Fs, Kind};
 
 /// Bytes of one uploaded file kept as its artifact; the rest is counted, not kept.
 pub const MAX_UPLOAD: usize = 16 * 1024 * 1024;
@@ -103,8 +103,8 @@ pub fn for_exec(command: &str, fs: &Fs, cwd: &str) -> Option<(Transfer, Step)> {
     }
     if has('f') {
         let path = crate::shell::fs::resolve(cwd, cwd, target);
-        let file = match fs.get(&path) {
-            Some(Node::File(c)) => Some(c.clone().into_bytes()),
+        let file = match fs.get(&path).map(|n| &n.kind) {
+            Some(Kind::File(c)) => Some(c.clone()),
             _ => None,
         };
         let src = ScpSource {
@@ -400,11 +400,9 @@ impl Sftp {
         if let Some(d) = self.written.get(path) {
             return Some((false, d.len() as u64));
         }
-        match self.fs.get(path) {
-            Some(Node::Dir) => Some((true, 4096)),
-            Some(Node::File(c)) => Some((false, c.len() as u64)),
-            None => None,
-        }
+        self.fs
+            .get(path)
+            .map(|n| (n.is_dir(), if n.is_dir() { 4096 } else { n.size() as u64 }))
     }
 
     fn packet(&mut self, pkt: &[u8], step: &mut Step) -> Option<()> {
@@ -464,9 +462,9 @@ impl Sftp {
                 } else {
                     let data = match self.written.get(&p) {
                         Some(d) => d.clone(),
-                        None => match self.fs.get(&p) {
-                            Some(Node::File(c)) => c.clone().into_bytes(),
-                            Some(Node::Dir) => {
+                        None => match self.fs.get(&p).map(|n| &n.kind) {
+                            Some(Kind::File(c)) => c.clone(),
+                            Some(_) => {
                                 status(step, id, FX_FAILURE, "Failure");
                                 return Some(());
                             }
@@ -494,9 +492,13 @@ impl Sftp {
                     .fs
                     .children(&p)
                     .into_iter()
-                    .map(|(n, node)| match node {
-                        Node::Dir => (n, true, 4096),
-                        Node::File(c) => (n, false, c.len() as u64),
+                    .map(|(n, node)| {
+                        let size = if node.is_dir() {
+                            4096
+                        } else {
+                            node.size() as u64
+                        };
+                        (n, node.is_dir(), size)
                     })
                     .collect();
                 self.new_handle(

@@ -6,6 +6,20 @@ use chrono::Utc;
 use super::Outcome;
 use crate::shell::{ShellEvent, State};
 
+fn network(ip: std::net::IpAddr, prefix: u8) -> String {
+    match ip {
+        std::net::IpAddr::V4(v) => {
+            let m: u32 = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix.min(32)))
+            };
+            std::net::Ipv4Addr::from(u32::from(v) & m).to_string()
+        }
+        std::net::IpAddr::V6(v) => v.to_string(),
+    }
+}
+
 /// A network verb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Net {
@@ -67,26 +81,69 @@ impl Net {
             Net::Ftpget => "ftpget",
         }
     }
+}
 
-    /// Runs it; `raw` is the command as typed, kept in the download event.
-    pub fn run(self, st: &mut State, args: &[String], raw: &str) -> Outcome {
-        match self {
-            Net::Ifconfig => Outcome::ok(ifconfig(st)),
-            Net::Ip => ip(st, args),
-            Net::Wget | Net::Curl | Net::Tftp | Net::Ftpget => {
-                let Some(url) = url_of(self, args) else {
-                    return Outcome::fail(usage(self), 1);
-                };
-                let mut o = Outcome::fail(refusal(self, &url), 1);
-                o.events.push(ShellEvent::Download {
-                    url,
-                    tool: self.tool().to_owned(),
-                    command: raw.to_owned(),
-                });
-                o
-            }
+/// Runs a network tool; `None` when `name` is not one.
+pub fn run(name: &str, st: &mut State, args: &[String], stdin: &[u8]) -> Option<Outcome> {
+    let _ = stdin;
+    let tool = Net::parse(name)?;
+    Some(match tool {
+        Net::Ifconfig => Outcome::ok(ifconfig(st)),
+        Net::Ip => ip(st, args),
+        Net::Wget | Net::Curl | Net::Tftp | Net::Ftpget => {
+            let Some(url) = url_of(tool, args) else {
+                return Some(Outcome::fail_err(usage(tool), 1));
+            };
+            let status = match tool {
+                Net::Wget => 4,
+                Net::Curl
+                    if url.starts_with("https")
+                        || host_port(&url).0.parse::<std::net::IpAddr>().is_err() =>
+                {
+                    6
+                }
+                Net::Curl => 28,
+                _ => 1,
+            };
+            // curl -s prints nothing; wget -q neither.
+            let quiet = args.iter().any(|a| {
+                a == "-q"
+                    || a == "-s"
+                    || a == "-fsSL"
+                    || a == "-sSL"
+                    || (a.starts_with('-')
+                        && !a.starts_with("--")
+                        && a.contains('s')
+                        && tool == Net::Curl
+                        && !a.contains('S'))
+            });
+            let mut o = Outcome::fail_err(
+                if quiet {
+                    String::new()
+                } else {
+                    refusal(tool, &url)
+                },
+                status,
+            );
+            o.events.push(ShellEvent::Download {
+                url,
+                tool: tool.tool().to_owned(),
+                command: format!("{name} {}", args.join(" ")),
+            });
+            o
         }
-    }
+    })
+}
+
+/// A Download event for a tool that is not installed but was pointed at a URL.
+pub fn missing_tool_download(name: &str, args: &[String]) -> Option<ShellEvent> {
+    let tool = Net::parse(name)?;
+    let url = url_of(tool, args)?;
+    Some(ShellEvent::Download {
+        url,
+        tool: tool.tool().to_owned(),
+        command: format!("{name} {}", args.join(" ")),
+    })
 }
 
 /// The URL a download command names.
@@ -203,29 +260,63 @@ fn mac(st: &State) -> String {
         .join(":")
 }
 
+fn netmask(prefix: u8) -> String {
+    let m: u32 = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    };
+    std::net::Ipv4Addr::from(m).to_string()
+}
+
+fn broadcast(st: &State) -> String {
+    match st.persona.ip {
+        std::net::IpAddr::V4(v) => {
+            let host = if st.persona.prefix >= 32 {
+                0
+            } else {
+                u32::MAX >> u32::from(st.persona.prefix)
+            };
+            std::net::Ipv4Addr::from(u32::from(v) | host).to_string()
+        }
+        std::net::IpAddr::V6(_) => "::".to_owned(),
+    }
+}
+
 fn ifconfig(st: &State) -> String {
     let ip = st.persona.ip;
+    let mask = netmask(st.persona.prefix);
+    let brd = broadcast(st);
     format!(
-        "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n        inet {ip}  netmask 255.255.255.0  broadcast 0.0.0.0\n        ether {}  txqueuelen 1000  (Ethernet)\n        RX packets 2841193  bytes 1893012445 (1.8 GB)\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets 1630452  bytes 402115873 (402.1 MB)\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\nlo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n        inet 127.0.0.1  netmask 255.0.0.0\n        inet6 ::1  prefixlen 128  scopeid 0x10<host>\n        loop  txqueuelen 1000  (Local Loopback)\n        RX packets 5120  bytes 421337 (421.3 KB)\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets 5120  bytes 421337 (421.3 KB)\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\n",
+        "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n        inet {ip}  netmask {mask}  broadcast {brd}\n        ether {}  txqueuelen 1000  (Ethernet)\n        RX packets 2841193  bytes 1893012445 (1.8 GB)\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets 1630452  bytes 402115873 (402.1 MB)\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\nlo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n        inet 127.0.0.1  netmask 255.0.0.0\n        inet6 ::1  prefixlen 128  scopeid 0x10<host>\n        loop  txqueuelen 1000  (Local Loopback)\n        RX packets 5120  bytes 421337 (421.3 KB)\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets 5120  bytes 421337 (421.3 KB)\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\n",
         mac(st)
     )
 }
 
 fn ip(st: &State, args: &[String]) -> Outcome {
     let ip = st.persona.ip;
+    let prefix = st.persona.prefix;
+    let brd = broadcast(st);
+    let gw = crate::shell::tree::gateway(&st.persona);
+    let args: Vec<String> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .cloned()
+        .collect();
+    let args = args.as_slice();
     match args.first().map(String::as_str) {
         Some("a" | "addr" | "address") => Outcome::ok(format!(
-            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n    inet 127.0.0.1/8 scope host lo\n       valid_lft forever preferred_lft forever\n    inet6 ::1/128 scope host \n       valid_lft forever preferred_lft forever\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000\n    link/ether {} brd ff:ff:ff:ff:ff:ff\n    inet {ip}/24 brd 0.0.0.0 scope global eth0\n       valid_lft forever preferred_lft forever\n",
+            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n    inet 127.0.0.1/8 scope host lo\n       valid_lft forever preferred_lft forever\n    inet6 ::1/128 scope host \n       valid_lft forever preferred_lft forever\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000\n    link/ether {} brd ff:ff:ff:ff:ff:ff\n    inet {ip}/{prefix} brd {brd} scope global eth0\n       valid_lft forever preferred_lft forever\n",
             mac(st)
         )),
         Some("r" | "route") => Outcome::ok(format!(
-            "default via 0.0.0.0 dev eth0 proto static\n{ip}/24 dev eth0 proto kernel scope link src {ip}\n"
+            "default via {gw} dev eth0 onlink \n{net}/{prefix} dev eth0 proto kernel scope link src {ip} \n", net = network(ip, prefix)
         )),
         Some("link" | "l") => Outcome::ok(format!(
             "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP mode DEFAULT group default qlen 1000\n    link/ether {} brd ff:ff:ff:ff:ff:ff\n",
             mac(st)
         )),
-        _ => Outcome::fail(
+        _ => Outcome::fail_err(
             "Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }\n       ip [ -force ] -batch filename\nwhere  OBJECT := { address | link | route | rule | neigh | ... }\n",
             255,
         ),
