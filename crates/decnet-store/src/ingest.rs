@@ -348,24 +348,20 @@ impl IngestTx {
             ];
             let a = adds
                 .entry((key.0.to_owned(), key.1.to_owned()))
-                .or_insert_with_key(|k| match known.remove(k) {
-                    Some(firsts) => SecretAdd {
+                .or_insert_with_key(|k| {
+                    let (firsts, distinct) = match known.remove(k) {
+                        Some(firsts) => (firsts, [0; 3]),
+                        // A new secret: its first values are inline and count once each.
+                        None => (values.clone().map(|v| Some(v.into_owned())), [1; 3]),
+                    };
+                    SecretAdd {
                         printable: None,
                         n: 0,
-                        distinct: [0; 3],
+                        distinct,
                         first: ts,
                         last: ts,
                         firsts,
-                    },
-                    // A new secret: its first values are inline and count once each.
-                    None => SecretAdd {
-                        printable: None,
-                        n: 0,
-                        distinct: [1; 3],
-                        first: ts,
-                        last: ts,
-                        firsts: values.clone().map(|v| Some(v.into_owned())),
-                    },
+                    }
                 });
             a.n += 1;
             a.first = a.first.min(ts);
