@@ -257,6 +257,9 @@ pub struct ConnCtx {
     pub local: SocketAddr,
     /// Session id stamped on every event of this connection.
     pub session_id: Uuid,
+    /// When the connection was accepted: a delay a real server takes from
+    /// accept (SSH's banner) counts from here, not from when `serve` starts.
+    pub accepted: tokio::time::Instant,
     /// Event intake.
     pub emitter: Emitter,
     /// Ends this session from outside (journal failure, eviction by a fair-share limit).
@@ -375,6 +378,14 @@ pub trait Instance: Send + Sync {
     fn pre_auth_deadline(&self) -> bool {
         false
     }
+
+    /// How long the connection's `connect` event may wait to share an fsync.
+    /// Nothing is written to the peer before that event is durable, so a
+    /// service that answers only after a delay of its own (SSH's banner) lets
+    /// the event ride along with others instead of costing a sync of its own.
+    fn connect_slack(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Most reply bytes a UDP listener sends per request byte: a decky must never be a
@@ -430,6 +441,7 @@ mod conn_ctx_tests {
             peer: "203.0.113.9:51234".parse().unwrap(),
             local: "127.42.0.10:22".parse().unwrap(),
             session_id: Uuid::now_v7(),
+            accepted: tokio::time::Instant::now(),
             emitter: Emitter::new(tx),
             abort: Default::default(),
             pre_auth: Default::default(),

@@ -264,6 +264,7 @@ async fn serve_one(
             peer,
             local,
             session_id: uuid::Uuid::now_v7(),
+            accepted: tokio::time::Instant::now(),
             emitter,
             abort: Default::default(),
             pre_auth: Default::default(),

@@ -140,6 +140,7 @@ pub async fn serve(decky: Arc<DeckyRuntime>, slug: &str) -> Served {
                 peer,
                 local: addr,
                 session_id: uuid::Uuid::now_v7(),
+                accepted: tokio::time::Instant::now(),
                 emitter: emitter.clone(),
                 abort: Default::default(),
                 pre_auth: Default::default(),

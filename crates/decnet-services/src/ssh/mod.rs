@@ -245,8 +245,11 @@ impl Instance for SshInstance {
             self.release.clone(),
             self.keys.clone(),
         );
-        // Within the decky's point of the range, a little per connection too.
-        let delay = self.banner_delay + Duration::from_micros(rand::random::<u64>() % 700);
+        // Within the decky's point of the range, a little per connection too,
+        // counted from accept as sshd's fork and exec are (the connect event's
+        // sync, see `connect_slack`, is part of it).
+        let delay = (self.banner_delay + Duration::from_micros(rand::random::<u64>() % 700))
+            .saturating_sub(ctx.accepted.elapsed());
         let shared = self.shared.clone();
         let session = async {
             if let Err(e) = t.exchange_ident(delay).await {
@@ -301,6 +304,12 @@ impl Instance for SshInstance {
 
     fn pre_auth_deadline(&self) -> bool {
         true
+    }
+
+    /// Half the banner delay: the other half is left for the write and fsync,
+    /// so the banner still goes out when the delay ends.
+    fn connect_slack(&self) -> Duration {
+        self.banner_delay / 2
     }
 }
 
