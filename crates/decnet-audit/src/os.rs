@@ -124,6 +124,24 @@ fn family_check(t: &Target, seen: &Seen<'_>) -> CheckResult {
             vec![uname_family(&sh.uname)],
         ));
     }
+    // A Windows or Cisco persona (TTL 128 or 255) that announces a Linux distro
+    // anywhere is two machines at once.
+    let linux: Vec<&str> = claims
+        .iter()
+        .filter(|(_, f)| !f.contains(&"other"))
+        .map(|(c, _)| c.as_str())
+        .collect();
+    if matches!(t.os_family, OsFamily::Windows | OsFamily::Cisco) {
+        return if linux.is_empty() {
+            CheckResult::pass(FAMILY)
+        } else {
+            CheckResult::tell(
+                FAMILY,
+                format!("nothing naming a Linux distro on a {} host", t.os_family),
+                linux.join("; "),
+            )
+        };
+    }
     let wrong: Vec<&String> = claims
         .iter()
         .filter(|(_, f)| !f.contains(&want))
@@ -240,6 +258,55 @@ mod tests {
         assert_eq!(ttl_from(&p, [127, 42, 0, 10], 80, 50_000), None);
         assert_eq!(ttl_from(&p[..22], [127, 42, 0, 10], 22, 50_000), None);
         assert_eq!(ttl_from(&[], [0; 4], 0, 0), None);
+    }
+
+    fn target(family: OsFamily, slug: &str) -> Target {
+        Target {
+            name: "d".into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            os_family: family,
+            distro: decnet_core::persona::distro(slug).unwrap(),
+            ssh: None,
+            http: None,
+            https: None,
+            server_header: None,
+        }
+    }
+
+    #[test]
+    fn every_source_must_name_the_personas_family() {
+        let sh = ShellSeen {
+            os_release: "ID=debian\nVERSION_ID=\"12\"\n".into(),
+            uname: "Linux h 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01) x86_64 GNU/Linux\n".into(),
+        };
+        let seen = Seen {
+            ssh_ident: Some("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"),
+            http_server: Some("nginx/1.22.1"),
+            shell: Some(&sh),
+        };
+        assert_eq!(
+            family_check(&target(OsFamily::Linux, "debian"), &seen).status,
+            crate::Status::Pass
+        );
+        let apache = Seen {
+            http_server: Some("Apache/2.4.52 (Ubuntu)"),
+            ..seen
+        };
+        let t = family_check(&target(OsFamily::Linux, "debian"), &apache);
+        assert_eq!(t.status, crate::Status::Tell);
+        assert!(t.seen.unwrap().contains("Apache/2.4.52 (Ubuntu)"));
+        // A Windows persona's TTL says Windows; a Debian banner says otherwise.
+        let w = family_check(&target(OsFamily::Windows, "debian"), &seen);
+        assert_eq!(w.status, crate::Status::Tell);
+        let windows_ssh = Seen {
+            ssh_ident: Some("SSH-2.0-OpenSSH_for_Windows_8.1"),
+            http_server: None,
+            shell: None,
+        };
+        assert_eq!(
+            family_check(&target(OsFamily::Windows, "debian"), &windows_ssh).status,
+            crate::Status::Pass
+        );
     }
 
     #[test]

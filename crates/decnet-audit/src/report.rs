@@ -188,7 +188,15 @@ impl Report {
 
 /// Control characters shown escaped, so one tell stays one line.
 fn one_line(s: &str) -> String {
-    s.escape_debug().to_string()
+    s.chars()
+        .flat_map(|c| match c {
+            '\n' => vec!['\\', 'n'],
+            '\r' => vec!['\\', 'r'],
+            '\t' => vec!['\\', 't'],
+            c if c.is_control() => c.escape_unicode().collect(),
+            c => vec![c],
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -213,6 +221,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("skipped c: no root"), "{text}");
+        assert_eq!(one_line("a \"b\"\r\n\u{1}"), "a \"b\"\\r\\n\\u{1}");
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["deckies"][0]["checks"][1]["status"], "tell");
         assert!(json["deckies"][0]["checks"][0].get("expected").is_none());
