@@ -107,7 +107,7 @@ pub async fn audit(targets: &[Target]) -> Result<Report, AuditError> {
         let mut results = Vec::new();
         let mut obs = cross::Observed::new(&t.name);
         let ssh_seen = match &t.ssh {
-            Some(s) => Some(ssh::run(t, s, &mut results, &mut obs).await?),
+            Some(s) => Some(ssh::run(t, s, &mut results).await?),
             None => None,
         };
         let shell_seen = match &t.ssh {

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 use crate::releases::{self, NameLists, Vendor};
 use crate::target::{SshTarget, Target};
-use crate::{cross, AuditError, CheckResult, PROBE_TIMEOUT};
+use crate::{AuditError, CheckResult, PROBE_TIMEOUT};
 
 /// The identification line is the persona's.
 pub const BANNER_RELEASE: &str = "ssh.banner-matches-release";
@@ -244,7 +244,6 @@ pub async fn run(
     t: &Target,
     s: &SshTarget,
     out: &mut Vec<CheckResult>,
-    _obs: &mut cross::Observed,
 ) -> Result<Hello, AuditError> {
     let h = hello(s.addr)
         .await

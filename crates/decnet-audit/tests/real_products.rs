@@ -158,9 +158,7 @@ async fn the_real_debian_sshd_passes_every_ssh_check() {
     };
     let t = target(Some(s.clone()), None, None, None);
     let mut out = Vec::new();
-    ssh::run(&t, &s, &mut out, &mut cross::Observed::new("real"))
-        .await
-        .unwrap();
+    ssh::run(&t, &s, &mut out).await.unwrap();
     assert_eq!(out.len(), 6);
     assert_all_pass(&out);
 }
