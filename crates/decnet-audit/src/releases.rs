@@ -50,15 +50,19 @@ const KEX_85: &str = "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-n
 const KEX_90: &str = "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256";
 /// Debian 12's later updates also announce the standardised sntrup name first.
 const KEX_92_DEB_LATE: &str = "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256";
-/// crypto-policies `DEFAULT` (RHEL 9, Fedora 39): its own order, group14 before 16 and 18.
+/// crypto-policies `DEFAULT` (RHEL 9, Fedora 39) as its OpenSSH server generator
+/// writes it: key exchanges in the policy's `key_exchange` × `hash` × `group`
+/// order, so group14-sha256 comes before group16 and group18.
 const KEX_CRYPTO_POLICY: &str = "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512";
 
 const ENC: &str = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
 /// RHEL 7 kept the CBC ciphers in sshd's defaults (its sshd_config(5) lists them).
 const ENC_EL7: &str = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-cbc,aes192-cbc,aes256-cbc,blowfish-cbc,cast128-cbc,3des-cbc";
+/// The policy's `cipher@SSH = -*-CBC` over AES-256-GCM, ChaCha20, AES-256-CTR, AES-128-GCM, AES-128-CTR.
 const ENC_CRYPTO_POLICY: &str = "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-ctr,aes128-gcm@openssh.com,aes128-ctr";
 
 const MAC: &str = "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512,hmac-sha1";
+/// ETM variants first, each in the policy's `mac` order (SHA2-256, SHA1, UMAC-128, SHA2-512).
 const MAC_CRYPTO_POLICY: &str = "hmac-sha2-256-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha1,umac-128@openssh.com,hmac-sha2-512";
 
 const COMP: &str = "none,zlib@openssh.com";
