@@ -253,7 +253,7 @@ pub async fn run(
             addr: s.addr,
             source,
         })?;
-    out.push(CheckResult::compare(BANNER_RELEASE, &s.ident, &h.ident));
+    out.push(release_check(t, &s.ident, &h.ident));
     out.push(family_check(t, &h.ident));
     let vendor = Vendor::of_os_id(t.distro.os_id, t.distro.version_id);
     match (releases::expected(vendor, &s.ident), &h.kexinit) {
@@ -301,6 +301,34 @@ pub async fn run(
         });
     }
     Ok(h)
+}
+
+/// The identification is the persona's, and its OpenSSH version is the one
+/// the distro release ships (`dpkg -l`/`rpm -q` in the shell would show it).
+fn release_check(t: &Target, persona: &str, seen: &str) -> CheckResult {
+    if persona != seen {
+        return CheckResult::tell(BANNER_RELEASE, persona, seen);
+    }
+    let Some(pkg) = t.distro.package(decnet_core::persona::Package::Openssh) else {
+        return CheckResult::pass(BANNER_RELEASE);
+    };
+    // Debian-style builds announce the portable version (9.2p1), RPM and
+    // upstream-style builds the bare one (8.7).
+    let want = match t.distro.packaging {
+        decnet_core::persona::Packaging::Deb => pkg.upstream,
+        _ => pkg.without_portable(),
+    };
+    match releases::parse_ident(seen) {
+        Some(i) if i.upstream == want => CheckResult::pass(BANNER_RELEASE),
+        _ => CheckResult::tell(
+            BANNER_RELEASE,
+            format!(
+                "SSH-2.0-OpenSSH_{want}… (the openssh {} ships)",
+                t.distro.slug
+            ),
+            seen,
+        ),
+    }
 }
 
 /// `Debian-…` on Debian and Kali, `Ubuntu-…` on Ubuntu, a bare version elsewhere.
@@ -403,6 +431,37 @@ mod tests {
         assert_eq!(t.status, crate::Status::Tell);
         assert_eq!(t.expected.as_deref(), Some("mac=hmac-sha2-256"));
         assert!(t.seen.unwrap().starts_with("mac=umac-64-etm@openssh.com,"));
+    }
+
+    #[test]
+    fn the_banner_must_carry_the_openssh_its_distro_ships() {
+        let t = |slug: &str| Target {
+            name: "d".into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            os_family: decnet_core::persona::OsFamily::Linux,
+            distro: decnet_core::persona::distro(slug).unwrap(),
+            ssh: None,
+            http: None,
+            https: None,
+            server_header: None,
+        };
+        for d in &decnet_core::persona::DISTROS {
+            let ident = d.ssh_identification().unwrap();
+            assert_eq!(
+                release_check(&t(d.slug), &ident, &ident).status,
+                crate::Status::Pass,
+                "{}",
+                d.slug
+            );
+        }
+        // Debian 11's OpenSSH on a Debian 12 userland.
+        let old = "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3";
+        let r = release_check(&t("debian"), old, old);
+        assert_eq!(r.status, crate::Status::Tell);
+        assert!(r.expected.unwrap().starts_with("SSH-2.0-OpenSSH_9.2p1"));
+        // Not the persona's banner at all.
+        let r = release_check(&t("rocky9"), "SSH-2.0-OpenSSH_8.7", "SSH-2.0-OpenSSH_8.7p1");
+        assert_eq!(r.status, crate::Status::Tell);
     }
 
     #[tokio::test]
