@@ -9,6 +9,7 @@
 )]
 
 mod api;
+mod audit;
 mod bus;
 mod cli;
 mod diskfull;

@@ -182,10 +182,18 @@ impl Persona {
         (self.distro.installed + jitter).min(self.boot - 86_400)
     }
 
-    /// The CPU it reports.
-    pub fn cpu(&self) -> &'static CpuModel {
+    /// The CPU it reports, with its own host's clock calibration: each host
+    /// calibrates its TSC at boot some kHz off the nominal clock, and a KVM guest
+    /// reports that as `cpu MHz` (and twice it as `bogomips`), so guests on
+    /// different hosts differ there even on the same CPU model.
+    pub fn cpu(&self) -> CpuModel {
         let i = usize::try_from(self.pick("cpu", CPU_MODELS.len() as u64)).unwrap_or(0);
-        CPU_MODELS.get(i).unwrap_or(&CPU_MODELS[0])
+        let mut m = *CPU_MODELS.get(i).unwrap_or(&CPU_MODELS[0]);
+        // ±99 kHz, within what hosts of one model calibrate to.
+        let off = i64::try_from(self.pick("cpu-tsc", 199)).unwrap_or(99) - 99;
+        m.mhz_milli = m.mhz_milli.saturating_add_signed(off);
+        m.bogomips_centi = m.mhz_milli / 5;
+        m
     }
 
     /// Whether the decky runs a service.
@@ -958,6 +966,23 @@ pub(crate) mod tests {
             "10.0.0.5".parse().unwrap(),
             vec!["root".into(), "admin".into()],
         )
+    }
+
+    #[test]
+    fn deckies_on_one_cpu_model_differ_in_their_hosts_clock_calibration() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..8u8 {
+            let mut p = persona("debian");
+            p.seed = [i; 32];
+            let m = p.cpu();
+            let nominal = CPU_MODELS.iter().find(|c| c.name == m.name).unwrap();
+            assert!(m.mhz_milli.abs_diff(nominal.mhz_milli) <= 99, "{m:?}");
+            // bogomips is twice the calibrated clock, as a KVM guest prints it.
+            assert_eq!(m.bogomips_centi, m.mhz_milli * 2 / 10);
+            assert_eq!(p.cpu(), m, "stable per decky");
+            seen.insert(decnet_core::persona::procfs::cpuinfo(&m, 2));
+        }
+        assert!(seen.len() > 6, "{} distinct cpuinfo texts of 8", seen.len());
     }
 
     fn run(sh: &mut Shell, line: &str) -> (String, Vec<ShellEvent>) {

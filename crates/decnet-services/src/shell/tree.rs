@@ -308,7 +308,7 @@ pub fn build(p: &Persona, accounts: &[Account], group: &str) -> BTreeMap<String,
     b.file("/proc/version", p.proc_version(), 0o444, 0, 0, boot);
     b.file(
         "/proc/cpuinfo",
-        procfs::cpuinfo(p.cpu(), p.cpus),
+        procfs::cpuinfo(&p.cpu(), p.cpus),
         0o444,
         0,
         0,

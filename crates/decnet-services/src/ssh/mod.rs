@@ -210,8 +210,12 @@ impl Service for Ssh {
             recorder: Recorder::new(&decky.artifacts_dir("ssh"), RecorderLimits::from_env()),
             keyboard_interactive: kbd,
         };
+        let mut release = wire::algos::Release::for_ident(&version);
+        if wire::algos::crypto_policy_distro(d.os_id, d.version_id) {
+            release = release.under_crypto_policy();
+        }
         Ok(Arc::new(SshInstance {
-            release: wire::algos::Release::for_ident(&version),
+            release,
             ident: version,
             keys: Arc::new(wire::hostkey::HostKeys::new(seed)),
             banner_delay: banner_delay(seed),

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod audit;
 mod bench;
 mod bus;
 mod catalog;
@@ -56,6 +57,8 @@ enum Command {
     ConfigReference,
     /// Print the REST API's OpenAPI document (JSON).
     Openapi,
+    /// Probe the deckies as a detector would and report every tell (exit 0 none, 1 tells, 2 could not run).
+    Audit(audit::AuditArgs),
     /// Measure a service under load: throughput, journal completeness, peak memory.
     Bench(bench::BenchArgs),
     /// Run one worker alone: `ingester` moves the journal into the database.
@@ -102,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit(a) => audit::audit(a).await,
         Command::Bench(a) => bench::bench(a).await,
         Command::Worker(a) => worker::worker(a).await,
         Command::Bus(a) => bus::bus(a).await,

@@ -170,6 +170,52 @@ const MACS: &[&str] = &[
 ];
 const COMP: &[&str] = &["none", "zlib@openssh.com"];
 
+/// RHEL 9's and Fedora's `DEFAULT` crypto policy, which their sshd applies over
+/// the release's defaults (`/etc/crypto-policies/back-ends/opensshserver.config`):
+/// no SHA-1 key exchange or signatures, no CBC, its own preference order.
+const KEX_POLICY: &[&str] = &[
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "ecdh-sha2-nistp256",
+    "ecdh-sha2-nistp384",
+    "ecdh-sha2-nistp521",
+    "diffie-hellman-group-exchange-sha256",
+    "diffie-hellman-group14-sha256",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
+];
+const CIPHERS_POLICY: &[&str] = &[
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes128-gcm@openssh.com",
+    "aes128-ctr",
+];
+const MACS_POLICY: &[&str] = &[
+    "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha1-etm@openssh.com",
+    "umac-128-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha2-256",
+    "hmac-sha1",
+    "umac-128@openssh.com",
+    "hmac-sha2-512",
+];
+
+/// Whether a distro release's sshd runs under a system crypto policy (RHEL 8+
+/// and its clones, Fedora), by its os-release `ID` and `VERSION_ID`.
+pub fn crypto_policy_distro(os_id: &str, version_id: &str) -> bool {
+    match os_id {
+        "fedora" => true,
+        "rhel" | "centos" | "rocky" | "almalinux" => version_id
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .is_some_and(|m| m >= 9),
+        _ => false,
+    }
+}
+
 const SIGS_74: &str =
     "ssh-ed25519,ssh-rsa,rsa-sha2-256,rsa-sha2-512,ssh-dss,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521";
 const SIGS_82: &str = "ssh-ed25519,sk-ssh-ed25519@openssh.com,ssh-rsa,rsa-sha2-256,rsa-sha2-512,ssh-dss,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com";
@@ -267,6 +313,17 @@ impl Release {
             hostbound: version >= 89,
             ping: version >= 95,
         }
+    }
+
+    /// The release as sshd runs it under the `DEFAULT` crypto policy
+    /// (see [`crypto_policy_distro`]): the policy's KEX, cipher and MAC lists, and
+    /// no `ssh-rsa` host key signatures.
+    pub fn under_crypto_policy(mut self) -> Release {
+        self.kex = KEX_POLICY;
+        self.ciphers = CIPHERS_POLICY;
+        self.macs = MACS_POLICY;
+        self.ssh_rsa = false;
+        self
     }
 
     /// The RSA signature algorithms it offers for an RSA host key.
@@ -374,6 +431,26 @@ mod tests {
         let new = Release::for_ident("SSH-2.0-OpenSSH_9.9");
         assert!(new.kex_list().starts_with("sntrup761x25519-sha512,"));
         assert!(new.kex_list().contains("mlkem768x25519-sha256"));
+    }
+
+    #[test]
+    fn rhel9_and_fedora_personas_get_the_crypto_policy_lists() {
+        assert!(crypto_policy_distro("rocky", "9.3"));
+        assert!(crypto_policy_distro("fedora", "39"));
+        assert!(!crypto_policy_distro("centos", "7"));
+        assert!(!crypto_policy_distro("debian", "12"));
+        let rocky = Release::for_ident("SSH-2.0-OpenSSH_8.7").under_crypto_policy();
+        assert_eq!(
+            rocky.cipher_list(),
+            "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-ctr,aes128-gcm@openssh.com,aes128-ctr"
+        );
+        assert!(rocky
+            .kex_list()
+            .ends_with("group-exchange-sha256,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512"));
+        assert!(rocky
+            .mac_list()
+            .starts_with("hmac-sha2-256-etm@openssh.com,hmac-sha1-etm@openssh.com,"));
+        assert_eq!(rocky.rsa_host_algs(), &["rsa-sha2-512", "rsa-sha2-256"]);
     }
 
     #[test]
