@@ -22,7 +22,11 @@ pub const RSA_BITS: usize = 3072;
 
 /// The decky's Ed25519 host key.
 pub fn ed25519(seed: &InstanceSeed) -> PrivateKey {
-    PrivateKey::from(Ed25519Keypair::from_seed(&seed.derive(b"ssh-host-ed25519")))
+    PrivateKey::from(Ed25519Keypair::from_seed(&ed25519_seed(seed)))
+}
+
+fn ed25519_seed(seed: &InstanceSeed) -> [u8; 32] {
+    seed.derive(b"ssh-host-ed25519")
 }
 
 /// The decky's ECDSA P-256 host key.
@@ -68,6 +72,9 @@ pub struct HostKeys {
     rsa: Arc<OnceCell<Option<RsaHost>>>,
     ecdsa: Option<PrivateKey>,
     ed25519: PrivateKey,
+    /// The same key expanded once: `ssh-key` re-derives it (a scalar
+    /// multiplication) on every signature, one per connection.
+    ed25519_signer: ed25519_dalek::SigningKey,
 }
 
 impl HostKeys {
@@ -79,6 +86,7 @@ impl HostKeys {
             rsa: Arc::new(OnceCell::new()),
             ecdsa: ecdsa(seed),
             ed25519: ed25519(seed),
+            ed25519_signer: ed25519_dalek::SigningKey::from_bytes(&ed25519_seed(seed)),
         };
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let k = keys.clone();
@@ -147,6 +155,14 @@ impl HostKeys {
         let ring_alg: &'static dyn ring::signature::RsaEncoding = match alg {
             "rsa-sha2-512" => &ring::signature::RSA_PKCS1_SHA512,
             "rsa-sha2-256" => &ring::signature::RSA_PKCS1_SHA256,
+            "ssh-ed25519" => {
+                use ed25519_dalek::Signer as _;
+                let sig = self.ed25519_signer.sign(data).to_bytes();
+                let mut out = Vec::with_capacity(sig.len() + 24);
+                super::codec::put_str(&mut out, alg);
+                super::codec::put_string(&mut out, &sig);
+                return Ok(out);
+            }
             _ => {
                 let key = self
                     .for_alg(alg)
@@ -297,6 +313,11 @@ mod tests {
             assert_eq!(fast, slow, "{alg}");
         }
         assert!(ka.rsa_host().await.unwrap().fast.is_some());
+        // Ed25519 is deterministic too: the cached signer signs as ssh-key does.
+        assert_eq!(
+            ka.sign("ssh-ed25519", b"exchange hash").await.unwrap(),
+            sign(ka.ed25519(), "ssh-ed25519", b"exchange hash").unwrap()
+        );
         assert!(fingerprint(ka.ed25519().public_key()).starts_with("SHA256:"));
     }
 }
