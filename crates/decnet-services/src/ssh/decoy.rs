@@ -468,23 +468,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
         // whichever is later (see the russh-era handler's reasoning, unchanged).
         let e = self.attempt_event(LoginOutcome::Attempt, method, cred, Fields::new());
         let receipt = self.submit(e, self.shared.sync_slack).await?;
+        // The attempt that reaches MaxAuthTries ends the connection: its limit
+        // event shares the attempt's sync rather than costing one after the delay.
+        let limit = if self.failures + 1 >= MAX_AUTH_TRIES {
+            let e = self.limit_event();
+            Some(self.submit(e, self.shared.sync_slack).await?)
+        } else {
+            None
+        };
         tokio::time::sleep(self.shared.auth_delay).await;
         self.recorded(receipt).await?;
-        self.fail(true).await
+        let limit_recorded = limit.is_some();
+        if let Some(r) = limit {
+            self.recorded(r).await?;
+        }
+        self.fail_after(true, limit_recorded).await
+    }
+
+    /// The `limit_exceeded` event of the failure that reaches [`MAX_AUTH_TRIES`].
+    fn limit_event(&self) -> Event {
+        let mut e = self.ctx.event(decnet_core::EventType::LimitExceeded);
+        e.fields.insert("limit".into(), LIMIT_MAX_AUTH_TRIES.into());
+        e.fields.insert("max".into(), MAX_AUTH_TRIES.into());
+        e.fields.extend(self.tap.client_fields());
+        e
     }
 
     /// Answers a refused attempt as sshd's `userauth_finish`: counted (unless
     /// it is the free first `none`), and the sixth failure is a disconnect.
     async fn fail(&mut self, counts: bool) -> Result<(), Ended> {
+        self.fail_after(counts, false).await
+    }
+
+    /// [`Decoy::fail`], where `limit_recorded` says the `limit_exceeded` event
+    /// of a sixth failure is already on disk.
+    async fn fail_after(&mut self, counts: bool, limit_recorded: bool) -> Result<(), Ended> {
         if counts {
             self.failures += 1;
         }
         if self.failures >= MAX_AUTH_TRIES {
-            let mut e = self.ctx.event(decnet_core::EventType::LimitExceeded);
-            e.fields.insert("limit".into(), LIMIT_MAX_AUTH_TRIES.into());
-            e.fields.insert("max".into(), MAX_AUTH_TRIES.into());
-            e.fields.extend(self.tap.client_fields());
-            self.emit(e).await?;
+            if !limit_recorded {
+                let e = self.limit_event();
+                self.emit(e).await?;
+            }
             self.t
                 .disconnect(reason::PROTOCOL_ERROR, "Too many authentication failures")
                 .await;
