@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+use decnet_testkit::is_root;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,17 +37,6 @@ impl Drop for Real {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
-        })
-        .is_some_and(|u| u == "0")
 }
 
 /// Why a real server cannot run here, if it cannot.

@@ -8,6 +8,7 @@
 //! temp dir and are killed and reaped on every path; a test skips, saying why,
 //! when the server or root is missing.
 
+use decnet_testkit::is_root;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -35,14 +36,6 @@ impl Drop for Real {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn is_root() -> bool {
-    // `id -u` rather than getuid(): the workspace bans unsafe code, tests included.
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 fn free_port() -> u16 {

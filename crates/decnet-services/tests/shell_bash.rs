@@ -9,6 +9,7 @@
 //! namespace changes. Lines whose real output depends on the host (ps, date,
 //! uptime, free, df, uname -a) are compared by shape in a second test.
 
+use decnet_testkit::is_root;
 use std::path::Path;
 use std::process::Command;
 
@@ -254,13 +255,6 @@ fn have(bin: &str) -> bool {
         .arg(format!("command -v {bin} >/dev/null"))
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n")
 }
 
 fn persona() -> Persona {

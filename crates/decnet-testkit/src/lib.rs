@@ -15,6 +15,20 @@ use std::net::{IpAddr, Ipv4Addr};
 pub mod service;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Whether the effective user is root, read from `/proc` (the workspace bans
+/// the `unsafe` a `geteuid` call needs). Tests that start real servers,
+/// namespaces or raw sockets skip with a message when it is false.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        })
+        .is_some_and(|u| u == "0")
+}
+
 /// A loopback address unique to this test process and call, in 127.`band`…
 /// Each crate passes its own band (an octet in 1..=250) so crates never collide either.
 pub fn unique_ip(band: u8) -> IpAddr {

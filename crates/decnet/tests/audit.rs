@@ -2,6 +2,7 @@
 //! and runs every check; a decky whose persona contradicts itself is caught
 //! under the right check id; an unreachable fleet is exit code 2.
 
+use decnet_testkit::is_root;
 use std::path::Path;
 
 use decnet_core::paths::DataDir;
@@ -18,17 +19,6 @@ fn data_dir(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(DataDir::new(&data).installation_key(), [7u8; 32]).unwrap();
     data
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
-        })
-        .is_some_and(|u| u == "0")
 }
 
 /// Runs `decnet audit --json` with `args`; returns the exit code and the report.
