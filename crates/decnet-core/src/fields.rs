@@ -36,6 +36,10 @@ pub mod names {
     pub const SHA256: &str = "sha256";
     /// Whether a cap cut the transfer or recording.
     pub const TRUNCATED: &str = "truncated";
+    /// Whether an upload's bytes were kept as an artifact.
+    pub const STORED: &str = "stored";
+    /// Where an upload's bytes were kept (the artifact file's path).
+    pub const ARTIFACT: &str = "artifact";
     /// A database or directory query's text.
     pub const QUERY: &str = "query";
     /// Recording session id.
@@ -160,6 +164,10 @@ pub struct FileTransfer {
     pub tool: Option<String>,
     /// Command line that asked for it.
     pub command: Option<String>,
+    /// Whether the captured bytes were kept as an artifact.
+    pub stored: Option<bool>,
+    /// The artifact file holding them.
+    pub artifact: Option<String>,
 }
 
 impl FileTransfer {
@@ -173,6 +181,8 @@ impl FileTransfer {
             truncated: None,
             tool: None,
             command: None,
+            stored: None,
+            artifact: None,
         }
     }
 
@@ -217,6 +227,8 @@ impl EventBody for FileTransfer {
         put_opt(f, names::TRUNCATED, self.truncated);
         put_opt(f, names::TOOL, self.tool.clone());
         put_opt(f, names::COMMAND, self.command.clone());
+        put_opt(f, names::STORED, self.stored);
+        put_opt(f, names::ARTIFACT, self.artifact.clone());
     }
 
     /// A download needs something it names (its URL first, else a file); an
@@ -245,6 +257,8 @@ impl EventBody for FileTransfer {
             truncated: f.get(names::TRUNCATED).and_then(|v| v.as_bool()),
             tool: get_str(f, names::TOOL),
             command: get_str(f, names::COMMAND),
+            stored: f.get(names::STORED).and_then(|v| v.as_bool()),
+            artifact: get_str(f, names::ARTIFACT),
         })
     }
 }
@@ -572,11 +586,14 @@ mod tests {
     fn upload_has_its_wire_names_and_reads_back() {
         let mut u = FileTransfer::upload("/tmp/x", 3, "abc");
         u.truncated = Some(true);
+        u.stored = Some(true);
+        u.artifact = Some("/data/artifacts/d/ssh/uploads/abc".into());
         let e = written(&u);
         assert_eq!(e.event_type, EventType::FileUpload);
         assert_eq!(
             wire(&e),
-            json!({"name": "/tmp/x", "size": 3, "sha256": "abc", "truncated": true})
+            json!({"name": "/tmp/x", "size": 3, "sha256": "abc", "truncated": true,
+                   "stored": true, "artifact": "/data/artifacts/d/ssh/uploads/abc"})
         );
         assert_eq!(FileTransfer::from_event(&e), Some(u));
     }

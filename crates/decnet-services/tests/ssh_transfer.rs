@@ -13,7 +13,7 @@ use tokio::process::Command;
 
 use crate::harness::{decky, have, serve, svc, unique_ip, Served};
 
-async fn start(dir: &Path, name: &str) -> Served {
+pub(crate) async fn start(dir: &Path, name: &str) -> Served {
     let d = decky(
         name,
         &unique_ip(),
@@ -24,7 +24,7 @@ async fn start(dir: &Path, name: &str) -> Served {
 }
 
 /// An OpenSSH tool (`scp`, `sftp`) logging in as root with the default password.
-fn client(tool: &str, dir: &Path, port_flag: &str, s: &Served) -> Command {
+pub(crate) fn client(tool: &str, dir: &Path, port_flag: &str, s: &Served) -> Command {
     use std::os::unix::fs::PermissionsExt;
     let script = dir.join("askpass.sh");
     std::fs::write(&script, "#!/bin/sh\necho root\n").unwrap();
@@ -52,7 +52,7 @@ fn client(tool: &str, dir: &Path, port_flag: &str, s: &Served) -> Command {
     c
 }
 
-async fn run(mut c: Command) -> std::process::Output {
+pub(crate) async fn run(mut c: Command) -> std::process::Output {
     tokio::time::timeout(Duration::from_secs(60), c.output())
         .await
         .expect("client finished in time")
@@ -65,7 +65,7 @@ async fn upload_event(s: &mut Served) -> Event {
         .expect("file_upload")
 }
 
-fn payload(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
+pub(crate) fn payload(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
     let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let p = dir.join("dropper.bin");
     std::fs::write(&p, &data).unwrap();
@@ -77,7 +77,13 @@ fn assert_stored(s: &Served, e: &Event, data: &[u8], tool: &str) {
     assert_eq!(e.fields["sha256"], sha.as_str());
     assert_eq!(e.fields["size"], data.len() as u64);
     assert_eq!(e.fields["tool"], tool);
-    let stored = std::fs::read(s.decky.artifacts_dir("ssh").join("uploads").join(&sha)).unwrap();
+    let artifact = s.decky.artifacts_dir("ssh").join("uploads").join(&sha);
+    assert_eq!(e.fields["stored"], true);
+    assert_eq!(
+        e.fields["artifact"],
+        artifact.display().to_string().as_str()
+    );
+    let stored = std::fs::read(&artifact).unwrap();
     assert_eq!(stored, data, "the artifact holds the exact bytes");
 }
 

@@ -5,7 +5,9 @@
 //! - [`tls`]: decoy TLS for any service (certificate per decky and service, own ALPN),
 //!   TLS-or-plaintext sniffing, and a handshake under a deadline
 //! - [`persona`]: typed persona-key access whose errors name the service and key
+//! - [`artifact`]: captured files kept once per content under the service's `uploads/`
 
+pub mod artifact;
 pub mod io;
 pub mod line;
 pub mod persona;

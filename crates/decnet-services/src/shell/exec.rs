@@ -1476,14 +1476,22 @@ impl<'a> Run<'a> {
         self.dialect
     }
 
-    /// Files the run wrote that look like payloads, for capture.
-    pub fn payloads(&mut self) -> Vec<(String, Vec<u8>)> {
+    /// Files the run wrote (or made executable) that look like payloads, for
+    /// capture: path, the first [`super::MAX_PAYLOAD`] bytes, and the length in all.
+    pub fn payloads(&mut self) -> Vec<(String, Vec<u8>, usize)> {
         let dirty = self.st.fs.take_dirty();
         let mut out = Vec::new();
         for p in dirty {
-            if let Ok(d) = self.st.fs.read(&p) {
-                if cmd::looks_like_payload(d) {
-                    out.push((p, d.to_vec()));
+            let Some(n) = self.st.fs.lget(&p) else {
+                continue;
+            };
+            if self.st.fs.is_original(&p) {
+                continue;
+            }
+            if let Kind::File(d) = &n.kind {
+                if cmd::is_payload(d, n.mode) {
+                    let kept = d.get(..super::MAX_PAYLOAD.min(d.len())).unwrap_or(d);
+                    out.push((p, kept.to_vec(), d.len()));
                 }
             }
         }

@@ -554,6 +554,16 @@ impl Fs {
         self.put(real, Some(n))
     }
 
+    /// Whether a file holds what the persona's tree has at that path: a
+    /// `chmod` or `touch` of a shipped file, not something the session wrote.
+    pub fn is_original(&self, path: &str) -> bool {
+        match (self.base.get(path), self.overlay.get(path)) {
+            (Some(b), Some(Some(o))) => b.kind == o.kind,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
     /// Files written (non-empty) since the last call.
     pub fn take_dirty(&mut self) -> BTreeSet<String> {
         std::mem::take(&mut self.dirty)

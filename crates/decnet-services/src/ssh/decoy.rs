@@ -820,11 +820,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
         Ok(())
     }
 
-    /// A `file_upload` (its bytes kept as an artifact named by their SHA-256)
-    /// or `file_download` event.
+    /// A `file_upload` (its bytes kept as an artifact named by their SHA-256,
+    /// and handed to the session so a later shell sees the file) or
+    /// `file_download` event.
     async fn moved(&mut self, m: transfer::Moved) -> Result<(), Ended> {
         use decnet_core::fields::{Direction, FileRef, FileTransfer};
-        use sha2::{Digest, Sha256};
         let body = match m {
             transfer::Moved::Upload {
                 name,
@@ -832,21 +832,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
                 size,
                 tool,
             } => {
-                let sha = hex::encode(Sha256::digest(&data));
-                let dir = self.ctx.decky.artifacts_dir("ssh").join("uploads");
-                let path = dir.join(&sha);
-                let stored = async {
-                    tokio::fs::create_dir_all(&dir).await?;
-                    tokio::fs::write(&path, &data).await
-                }
-                .await;
-                if let Err(e) = stored {
-                    tracing::warn!(error = %e, path = %path.display(),
-                        "ssh upload not stored as an artifact: check that the data directory is writable");
-                }
-                let mut t = FileTransfer::upload(name, size, sha);
-                t.truncated = Some(size > data.len() as u64);
+                let kept =
+                    crate::kit::artifact::keep(&self.ctx.decky.artifacts_dir("ssh"), &data).await;
+                let mut t = kept.upload(name.clone(), size);
                 t.tool = Some(tool.to_owned());
+                if let Some(tx) = &self.session {
+                    // Best effort: a full queue costs the shell's view of the file, never the capture.
+                    let _ = tx.try_send(SessionMsg::Uploaded { name, data });
+                }
                 t
             }
             transfer::Moved::Download { name, size, tool } => {

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::decoy::{ChannelId, Handle};
 use super::{Shared, MAX_CHANNELS};
+use crate::kit::artifact;
 use crate::recorder::SessionRecording;
 use crate::service::ConnCtx;
 use crate::shell::{crlf, Shell, ShellEvent};
@@ -67,7 +68,20 @@ pub enum SessionMsg {
         /// Channel.
         channel: ChannelId,
     },
+    /// A file arrived over SFTP or scp on this connection: its shells see it.
+    Uploaded {
+        /// Path as the transfer named it (relative paths start at the user's home).
+        name: String,
+        /// The bytes kept.
+        data: Vec<u8>,
+    },
 }
+
+/// Bytes of uploaded files one connection keeps for its shells: what one
+/// shell's filesystem can hold anyway.
+const MAX_UPLOADED_BYTES: usize = crate::shell::fs::MAX_OVERLAY_BYTES;
+/// Uploaded files one connection keeps for its shells.
+const MAX_UPLOADED_FILES: usize = 256;
 
 #[derive(Default)]
 struct Chan {
@@ -85,6 +99,9 @@ pub struct SessionTask {
     user: String,
     chans: HashMap<ChannelId, Chan>,
     recordings: usize,
+    /// Files uploaded on this connection, in arrival order, put into every shell it opens.
+    uploaded: Vec<(String, Vec<u8>)>,
+    uploaded_bytes: usize,
 }
 
 impl SessionTask {
@@ -97,6 +114,8 @@ impl SessionTask {
             user,
             chans: HashMap::new(),
             recordings: 0,
+            uploaded: Vec::new(),
+            uploaded_bytes: 0,
         }
     }
 
@@ -164,25 +183,53 @@ impl SessionTask {
                 self.finish_recording(channel).await;
                 self.chans.remove(&channel);
             }
+            SessionMsg::Uploaded { name, data } => self.uploaded(name, data),
         }
+    }
+
+    /// Keeps an uploaded file for the connection's shells (within the caps a
+    /// shell's filesystem has) and shows it to those already open.
+    fn uploaded(&mut self, name: String, data: Vec<u8>) {
+        if let Some(i) = self.uploaded.iter().position(|(n, _)| *n == name) {
+            let (_, old) = self.uploaded.remove(i);
+            self.uploaded_bytes -= old.len();
+        }
+        if self.uploaded.len() >= MAX_UPLOADED_FILES
+            || self.uploaded_bytes.saturating_add(data.len()) > MAX_UPLOADED_BYTES
+        {
+            return;
+        }
+        for shell in self.chans.values_mut().filter_map(|c| c.shell.as_mut()) {
+            shell.receive(&name, &data);
+        }
+        self.uploaded_bytes += data.len();
+        self.uploaded.push((name, data));
+    }
+
+    /// A shell for this connection's user, holding what the connection uploaded.
+    fn new_shell(&self) -> Shell {
+        let mut shell =
+            Shell::new(self.shared.persona.clone(), &self.user).with_peer(self.ctx.peer);
+        for (name, data) in &self.uploaded {
+            shell.receive(name, data);
+        }
+        shell
     }
 
     async fn start_shell(&mut self, channel: ChannelId) {
         let persona = self.shared.persona.clone();
-        let user = self.user.clone();
         let sid = if self.recordings == 0 {
             self.ctx.session_id
         } else {
             Uuid::new_v4()
         };
         let peer = self.ctx.peer.ip();
-        let peer_addr = self.ctx.peer;
         let recorder = self.shared.recorder.clone();
+        let shell = self.new_shell();
         let Some(c) = self.chan(channel) else { return };
         if c.shell.is_some() {
             return;
         }
-        let shell = Shell::new(persona.clone(), &user).with_peer(peer_addr);
         let (term, cols, rows) = c.pty.clone().unwrap_or(("dumb".into(), 80, 24));
         let mut rec = recorder.start(sid, cols, rows, &term);
         let motd = persona.login_banner(peer, chrono::Utc::now());
@@ -196,11 +243,9 @@ impl SessionTask {
     }
 
     async fn exec(&mut self, channel: ChannelId, command: &str) {
-        let persona = self.shared.persona.clone();
-        let user = self.user.clone();
+        let mut shell = self.new_shell();
         let Some(c) = self.chan(channel) else { return };
         let pty = c.pty.is_some();
-        let mut shell = Shell::new(persona, &user).with_peer(self.ctx.peer);
         let (out, events, status) = shell.exec(command);
         self.emit_shell_events(events).await;
         let out = if pty { crlf(&out) } else { out };
@@ -265,15 +310,17 @@ impl SessionTask {
                 ShellEvent::Upload {
                     path,
                     data,
-                    sha256,
-                    truncated,
+                    size,
                     command,
-                } => self.ctx.event_of(&FileTransfer {
-                    tool: Some("shell".to_owned()),
-                    command: Some(command),
-                    truncated: Some(truncated),
-                    ..FileTransfer::upload(path, data.len() as u64, sha256)
-                }),
+                    ..
+                } => {
+                    let kept = artifact::keep(&self.ctx.decky.artifacts_dir("ssh"), &data).await;
+                    self.ctx.event_of(&FileTransfer {
+                        tool: Some("shell".to_owned()),
+                        command: Some(command),
+                        ..kept.upload(path, size)
+                    })
+                }
                 // The command event of the same line already records what ran.
                 ShellEvent::Exec { .. } => continue,
             };

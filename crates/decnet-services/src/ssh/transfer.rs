@@ -14,7 +14,7 @@ use super::wire::codec::{put_str, put_string, put_u32, Reader};
 use crate::shell::fs::{Fs, Kind};
 
 /// Bytes of one uploaded file kept as its artifact; the rest is counted, not kept.
-pub const MAX_UPLOAD: usize = 16 * 1024 * 1024;
+pub const MAX_UPLOAD: usize = crate::kit::artifact::MAX_ARTIFACT;
 /// Largest SFTP packet accepted (OpenSSH's `SFTP_MAX_MSG_LENGTH`).
 pub const MAX_SFTP_PACKET: usize = 256 * 1024;
 /// Open handles per SFTP session.

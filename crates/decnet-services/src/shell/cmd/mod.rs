@@ -217,6 +217,25 @@ pub fn busybox_applet(name: &str) -> bool {
         || matches!(name, "ash" | "tftp" | "ftpget" | "nc" | "telnet" | "wget")
 }
 
+/// Written files at least this long are captured whatever they hold.
+///
+/// What a bot or intruder writes by hand through a shell (an `authorized_keys`
+/// line, a crontab entry, a config tweak, a copy of `/etc/passwd`) stays well
+/// under it, while a payload carried as text (the base64 or hex of even a small
+/// static dropper, a packed script) is longer: 16 KiB of base64 is a 12 KiB
+/// binary. ELFs, scripts and binary blobs are captured at any size.
+pub const PAYLOAD_SIZE: usize = 16 * 1024;
+
+/// Whether a file the session wrote, with its mode bits, is worth keeping:
+/// anything that looks like a payload, anything made executable, anything of
+/// [`PAYLOAD_SIZE`] or more; never the shell's own program placeholder.
+pub fn is_payload(d: &[u8], mode: u32) -> bool {
+    if d.is_empty() || is_placeholder(d) {
+        return false;
+    }
+    mode & 0o111 != 0 || d.len() >= PAYLOAD_SIZE || looks_like_payload(d)
+}
+
 /// Whether written bytes look like something an intruder dropped: an ELF, a
 /// script, a binary blob, or shell text that fetches or runs things.
 pub fn looks_like_payload(d: &[u8]) -> bool {
