@@ -659,3 +659,72 @@ async fn a_change_of_user_is_sshds_disconnect_and_both_secrets_are_captured() {
         ]
     );
 }
+
+/// The 8-byte-block CBC ciphers RHEL 7's sshd offers that the installed
+/// client still has (`ssh -Q cipher`; Debian 12's keeps only `3des-cbc`).
+fn client_block8_ciphers() -> Vec<&'static str> {
+    let listed = std::process::Command::new("ssh")
+        .args(["-Q", "cipher"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    ["3des-cbc", "blowfish-cbc", "cast128-cbc"]
+        .into_iter()
+        .filter(|c| listed.lines().any(|l| l.trim() == *c))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_real_client_logs_in_to_a_centos_7_decky_over_each_8_byte_block_cipher_it_has() {
+    if !have("ssh") {
+        eprintln!("skipped: needs the OpenSSH client");
+        return;
+    }
+    let ciphers = client_block8_ciphers();
+    for c in ["3des-cbc", "blowfish-cbc", "cast128-cbc"] {
+        if !ciphers.contains(&c) {
+            eprintln!("{c} not tried: the installed ssh client no longer supports it");
+        }
+    }
+    if ciphers.is_empty() {
+        eprintln!("skipped: the ssh client supports none of 3des-cbc, blowfish-cbc, cast128-cbc");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let made = decky(
+        "ssh-el7-cbc",
+        &unique_ip(),
+        tmp.path(),
+        vec![svc("ssh", &[("auth_delay_ms", "5")])],
+    );
+    let mut rt = std::sync::Arc::into_inner(made).unwrap();
+    let centos = decnet_core::persona::distro("centos7").unwrap();
+    rt.config.distro = centos;
+    let s = serve(std::sync::Arc::new(rt), "ssh").await;
+    let (ident, lists) = server_hello(s.addr).await;
+    assert_eq!(
+        ident, "SSH-2.0-OpenSSH_7.4",
+        "the centos7 persona's own banner"
+    );
+    assert!(lists[2].ends_with(",blowfish-cbc,cast128-cbc,3des-cbc"));
+    for cipher in ciphers {
+        let c = ssh(
+            tmp.path(),
+            &s,
+            "root",
+            &["-o", "PreferredAuthentications=password", "-c", cipher],
+            &["uname", "-r"],
+        );
+        let out = run(with_password(c, tmp.path(), "root")).await;
+        assert!(
+            out.status.success(),
+            "{cipher}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{}\n", centos.kernel_release),
+            "{cipher}: the command ran in the session"
+        );
+    }
+}

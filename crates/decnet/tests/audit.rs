@@ -213,3 +213,35 @@ fn a_running_fleet_is_audited_where_it_listens() {
         assert!(ids.contains(&id), "{id}: {report:#}");
     }
 }
+
+#[test]
+fn a_centos_7_decky_gives_no_ssh_tell_its_cbc_ciphers_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir(dir.path());
+    let ip = unique_ip();
+    let cfg = dir.path().join("fleet.ini");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[general]\ndriver = loopback\n\n[el7]\nip = {ip}\nservices = ssh\ndistro = centos7\n"
+        ),
+    )
+    .unwrap();
+    let (code, report, stderr) = audit(
+        &["--config", cfg.to_str().unwrap(), "--port-offset", "26400"],
+        &data,
+    );
+    let ssh: Vec<&serde_json::Value> = checks(&report, "el7")
+        .into_iter()
+        .filter(|c| c["id"].as_str().unwrap().starts_with("ssh."))
+        .collect();
+    let tells: Vec<&&serde_json::Value> = ssh.iter().filter(|c| c["status"] == "tell").collect();
+    assert!(tells.is_empty(), "{tells:#?}\n{stderr}");
+    for id in ["ssh.kexinit-matches-release", "ssh.hassh-matches-release"] {
+        assert!(
+            ssh.iter().any(|c| c["id"] == id && c["status"] == "pass"),
+            "{id} did not pass: {report:#}"
+        );
+    }
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+}

@@ -37,6 +37,9 @@ const CIPHER_IMPL: &[&str] = &[
     "aes128-cbc",
     "aes192-cbc",
     "aes256-cbc",
+    "blowfish-cbc",
+    "cast128-cbc",
+    "3des-cbc",
 ];
 
 /// MACs implemented.
@@ -143,8 +146,8 @@ const CIPHERS: &[&str] = &[
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
 ];
-/// RHEL 7's OpenSSH 7.4 keeps the CBC ciphers in the server's defaults
-/// (blowfish, cast128 and 3des too, which are not implemented here).
+/// RHEL 7's OpenSSH 7.4 keeps the CBC ciphers in the server's defaults, in
+/// the order of its `sshd_config(5)` (the 8-byte-block ones last).
 const CIPHERS_EL7: &[&str] = &[
     "chacha20-poly1305@openssh.com",
     "aes128-ctr",
@@ -155,6 +158,9 @@ const CIPHERS_EL7: &[&str] = &[
     "aes128-cbc",
     "aes192-cbc",
     "aes256-cbc",
+    "blowfish-cbc",
+    "cast128-cbc",
+    "3des-cbc",
 ];
 const MACS: &[&str] = &[
     "umac-64-etm@openssh.com",
@@ -415,7 +421,14 @@ mod tests {
         let centos = Release::for_ident("SSH-2.0-OpenSSH_7.4");
         assert!(!centos.strict_kex);
         assert!(centos.kex_list().ends_with("diffie-hellman-group14-sha1"));
-        assert!(centos.cipher_list().contains("aes256-cbc"));
+        assert_eq!(
+            centos.cipher_list(),
+            "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,\
+             aes128-gcm@openssh.com,aes256-gcm@openssh.com,\
+             aes128-cbc,aes192-cbc,aes256-cbc,blowfish-cbc,cast128-cbc,3des-cbc",
+            "RHEL 7's sshd_config(5) default, whole and in order"
+        );
+        assert!(!deb.cipher_list().contains("-cbc"), "CBC is RHEL 7's alone");
         assert_eq!(centos.rsa_host_algs().first(), Some(&"ssh-rsa"));
         let focal = Release::for_ident("SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.9");
         assert_eq!(focal.rsa_host_algs().last(), Some(&"ssh-rsa"));
@@ -451,6 +464,33 @@ mod tests {
             .mac_list()
             .starts_with("hmac-sha2-256-etm@openssh.com,hmac-sha1-etm@openssh.com,"));
         assert_eq!(rocky.rsa_host_algs(), &["rsa-sha2-512", "rsa-sha2-256"]);
+    }
+
+    #[test]
+    fn missing_names_exactly_what_the_release_tables_hold_and_this_transport_lacks() {
+        let kex: [&[&str]; 7] = [
+            KEX_74,
+            KEX_82,
+            KEX_89,
+            KEX_90,
+            KEX_92_DEB4,
+            KEX_99,
+            KEX_POLICY,
+        ];
+        let tables = kex
+            .iter()
+            .map(|t| (*t, KEX_IMPL))
+            .chain([CIPHERS, CIPHERS_EL7, CIPHERS_POLICY].map(|t| (t, CIPHER_IMPL)))
+            .chain([MACS, MACS_POLICY].map(|t| (t, MAC_IMPL)));
+        let mut lacking: Vec<&str> = Vec::new();
+        for (table, have) in tables {
+            for a in table {
+                if !have.contains(a) && !lacking.contains(a) {
+                    lacking.push(a);
+                }
+            }
+        }
+        assert_eq!(lacking, MISSING);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Per-direction packet protection: the ciphers and MACs the persona's
 //! OpenSSH offers, from `ring` (ChaCha20-Poly1305@openssh.com, AES-GCM, HMAC)
-//! and RustCrypto (`aes`, `ctr`; CBC chaining is written here over the block
-//! cipher, as RFC 4253 §6.3 defines it).
+//! and RustCrypto (`aes`, `ctr`; `des`, `blowfish` and `cast5` for the
+//! 8-byte-block CBC ciphers RHEL 7's sshd still offers; CBC chaining is
+//! written here over the block cipher, as RFC 4253 §6.3 defines it).
 
 use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use ring::aead::chacha20_poly1305_openssh as chacha;
@@ -57,6 +58,51 @@ impl Block {
     }
 }
 
+/// The 8-byte-block ciphers of RFC 4253 §6.3, in CBC only.
+// Blowfish's S-boxes make this 4 KiB whatever the variant; it lives boxed in
+// [`Cipher::Cbc8`], one per direction, so boxing the variants too would only
+// add a second indirection per block.
+#[allow(clippy::large_enum_variant)]
+enum Block8 {
+    /// `3des-cbc`: three-key EDE.
+    Tdes(des::TdesEde3),
+    /// `blowfish-cbc`: a 128-bit key.
+    Blowfish(blowfish::Blowfish),
+    /// `cast128-cbc`: a 128-bit key.
+    Cast5(cast5::Cast5),
+}
+
+impl Block8 {
+    fn new(cipher: &str, key: &[u8]) -> Result<Block8, WireError> {
+        let bad = |_| WireError::Crypto("bad 8-byte-block cipher key length");
+        Ok(match cipher {
+            "3des-cbc" => Block8::Tdes(des::TdesEde3::new_from_slice(key).map_err(bad)?),
+            "blowfish-cbc" => {
+                Block8::Blowfish(blowfish::Blowfish::new_from_slice(key).map_err(bad)?)
+            }
+            _ => Block8::Cast5(cast5::Cast5::new_from_slice(key).map_err(bad)?),
+        })
+    }
+
+    fn encrypt(&self, b: &mut [u8; 8]) {
+        let b = <&mut des::cipher::Block<des::TdesEde3>>::from(b);
+        match self {
+            Block8::Tdes(c) => c.encrypt_block(b),
+            Block8::Blowfish(c) => c.encrypt_block(b),
+            Block8::Cast5(c) => c.encrypt_block(b),
+        }
+    }
+
+    fn decrypt(&self, b: &mut [u8; 8]) {
+        let b = <&mut des::cipher::Block<des::TdesEde3>>::from(b);
+        match self {
+            Block8::Tdes(c) => c.decrypt_block(b),
+            Block8::Blowfish(c) => c.decrypt_block(b),
+            Block8::Cast5(c) => c.decrypt_block(b),
+        }
+    }
+}
+
 enum Ctr {
     A128(Ctr128<aes::Aes128>),
     A192(Ctr128<aes::Aes192>),
@@ -89,6 +135,7 @@ enum Cipher {
     Gcm { key: Box<LessSafeKey>, iv: [u8; 12] },
     Ctr(Box<Ctr>),
     Cbc { aes: Box<Block>, iv: [u8; 16] },
+    Cbc8 { c: Box<Block8>, iv: [u8; 8] },
 }
 
 /// Key and IV sizes of a cipher, by wire name: `(key, iv, block)`.
@@ -100,6 +147,8 @@ pub fn cipher_sizes(name: &str) -> Option<(usize, usize, usize)> {
         "aes256-ctr" | "aes256-cbc" => (32, 16, 16),
         "aes128-gcm@openssh.com" => (16, 12, 16),
         "aes256-gcm@openssh.com" => (32, 12, 16),
+        "3des-cbc" => (24, 8, 8),
+        "blowfish-cbc" | "cast128-cbc" => (16, 8, 8),
         _ => return None,
     })
 }
@@ -208,6 +257,15 @@ impl Keys {
                     iv,
                 }
             }
+            "3des-cbc" | "blowfish-cbc" | "cast128-cbc" => {
+                let iv: [u8; 8] = iv
+                    .try_into()
+                    .map_err(|_| WireError::Crypto("bad 8-byte-block CBC IV length"))?;
+                Cipher::Cbc8 {
+                    c: Box::new(Block8::new(cipher, key)?),
+                    iv,
+                }
+            }
             _ => {
                 let bits = key.len() * 8;
                 if cipher.ends_with("-cbc") {
@@ -253,7 +311,7 @@ impl Keys {
         })
     }
 
-    /// Cipher block size (8 for the clear and ChaCha20 transports).
+    /// Cipher block size (8 for the clear, ChaCha20 and 8-byte-block CBC transports).
     pub fn block(&self) -> usize {
         self.block
     }
@@ -299,7 +357,11 @@ impl Keys {
                 four(first)
             }
             Cipher::Cbc { aes, iv } => {
-                cbc_decrypt(aes, iv, first)?;
+                cbc_decrypt(iv, first, |b| aes.decrypt(b))?;
+                four(first)
+            }
+            Cipher::Cbc8 { c, iv } => {
+                cbc_decrypt(iv, first, |b| c.decrypt(b))?;
                 four(first)
             }
             Cipher::ChachaSeal(_) | Cipher::Gcm { .. } => four(first),
@@ -345,7 +407,8 @@ impl Keys {
                     .unwrap_or(&mut []);
                 match &mut self.cipher {
                     Cipher::Ctr(c) => c.apply(body),
-                    Cipher::Cbc { aes, iv } => cbc_decrypt(aes, iv, body)?,
+                    Cipher::Cbc { aes, iv } => cbc_decrypt(iv, body, |b| aes.decrypt(b))?,
+                    Cipher::Cbc8 { c, iv } => cbc_decrypt(iv, body, |b| c.decrypt(b))?,
                     _ => {}
                 }
                 if !etm {
@@ -398,7 +461,7 @@ impl Keys {
                 out.extend_from_slice(tag.as_ref());
             }
             Cipher::Clear | Cipher::ChachaOpen(_) => {}
-            Cipher::Ctr(_) | Cipher::Cbc { .. } => {
+            Cipher::Ctr(_) | Cipher::Cbc { .. } | Cipher::Cbc8 { .. } => {
                 let etm = self.etm;
                 let mac_plain = if etm {
                     None
@@ -412,7 +475,8 @@ impl Keys {
                 };
                 match &mut self.cipher {
                     Cipher::Ctr(c) => c.apply(body),
-                    Cipher::Cbc { aes, iv } => cbc_encrypt(aes, iv, body)?,
+                    Cipher::Cbc { aes, iv } => cbc_encrypt(iv, body, |b| aes.encrypt(b))?,
+                    Cipher::Cbc8 { c, iv } => cbc_encrypt(iv, body, |b| c.encrypt(b))?,
                     _ => {}
                 }
                 let tag = match mac_plain {
@@ -471,31 +535,165 @@ fn verify(key: Option<&MacKey>, seq: u32, data: &[u8], tag: &[u8]) -> Result<(),
     }
 }
 
-fn cbc_encrypt(aes: &Block, iv: &mut [u8; 16], data: &mut [u8]) -> Result<(), WireError> {
-    for chunk in data.chunks_mut(16) {
-        let b: &mut [u8; 16] = chunk
+/// CBC over whole `N`-byte blocks, chaining through `iv` across packets
+/// (SSH's IV is the last ciphertext block of the previous packet).
+fn cbc_encrypt<const N: usize>(
+    iv: &mut [u8; N],
+    data: &mut [u8],
+    encrypt: impl Fn(&mut [u8; N]),
+) -> Result<(), WireError> {
+    for chunk in data.chunks_mut(N) {
+        let b: &mut [u8; N] = chunk
             .try_into()
             .map_err(|_| WireError::Malformed("packet not block aligned"))?;
         for (x, v) in b.iter_mut().zip(iv.iter()) {
             *x ^= v;
         }
-        aes.encrypt(b);
+        encrypt(b);
         *iv = *b;
     }
     Ok(())
 }
 
-fn cbc_decrypt(aes: &Block, iv: &mut [u8; 16], data: &mut [u8]) -> Result<(), WireError> {
-    for chunk in data.chunks_mut(16) {
-        let b: &mut [u8; 16] = chunk
+fn cbc_decrypt<const N: usize>(
+    iv: &mut [u8; N],
+    data: &mut [u8],
+    decrypt: impl Fn(&mut [u8; N]),
+) -> Result<(), WireError> {
+    for chunk in data.chunks_mut(N) {
+        let b: &mut [u8; N] = chunk
             .try_into()
             .map_err(|_| WireError::Malformed("packet not block aligned"))?;
         let next = *b;
-        aes.decrypt(b);
+        decrypt(b);
         for (x, v) in b.iter_mut().zip(iv.iter()) {
             *x ^= v;
         }
         *iv = next;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        hex::decode(s.replace(' ', "")).unwrap()
+    }
+
+    /// Encrypts `plain` under CBC with `cipher`, checks the ciphertext against
+    /// `expected`, then decrypts it back.
+    fn cbc_kat(cipher: &str, key: &str, iv: &str, plain: &[u8], expected: &str) {
+        let c = Block8::new(cipher, &unhex(key)).unwrap();
+        let iv: [u8; 8] = unhex(iv).try_into().unwrap();
+        let mut data = plain.to_vec();
+        let mut chain = iv;
+        cbc_encrypt(&mut chain, &mut data, |b| c.encrypt(b)).unwrap();
+        assert_eq!(hex::encode(&data), expected.replace(' ', ""), "{cipher}");
+        let mut chain = iv;
+        cbc_decrypt(&mut chain, &mut data, |b| c.decrypt(b)).unwrap();
+        assert_eq!(data, plain, "{cipher}");
+    }
+
+    /// A single block through the cipher alone (CBC with a zero IV).
+    fn block_kat(cipher: &str, key: &str, plain: &str, expected: &str) {
+        cbc_kat(cipher, key, "0000000000000000", &unhex(plain), expected);
+    }
+
+    #[test]
+    fn triple_des_matches_the_sp_800_67_example_and_chains_as_openssl() {
+        let key = "0123456789ABCDEF 23456789ABCDEF01 456789ABCDEF0123";
+        // NIST SP 800-67 Rev. 1, appendix B: the three blocks of its ECB example.
+        for (p, c) in [
+            ("5468652071756663", "a826fd8ce53b855f"),
+            ("6b2062726f776e20", "cce21c8112256fe6"),
+            ("666f78206a756d70", "68d5c05dd9b6b900"),
+        ] {
+            block_kat("3des-cbc", key, p, c);
+        }
+        // The same text in CBC, as `openssl enc -des-ede3-cbc` (OpenSSL 3.0) gives it.
+        cbc_kat(
+            "3des-cbc",
+            key,
+            "FEDCBA9876543210",
+            b"The qufck brown fox jump",
+            "f3a4ae3decb81791 4c2c48e192c8b059 a87e9b07eac8a1dc",
+        );
+    }
+
+    #[test]
+    fn blowfish_matches_eric_youngs_vectors() {
+        // The 16-byte entry of the variable-key table.
+        block_kat(
+            "blowfish-cbc",
+            "F0E1D2C3B4A5968778695A4B3C2D1E0F",
+            "FEDCBA9876543210",
+            "93142887ee3be15c",
+        );
+        // The CBC vector: "7654321 Now is the time for " and four NULs.
+        cbc_kat(
+            "blowfish-cbc",
+            "0123456789ABCDEFF0E1D2C3B4A59687",
+            "FEDCBA9876543210",
+            b"7654321 Now is the time for \0\0\0\0",
+            "6b77b4d63006dee6 05b156e274039793 58deb9e7154616d9 59f1652bd5ff92cc",
+        );
+    }
+
+    #[test]
+    fn cast128_matches_rfc_2144_and_chains_as_openssl() {
+        let key = "0123456712345678234567893456789A";
+        // RFC 2144 appendix B.1, the 128-bit key.
+        block_kat("cast128-cbc", key, "0123456789ABCDEF", "238b4fe5847e44b2");
+        // As `openssl enc -cast5-cbc` (OpenSSL 3.0, legacy provider) gives it.
+        cbc_kat(
+            "cast128-cbc",
+            key,
+            "FEDCBA9876543210",
+            b"The qufck brown fox jump",
+            "f383830522249875 b7f485848298d342 b141823f9560c1ca",
+        );
+    }
+
+    #[test]
+    fn cbc_chains_across_packets_and_refuses_a_partial_block() {
+        let c = Block8::new("3des-cbc", &[5u8; 24]).unwrap();
+        let text = [7u8; 32];
+        let (mut whole, mut split) = (text, text);
+        let mut iv = [1u8; 8];
+        cbc_encrypt(&mut iv, &mut whole, |b| c.encrypt(b)).unwrap();
+        let mut iv = [1u8; 8];
+        let (a, b) = split.split_at_mut(8);
+        cbc_encrypt(&mut iv, a, |x| c.encrypt(x)).unwrap();
+        cbc_encrypt(&mut iv, b, |x| c.encrypt(x)).unwrap();
+        assert_eq!(whole, split);
+        assert!(cbc_decrypt(&mut iv, &mut [0u8; 12], |x| c.decrypt(x)).is_err());
+    }
+
+    #[test]
+    fn the_8_byte_block_ciphers_take_the_key_and_iv_sizes_openssh_derives() {
+        for (name, key) in [("3des-cbc", 24), ("blowfish-cbc", 16), ("cast128-cbc", 16)] {
+            assert_eq!(cipher_sizes(name), Some((key, 8, 8)), "{name}");
+            let k = Keys::new(
+                Direction::Seal,
+                name,
+                &vec![1u8; key],
+                &[2u8; 8],
+                "hmac-sha1",
+                &[3u8; 20],
+            )
+            .unwrap();
+            assert_eq!((k.block(), k.tag_len(), k.length_apart()), (8, 20, false));
+            assert!(Keys::new(
+                Direction::Seal,
+                name,
+                &[1u8; 3],
+                &[2u8; 8],
+                "hmac-sha1",
+                &[]
+            )
+            .is_err());
+        }
+    }
 }

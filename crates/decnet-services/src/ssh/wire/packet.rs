@@ -242,6 +242,12 @@ mod tests {
         ("aes256-cbc", "hmac-sha2-256"),
         ("aes128-ctr", "umac-64-etm@openssh.com"),
         ("aes256-ctr", "umac-128@openssh.com"),
+        ("3des-cbc", "hmac-sha1"),
+        ("3des-cbc", "hmac-sha2-256-etm@openssh.com"),
+        ("blowfish-cbc", "hmac-sha2-512"),
+        ("blowfish-cbc", "umac-64-etm@openssh.com"),
+        ("cast128-cbc", "hmac-sha1-etm@openssh.com"),
+        ("cast128-cbc", "umac-128@openssh.com"),
     ];
 
     #[test]
@@ -268,6 +274,32 @@ mod tests {
             wire[last] ^= 1;
             let mut buf = BytesMut::from(wire.as_slice());
             assert!(o.decode(&mut buf).is_err(), "{cipher} {mac}");
+        }
+    }
+
+    #[test]
+    fn eight_byte_block_packets_pad_to_8_and_are_read_from_their_first_8_bytes() {
+        for cipher in ["3des-cbc", "blowfish-cbc", "cast128-cbc"] {
+            let mut odd_eights = 0;
+            for n in 0..40 {
+                let (mut s, mut o) = pair(cipher, "hmac-sha1");
+                let payload = vec![0x5a; n];
+                let mut wire = Vec::new();
+                s.encode(&payload, &mut wire).unwrap();
+                let packet = wire.len() - 20;
+                assert_eq!(packet % 8, 0, "{cipher} {n}");
+                // At least 4 bytes of padding, fewer than 4 + one 8-byte block.
+                let pad = packet - 5 - n;
+                assert!((4..12).contains(&pad), "{cipher} {n}: {pad}");
+                if packet % 16 == 8 {
+                    odd_eights += 1;
+                }
+                let mut buf = BytesMut::from(&wire[..8]);
+                assert!(matches!(o.decode(&mut buf), Ok(None)), "{cipher} {n}");
+                buf.extend_from_slice(&wire[8..]);
+                assert_eq!(o.decode(&mut buf).unwrap().unwrap(), payload, "{cipher}");
+            }
+            assert!(odd_eights > 0, "{cipher} padded to 16, not 8");
         }
     }
 
@@ -311,6 +343,9 @@ mod tests {
             let mut buf = BytesMut::from(data.as_slice());
             while let Ok(Some(_)) = o.decode(&mut buf) {}
             let (_, mut o) = pair("chacha20-poly1305@openssh.com", "");
+            let mut buf = BytesMut::from(data.as_slice());
+            while let Ok(Some(_)) = o.decode(&mut buf) {}
+            let (_, mut o) = pair("3des-cbc", "hmac-sha1");
             let mut buf = BytesMut::from(data.as_slice());
             while let Ok(Some(_)) = o.decode(&mut buf) {}
         }

@@ -616,6 +616,155 @@ mod tests {
         out
     }
 
+    /// The next payload a client-side `opener` reads from `io`.
+    async fn client_read(
+        io: &mut tokio::io::DuplexStream,
+        rbuf: &mut BytesMut,
+        opener: &mut Opener,
+    ) -> Vec<u8> {
+        loop {
+            if let Some(p) = opener.decode(rbuf).unwrap() {
+                return p;
+            }
+            rbuf.reserve(4096);
+            assert!(io.read_buf(rbuf).await.unwrap() > 0, "server hung up");
+        }
+    }
+
+    /// A client offering only `cipher` and `mac` runs curve25519 key exchange with a
+    /// CentOS 7 persona's transport, then both sides exchange packets under the
+    /// new keys; returns what the server negotiated.
+    async fn negotiate_as_client(keys: Arc<HostKeys>, cipher: &str, mac: &str) -> Negotiated {
+        use curve25519_dalek::MontgomeryPoint;
+        let ident = "SSH-2.0-OpenSSH_7.4";
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        let big = vec![0xa5u8; 1500];
+        let expect = big.clone();
+        let server = tokio::spawn(async move {
+            let mut t = Transport::new(a, ident, Release::for_ident(ident), keys);
+            t.exchange_ident(Duration::ZERO).await.unwrap();
+            t.first_kex().await.unwrap();
+            for _ in 0..2 {
+                let p = t.read_payload().await.unwrap();
+                let mut echo = vec![msg::IGNORE];
+                put_string(&mut echo, &p);
+                t.send(&echo).await.unwrap();
+            }
+            t.negotiated.clone()
+        });
+        let v_c = b"SSH-2.0-cbc-test".to_vec();
+        b.write_all(&[v_c.as_slice(), b"\r\n"].concat())
+            .await
+            .unwrap();
+        let mut rbuf = BytesMut::new();
+        let v_s = loop {
+            if let Some(n) = rbuf.iter().position(|&c| c == b'\n') {
+                let line = rbuf.split_to(n + 1);
+                break line.strip_suffix(b"\r\n").unwrap().to_vec();
+            }
+            assert!(b.read_buf(&mut rbuf).await.unwrap() > 0);
+        };
+        assert_eq!(v_s, ident.as_bytes());
+        let (mut opener, mut sealer) = (Opener::new(), Sealer::new());
+        let i_s = client_read(&mut b, &mut rbuf, &mut opener).await;
+        assert_eq!(i_s.first(), Some(&msg::KEXINIT));
+        let i_c = kexinit_payload([
+            "curve25519-sha256",
+            "ssh-ed25519",
+            cipher,
+            cipher,
+            mac,
+            mac,
+            "none",
+            "none",
+            "",
+            "",
+        ]);
+        let secret = [0x42u8; 32];
+        let q_c = MontgomeryPoint::mul_base_clamped(secret).0;
+        let mut init = vec![msg::KEXDH_INIT];
+        put_string(&mut init, &q_c);
+        let mut out = Vec::new();
+        sealer.encode(&i_c, &mut out).unwrap();
+        sealer.encode(&init, &mut out).unwrap();
+        b.write_all(&out).await.unwrap();
+        let reply = client_read(&mut b, &mut rbuf, &mut opener).await;
+        let mut r = Reader::new(&reply);
+        assert_eq!(r.u8().unwrap(), msg::KEXDH_REPLY);
+        let k_s = r.string().unwrap().to_vec();
+        let q_s: [u8; 32] = r.string().unwrap().try_into().unwrap();
+        let k = super::super::codec::mpint(&MontgomeryPoint(q_s).mul_clamped(secret).0);
+        let prefix = HashPrefix {
+            client_ident: v_c,
+            server_ident: v_s,
+            client_kexinit: i_c,
+            server_kexinit: i_s,
+            host_key: k_s,
+        };
+        let hash = kex::Hash::Sha256;
+        let h = prefix.ecdh_hash(hash, &q_c, &q_s, &k);
+        let (klen, ivlen, _) = crypt::cipher_sizes(cipher).unwrap();
+        let mlen = crypt::mac_sizes(mac).unwrap().0;
+        let d = |letter: u8, len: usize| kex::derive(hash, &k, &h, letter, &h, len);
+        let seal = Keys::new(
+            Direction::Seal,
+            cipher,
+            &d(b'C', klen),
+            &d(b'A', ivlen),
+            mac,
+            &d(b'E', mlen),
+        );
+        let open = Keys::new(
+            Direction::Open,
+            cipher,
+            &d(b'D', klen),
+            &d(b'B', ivlen),
+            mac,
+            &d(b'F', mlen),
+        );
+        let nk = client_read(&mut b, &mut rbuf, &mut opener).await;
+        assert_eq!(nk, [msg::NEWKEYS]);
+        out.clear();
+        sealer.encode(&[msg::NEWKEYS], &mut out).unwrap();
+        sealer.rekey(seal.unwrap());
+        opener.rekey(open.unwrap());
+        let mut request = vec![msg::SERVICE_REQUEST];
+        put_str(&mut request, "ssh-userauth");
+        sealer.encode(&request, &mut out).unwrap();
+        sealer.encode(&big, &mut out).unwrap();
+        b.write_all(&out).await.unwrap();
+        for sent in [request, expect] {
+            let echo = client_read(&mut b, &mut rbuf, &mut opener).await;
+            let mut r = Reader::new(&echo);
+            assert_eq!(r.u8().unwrap(), msg::IGNORE);
+            assert_eq!(
+                r.string().unwrap(),
+                sent,
+                "{cipher}: echoed under the new keys"
+            );
+        }
+        server.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_centos_7_transport_negotiates_each_8_byte_block_cipher_end_to_end() {
+        let seed = decnet_core::seed::InstanceSeed::derive_for(b"k", "el7");
+        let keys = Arc::new(HostKeys::new(&seed));
+        for (cipher, mac) in [
+            ("3des-cbc", "hmac-sha1"),
+            ("blowfish-cbc", "hmac-sha2-256"),
+            ("cast128-cbc", "hmac-sha2-512-etm@openssh.com"),
+            ("3des-cbc", "umac-64-etm@openssh.com"),
+        ] {
+            let n = negotiate_as_client(keys.clone(), cipher, mac).await;
+            assert_eq!(
+                (n.cipher_c2s.as_str(), n.cipher_s2c.as_str()),
+                (cipher, cipher)
+            );
+            assert_eq!((n.mac_c2s.as_str(), n.mac_s2c.as_str()), (mac, mac));
+        }
+    }
+
     #[tokio::test]
     async fn a_bad_identification_is_answered_then_closed() {
         let ours = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec();
