@@ -7,6 +7,7 @@
 //! 127.0.0.1 and a free port) and is killed and reaped on every path; tests
 //! that need it or a client skip with a message when either is missing.
 
+use decnet_testkit::is_root;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -37,23 +38,6 @@ impl Drop for RealSshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Whether the effective user is root, from `/proc` (no `unsafe` for `geteuid`).
-fn is_root() -> bool {
-    euid() == 0
-}
-
-fn euid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
-        })
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(u32::MAX)
 }
 
 /// Starts the real sshd with Debian's default algorithms and three host keys, as
