@@ -71,14 +71,26 @@ pub async fn keep(service_artifacts_dir: &Path, data: &[u8]) -> Kept {
     }
 }
 
+/// Writes `data` to `path` through a temporary file, synced before and after
+/// the rename: the event that says `stored` is durable, so the bytes must be too.
 async fn write_new(dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(dir).await?;
-    let tmp = dir.join(format!(".part-{}", uuid::Uuid::new_v4().simple()));
-    if let Err(e) = tokio::fs::write(&tmp, data).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    tokio::fs::rename(&tmp, path).await
+    let (dir, path, data) = (dir.to_path_buf(), path.to_path_buf(), data.to_vec());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(".part-{}", uuid::Uuid::new_v4().simple()));
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(&data)?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::File::open(&dir)?.sync_all()
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]
