@@ -13,11 +13,11 @@
     clippy::indexing_slicing
 )]
 
-use decnet_testkit::is_root;
+use decnet_testkit::{free_port, is_root};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use decnet_audit::target::{SshTarget, Target};
 use decnet_audit::{cross, http, ssh, tls, CheckResult, Status};
@@ -53,24 +53,9 @@ fn why_not(bin: &str, files: &[&str]) -> Option<String> {
         .map(|f| format!("{f} is missing"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Waits until something accepts on `port` (the server is up), at most 10 s.
 fn ready(port: u16) -> bool {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    decnet_testkit::accepting(port, Duration::from_secs(10))
 }
 
 fn target(

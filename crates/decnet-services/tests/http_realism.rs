@@ -8,7 +8,7 @@
 //! temp dir and are killed and reaped on every path; a test skips, saying why,
 //! when the server or root is missing.
 
-use decnet_testkit::is_root;
+use decnet_testkit::{free_port, is_root};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -38,24 +38,11 @@ impl Drop for Real {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Waits until the server accepts connections (or gives up after `WAIT`).
 async fn ready(port: u16) -> bool {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+    tokio::task::spawn_blocking(move || decnet_testkit::accepting(port, WAIT))
+        .await
+        .unwrap_or(false)
 }
 
 /// `htpasswd` for admin with a password no probe sends.

@@ -29,6 +29,28 @@ pub fn is_root() -> bool {
         .is_some_and(|u| u == "0")
 }
 
+/// A free TCP port on 127.0.0.1 for a real server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// Waits, at most `within`, until something accepts on 127.0.0.1:`port`: a
+/// real server a test started is up. Polls, since another process's listen
+/// cannot be awaited.
+pub fn accepting(port: u16, within: std::time::Duration) -> bool {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
 /// A loopback address unique to this test process and call, in 127.`band`…
 /// Each crate passes its own band (an octet in 1..=250) so crates never collide either.
 pub fn unique_ip(band: u8) -> IpAddr {
