@@ -47,9 +47,12 @@ fn up_runs_a_config_file_records_events_and_stops_cleanly_on_sigterm() {
     let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert!(head.contains("server: apache/2.4.41 (ubuntu)"), "{head}");
 
-    // `events` reads the journal while `up` is still writing it.
+    // `events` reads the journal while `up` is still writing it. The
+    // connection's disconnect is awaited too, so no event of it is still on
+    // its way while the filters below compare two reads.
     let ev = wait_events(&data, DEADLINE, |ev| {
         ev.iter().any(|e| e["event_type"] == "http_request")
+            && ev.iter().any(|e| e["event_type"] == "disconnect")
     });
     let req = ev
         .iter()
