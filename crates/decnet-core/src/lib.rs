@@ -10,11 +10,13 @@
 //! - [`persona`]: OS families, distros, archetypes and known service names
 //! - [`seed`]: per-decky instance seeds
 //! - [`space`]: free and total bytes of a filesystem
+//! - [`bait`]: the fleet's bait world: people, planted credentials (honeytokens), mail and files
 //! - [`catalog`]: what a service declares (ports, persona keys) so config can be checked
 //! - [`transcript`]: where session transcript shards live and how a session's lines are found
 //! - [`config`]: the typed fleet config, the INI loader and the resolver
 //! - [`topics`]: bus topic names (DESIGN §8)
 
+pub mod bait;
 pub mod catalog;
 pub mod config;
 pub mod event;
