@@ -42,6 +42,9 @@ pub mod names {
     pub const ARTIFACT: &str = "artifact";
     /// A database or directory query's text.
     pub const QUERY: &str = "query";
+    /// On a login event: the bait world's honeytoken the credential is, with
+    /// where it was planted (`planted`: decky, service, document) and where it is valid.
+    pub const HONEYTOKEN: &str = "honeytoken";
     /// Recording session id.
     pub const SID: &str = "sid";
     /// Transcript shard a session was written to.

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use decnet_core::bait::World;
 use decnet_core::catalog::{ListenerInfo, Transport};
-use decnet_core::config::model::{FleetConfig, ServiceConfig};
+use decnet_core::config::model::{DeckyConfig, FleetConfig, ServiceConfig};
 use decnet_core::config::ConfigError;
 use decnet_core::health::Condition;
 use decnet_core::paths::DataDir;
@@ -150,6 +151,42 @@ pub fn installation_key(data_dir: &Path) -> Result<[u8; 32], EngineError> {
     Ok(key)
 }
 
+/// When the installation key was made (Unix seconds), or now when that is
+/// unknown: the bait world's mail and files are dated back from it, so they
+/// keep their dates across restarts.
+fn key_made(data_dir: &Path) -> i64 {
+    std::fs::metadata(DataDir::new(data_dir).installation_key())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or_else(|| chrono::Utc::now().timestamp())
+}
+
+/// What every instance of one decky shares: its seed, the fleet's bait world
+/// and the prefix of the network it pretends to be on (`net`, else /24).
+fn decky_runtime(
+    fleet: &FleetConfig,
+    d: &DeckyConfig,
+    installation_key: &[u8],
+    data_dir: &Path,
+    bait: &Arc<World>,
+) -> Arc<DeckyRuntime> {
+    let prefix = fleet
+        .general
+        .net_cidr()
+        .filter(|c| c.contains(d.ip))
+        .map_or(24, |c| c.prefix);
+    Arc::new(DeckyRuntime {
+        config: d.clone(),
+        seed: InstanceSeed::derive_for(installation_key, &d.name),
+        data_dir: data_dir.to_path_buf(),
+        limits: fleet.general.limits,
+        bait: Arc::clone(bait),
+        prefix,
+    })
+}
+
 /// A service's refusal of its config: a persona value it rejects becomes a config error
 /// at the file and line that set it, so `up` and `--dry-run` point at the same place.
 fn service_error(
@@ -183,13 +220,13 @@ pub fn check_fleet(
     scratch: &Path,
 ) -> Result<(), EngineError> {
     fleet.check_binds()?;
+    let bait = Arc::new(World::derive(
+        installation_key,
+        &fleet.deckies,
+        chrono::Utc::now().timestamp(),
+    ));
     for d in &fleet.deckies {
-        let runtime = Arc::new(DeckyRuntime {
-            config: d.clone(),
-            seed: InstanceSeed::derive_for(installation_key, &d.name),
-            data_dir: scratch.to_path_buf(),
-            limits: fleet.general.limits,
-        });
+        let runtime = decky_runtime(fleet, d, installation_key, scratch, &bait);
         for s in &d.services {
             let service = registry
                 .get(&s.name)
@@ -274,15 +311,15 @@ impl Engine {
 
         fleet.check_binds()?;
 
+        let bait = Arc::new(World::derive(
+            &key,
+            &fleet.deckies,
+            key_made(&opts.data_dir),
+        ));
         // Phase one: every instance builds before any socket is bound.
         let mut planned = Vec::new();
         for d in &fleet.deckies {
-            let runtime = Arc::new(DeckyRuntime {
-                config: d.clone(),
-                seed: InstanceSeed::derive_for(&key, &d.name),
-                data_dir: opts.data_dir.clone(),
-                limits: fleet.general.limits,
-            });
+            let runtime = decky_runtime(fleet, d, &key, &opts.data_dir, &bait);
             let slots = DeckySlots::new(&fleet.general.limits);
             for s in &d.services {
                 let service = registry

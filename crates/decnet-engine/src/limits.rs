@@ -804,6 +804,8 @@ mod tests {
                 seed: decnet_core::seed::InstanceSeed::derive_for(b"k", "d1"),
                 data_dir: "/nonexistent".into(),
                 limits: Limits::DEFAULT,
+                bait: Default::default(),
+                prefix: 24,
             }),
             listener: &L,
             peer: peer.parse().unwrap(),

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use decnet_core::catalog::{ListenerInfo, ServiceInfo};
 use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
-use decnet_core::fields::{EventBody, Login, LoginMethod, LoginOutcome};
+use decnet_core::fields::{names, EventBody, Login, LoginMethod, LoginOutcome};
 use decnet_core::paths::DataDir;
 use decnet_core::seed::InstanceSeed;
 use decnet_core::{Credential, Event, EventType, Fields};
@@ -73,6 +73,10 @@ pub struct DeckyRuntime {
     pub data_dir: PathBuf,
     /// Connection limits.
     pub limits: Limits,
+    /// The fleet's bait world (shared by every decky).
+    pub bait: Arc<decnet_core::bait::World>,
+    /// Prefix length of the network the decky pretends to be on (`ip a` shows it).
+    pub prefix: u8,
 }
 
 impl DeckyRuntime {
@@ -302,7 +306,9 @@ impl ConnCtx {
     }
 
     /// The login event every protocol sends: `login_attempt` or `login_success`
-    /// with its `method`, the protocol's own `fields` and the credential.
+    /// with its `method`, the protocol's own `fields` and the credential. A
+    /// credential the bait world planted gets `honeytoken`: where it was
+    /// planted and where it is valid, whichever decky it is presented to.
     pub fn login_event(
         &self,
         outcome: LoginOutcome,
@@ -315,6 +321,13 @@ impl ConnCtx {
             method: Some(method),
         });
         e.fields.extend(fields);
+        if let Some(t) = credential.secret_printable.as_deref().and_then(|secret| {
+            self.decky
+                .bait
+                .honeytoken(&credential.principal, secret.as_bytes())
+        }) {
+            e.fields.insert(names::HONEYTOKEN.into(), t.field());
+        }
         e.credential = Some(credential);
         e
     }
@@ -432,6 +445,8 @@ mod conn_ctx_tests {
             seed: InstanceSeed::derive_for(b"test-installation", "decky-01"),
             data_dir: PathBuf::from("/nonexistent"),
             limits: Limits::DEFAULT,
+            bait: Default::default(),
+            prefix: 24,
         };
         let (tx, rx) = mpsc::channel(8);
         let ctx = ConnCtx {

@@ -27,6 +27,8 @@ async fn start(dir: &std::path::Path, name: &str, slug: &str, limits: Limits) ->
         seed: d.seed.clone(),
         data_dir: d.data_dir.clone(),
         limits,
+        bait: Default::default(),
+        prefix: 24,
     });
     serve(d, slug).await
 }
@@ -246,6 +248,8 @@ async fn serve_one(
         seed: d.seed.clone(),
         data_dir: d.data_dir.clone(),
         limits,
+        bait: Default::default(),
+        prefix: 24,
     });
     let registry = Registry::builtin();
     let service = registry.get("ssh").unwrap();

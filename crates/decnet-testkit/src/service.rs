@@ -85,6 +85,8 @@ pub fn decky(name: &str, ip: &str, data: &Path, services: Vec<ServiceConfig>) ->
         seed: InstanceSeed::derive_for(b"test-installation", name),
         data_dir: data.to_path_buf(),
         limits: Limits::DEFAULT,
+        bait: Default::default(),
+        prefix: 24,
     })
 }
 

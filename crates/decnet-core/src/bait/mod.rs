@@ -202,6 +202,12 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+impl Default for World {
+    fn default() -> World {
+        World::empty()
+    }
+}
+
 impl World {
     /// A world with no people and no hosts: nothing is planted and nothing is accepted.
     pub fn empty() -> World {

@@ -1132,6 +1132,8 @@ mod tests {
             seed: decnet_core::seed::InstanceSeed::derive_for(b"k", "d"),
             data_dir: std::env::temp_dir(),
             limits: decnet_core::config::model::Limits::DEFAULT,
+            bait: Default::default(),
+            prefix: 24,
         }
     }
 

@@ -495,6 +495,8 @@ mod tests {
             seed: InstanceSeed::derive_for(b"k", name),
             data_dir: data.to_path_buf(),
             limits: Limits::DEFAULT,
+            bait: Default::default(),
+            prefix: 24,
         }
     }
 

@@ -72,6 +72,10 @@ pub struct Persona {
     pub boot: i64,
     /// Bytes for everything else that varies per decky (file dates, PIDs, history).
     pub seed: [u8; 32],
+    /// The fleet's bait world and the decky's name in it (its people, files and last login).
+    pub bait: Arc<decnet_core::bait::World>,
+    /// The decky's name (for the bait world).
+    pub decky: String,
     /// The machine's accounts, groups and base file tree, built by the first
     /// shell and shared by every later session of the decky (so an exec
     /// request does not rebuild them). Fields above must not change after that.
@@ -104,6 +108,8 @@ impl Persona {
             services: vec!["ssh".to_owned()],
             boot: now - 41 * 86_400 - 13_577,
             seed: [7; 32],
+            bait: Arc::default(),
+            decky: hostname.to_owned(),
             built: Arc::default(),
         }
     }
@@ -114,7 +120,9 @@ impl Persona {
     /// distro's kernel; `users` get home directories. CPUs, memory, uptime and
     /// MAC come from the instance seed (under the labels SSH has always used,
     /// so a decky's ssh and telnet show one machine and restarts change nothing).
-    /// The network prefix is not in the decky's runtime config; /24 is shown.
+    /// The network prefix is the decky's (`net` of the fleet, else /24). The
+    /// bait world's people with an account on the decky get homes too, and its
+    /// planted files are laid over the persona's.
     pub fn for_decky(
         decky: &DeckyRuntime,
         hostname: Option<&str>,
@@ -137,8 +145,16 @@ impl Persona {
             kernel_release: kernel_release.unwrap_or(d.kernel_release).to_owned(),
             distro: d,
             ip: decky.config.ip,
-            prefix: 24,
-            users,
+            prefix: decky.prefix,
+            users: {
+                let mut users = users;
+                for p in decky.bait.people_on(&decky.config.name) {
+                    if !users.contains(&p.username) {
+                        users.push(p.username.clone());
+                    }
+                }
+                users
+            },
             cpus: [1, 2, 2, 4, 4, 8]
                 .get(usize::try_from(seed.pick(b"ssh-cpus", 6)).unwrap_or(0))
                 .copied()
@@ -157,6 +173,8 @@ impl Persona {
                 .collect(),
             boot: now - i64::from(uptime_days) * 86_400 - extra,
             seed: seed.derive(b"shell"),
+            bait: Arc::clone(&decky.bait),
+            decky: decky.config.name.clone(),
             built: Arc::default(),
         }
     }
@@ -226,9 +244,14 @@ impl Persona {
     }
 
     /// The previous login (time, source address): an administrator on the
-    /// internal network some hours to days before `now`, from the seed.
+    /// internal network some hours to days before `now`, from the seed. Where
+    /// the bait world has IT staff with an account here, it is from another
+    /// decky of the fleet, so `last` and the banner name a host that exists.
     pub fn last_login(&self, now: i64) -> (i64, String) {
         let ago = 3_600 + i64::try_from(self.pick("last-login", 5 * 86_400)).unwrap_or(0);
+        if let Some((_, from)) = self.bait.last_login(&self.decky) {
+            return (now - ago, from.ip.to_string());
+        }
         let host = 10 + self.pick("last-login-host", 200);
         let net = match self.ip {
             IpAddr::V4(v)
@@ -347,10 +370,14 @@ impl Persona {
                 continue;
             }
             let uid = first + u32::try_from(i).unwrap_or(0);
+            let name = self
+                .bait
+                .person(u)
+                .map_or(u.as_str(), |p| p.full_name.as_str());
             let gecos = if debian {
-                format!("{u},,,")
+                format!("{name},,,")
             } else {
-                String::new()
+                name.to_owned()
             };
             a.push(Account {
                 name: u.clone(),
@@ -1025,6 +1052,8 @@ pub(crate) mod tests {
             seed: decnet_core::seed::InstanceSeed::derive_for(b"k", name),
             data_dir: std::path::PathBuf::from("/nonexistent"),
             limits: decnet_core::config::model::Limits::DEFAULT,
+            bait: Default::default(),
+            prefix: 24,
         }
     }
 

@@ -289,6 +289,8 @@ pub fn build(p: &Persona, accounts: &[Account], group: &str) -> BTreeMap<String,
         );
     }
 
+    plant_bait(&mut b, accounts);
+
     // Web root and logs.
     b.file(
         "/var/www/html/index.html",
@@ -326,12 +328,59 @@ pub fn build(p: &Persona, accounts: &[Account], group: &str) -> BTreeMap<String,
     b.map
 }
 
-/// The decky's gateway: the first address of its /24.
+/// Lays the bait world's files for this decky over the tree: dated before the
+/// world's anchor (never in the future), owned by the person they belong to,
+/// with any missing parent directory created as its owner would have it.
+fn plant_bait(b: &mut B<'_>, accounts: &[Account]) {
+    let p = b.p;
+    for f in p.bait.files(&p.decky) {
+        let (uid, gid) = accounts
+            .iter()
+            .find(|a| a.name == f.owner)
+            .map_or((0, 0), |a| (a.uid, a.gid));
+        let when = b
+            .t(&f.path, p.bait.anchor() - f.days_ago * DAY, 6 * 3_600)
+            .min(chrono::Utc::now().timestamp());
+        let mut dir = String::new();
+        let parts: Vec<&str> = f.path.split('/').filter(|s| !s.is_empty()).collect();
+        for part in parts.iter().take(parts.len().saturating_sub(1)) {
+            dir.push('/');
+            dir.push_str(part);
+            if !b.map.contains_key(&dir) {
+                b.dir(&dir, 0o700, uid, gid, when);
+            }
+        }
+        let mut data = Vec::new();
+        if f.append {
+            if let Some(Node {
+                kind: Kind::File(old),
+                ..
+            }) = b.map.get(&f.path)
+            {
+                data.extend_from_slice(old);
+            }
+        }
+        data.extend_from_slice(f.content.as_bytes());
+        let (mode, uid, gid) = match b.map.get(&f.path) {
+            Some(n) if f.append => (n.mode, n.uid, n.gid),
+            _ => (f.mode, uid, gid),
+        };
+        b.file(&f.path, data, mode, uid, gid, when);
+    }
+}
+
+/// The decky's gateway: the first address of its network.
 pub fn gateway(p: &Persona) -> String {
     match p.ip {
         std::net::IpAddr::V4(v) => {
-            let o = v.octets();
-            format!("{}.{}.{}.1", o[0], o[1], o[2])
+            let mask = if p.prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(p.prefix.min(32)))
+            };
+            let net = u32::from(v) & mask;
+            // A /31 or /32 has no room for a gateway of its own: the next address stands in.
+            std::net::Ipv4Addr::from(net.wrapping_add(1)).to_string()
         }
         std::net::IpAddr::V6(_) => "fe80::1".to_owned(),
     }

@@ -133,11 +133,17 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Whether `user`/`password` is a configured account.
+    /// Whether `user`/`password` is a configured account, or one the bait
+    /// world says exists here (a honeytoken planted for this decky, or a
+    /// person's own password where they have an account).
     pub fn accepts(&self, user: &str, password: &[u8]) -> bool {
         self.users
             .iter()
             .any(|(u, p)| u == user && p.as_bytes() == password)
+            || self
+                .persona
+                .bait
+                .accepts(&self.persona.decky, user, password)
     }
 }
 
