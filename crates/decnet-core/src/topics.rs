@@ -38,6 +38,8 @@ pub const ATTACKER_INTEL_ENRICHED: &str = "attacker.intel.enriched";
 pub const CREDENTIAL_CAPTURED: &str = "credential.captured";
 /// One secret was seen against several targets.
 pub const CREDENTIAL_REUSE_DETECTED: &str = "credential.reuse.detected";
+/// A planted credential (a bait world honeytoken) was presented to a decky.
+pub const CREDENTIAL_HONEYTOKEN_USED: &str = "credential.honeytoken.used";
 /// Platform log lines and batch notices.
 pub const SYSTEM_LOG: &str = "system.log";
 /// The broker's own heartbeat.

@@ -39,6 +39,7 @@ mod reuse;
 mod sessions;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use decnet_core::fields::names;
 use decnet_core::Event;
 use decnet_store::IngestTx;
 use serde_json::{json, Value};
@@ -62,6 +63,8 @@ pub struct BatchOutcome {
     pub credentials: Vec<Value>,
     /// `credential.reuse.detected` payloads: groups that gained a decky or principal.
     pub reuse: Vec<Value>,
+    /// `credential.honeytoken.used` payloads: login events that presented a planted credential.
+    pub honeytokens: Vec<Value>,
 }
 
 fn rfc3339(ts: DateTime<Utc>) -> String {
@@ -91,6 +94,15 @@ pub(crate) async fn apply(
         credentials.hoist(e, a);
         artifacts.record(e, a.uuid);
         if notify {
+            if let Some(token) = e.fields.get(names::HONEYTOKEN) {
+                out.honeytokens.push(json!({
+                    "id": e.id, "decky": e.decky, "service": e.service,
+                    "event_type": e.event_type.as_str(), "src_ip": e.src_ip.to_string(),
+                    "ts": rfc3339(e.ts),
+                    "principal": e.credential.as_ref().map(|c| c.principal.as_str()),
+                    "honeytoken": token,
+                }));
+            }
             out.logs.push(json!({
                 "id": e.id, "decky": e.decky, "service": e.service,
                 "event_type": e.event_type.as_str(), "src_ip": e.src_ip.to_string(),

@@ -260,6 +260,13 @@ impl Ingester {
                 p.clone(),
             );
         }
+        for p in &out.honeytokens {
+            n.publish(
+                topics::CREDENTIAL_HONEYTOKEN_USED,
+                "credential_honeytoken_used",
+                p.clone(),
+            );
+        }
         for p in &out.reuse {
             n.publish(
                 topics::CREDENTIAL_REUSE_DETECTED,

@@ -344,6 +344,21 @@ async fn notifications_reach_the_bus_after_commit() {
     let journal = dir.path().join("journal");
     let mut events = session("d1", "10.9.3.1", "root", "toor");
     events.extend(session("d2", "10.9.3.2", "root", "toor"));
+    // A login with a planted credential, as a decky marks it.
+    let planted = serde_json::json!({
+        "principal": "helpdesk",
+        "planted": [{"decky": "mail", "service": "imap", "document": "mail \"Maintenance\""}],
+        "valid_on": ["d2"],
+    });
+    let token_sid = Uuid::now_v7();
+    let mut used = ev("d2", EventType::LoginSuccess, "10.9.3.3", token_sid);
+    used.credential = Some(Credential::new(
+        "helpdesk",
+        b"Winter96?",
+        SecretKind::Password,
+    ));
+    used.fields.insert("honeytoken".into(), planted.clone());
+    events.push(used.clone());
     write(&journal, &events, None);
     let bus = Arc::new(decnet_bus::FakeBus::new());
     let mut ing = Ingester::new(
@@ -353,8 +368,13 @@ async fn notifications_reach_the_bus_after_commit() {
     );
     drain(&mut ing).await;
     assert_eq!(bus.published_on("system.log").len(), events.len());
-    assert_eq!(bus.published_on("attacker.observed").len(), 2);
-    assert_eq!(bus.published_on("credential.captured").len(), 4);
+    assert_eq!(bus.published_on("attacker.observed").len(), 3);
+    assert_eq!(bus.published_on("credential.captured").len(), 5);
+    let tokens = bus.published_on("credential.honeytoken.used");
+    assert_eq!(tokens.len(), 1, "only the planted credential's event");
+    assert_eq!(tokens[0].payload["id"], serde_json::json!(used.id));
+    assert_eq!(tokens[0].payload["principal"], "helpdesk");
+    assert_eq!(tokens[0].payload["honeytoken"], planted);
     let reuse = bus.published_on("credential.reuse.detected");
     assert_eq!(reuse.len(), 1);
     assert_eq!(reuse[0].payload["deckies"], serde_json::json!(["d1", "d2"]));
