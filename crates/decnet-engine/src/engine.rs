@@ -220,11 +220,14 @@ pub fn check_fleet(
     scratch: &Path,
 ) -> Result<(), EngineError> {
     fleet.check_binds()?;
-    let bait = Arc::new(World::derive(
-        installation_key,
-        &fleet.deckies,
-        chrono::Utc::now().timestamp(),
-    ));
+    let bait = Arc::new(
+        World::derive(
+            installation_key,
+            &fleet.deckies,
+            chrono::Utc::now().timestamp(),
+        )
+        .with_overrides(&fleet.bait_files),
+    );
     for d in &fleet.deckies {
         let runtime = decky_runtime(fleet, d, installation_key, scratch, &bait);
         for s in &d.services {
@@ -311,11 +314,10 @@ impl Engine {
 
         fleet.check_binds()?;
 
-        let bait = Arc::new(World::derive(
-            &key,
-            &fleet.deckies,
-            key_made(&opts.data_dir),
-        ));
+        let bait = Arc::new(
+            World::derive(&key, &fleet.deckies, key_made(&opts.data_dir))
+                .with_overrides(&fleet.bait_files),
+        );
         // Phase one: every instance builds before any socket is bound.
         let mut planned = Vec::new();
         for d in &fleet.deckies {

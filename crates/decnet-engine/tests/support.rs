@@ -145,6 +145,7 @@ pub fn fleet(deckies: Vec<DeckyConfig>, limits: Limits) -> FleetConfig {
         },
         deckies,
         origins: Default::default(),
+        bait_files: Default::default(),
     }
 }
 

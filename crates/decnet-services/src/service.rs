@@ -306,9 +306,8 @@ impl ConnCtx {
     }
 
     /// The login event every protocol sends: `login_attempt` or `login_success`
-    /// with its `method`, the protocol's own `fields` and the credential. A
-    /// credential the bait world planted gets `honeytoken`: where it was
-    /// planted and where it is valid, whichever decky it is presented to.
+    /// with its `method`, the protocol's own `fields` and the credential
+    /// (marked by [`ConnCtx::mark_honeytoken`]).
     pub fn login_event(
         &self,
         outcome: LoginOutcome,
@@ -321,15 +320,24 @@ impl ConnCtx {
             method: Some(method),
         });
         e.fields.extend(fields);
-        if let Some(t) = credential.secret_printable.as_deref().and_then(|secret| {
-            self.decky
-                .bait
-                .honeytoken(&credential.principal, secret.as_bytes())
-        }) {
+        e.credential = Some(credential);
+        self.mark_honeytoken(&mut e);
+        e
+    }
+
+    /// Adds `honeytoken` to an event whose credential the bait world planted:
+    /// where it was planted and where it is valid, whichever decky it is presented to.
+    pub fn mark_honeytoken(&self, e: &mut Event) {
+        let Some(c) = &e.credential else {
+            return;
+        };
+        if let Some(t) = c
+            .secret_printable
+            .as_deref()
+            .and_then(|secret| self.decky.bait.honeytoken(&c.principal, secret.as_bytes()))
+        {
             e.fields.insert(names::HONEYTOKEN.into(), t.field());
         }
-        e.credential = Some(credential);
-        e
     }
 
     /// Emits the login event of [`ConnCtx::login_event`].

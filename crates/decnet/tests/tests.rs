@@ -10,6 +10,7 @@
 
 mod api;
 mod audit;
+mod bait;
 mod bus;
 mod cli;
 mod diskfull;

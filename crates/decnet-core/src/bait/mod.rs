@@ -345,6 +345,36 @@ impl World {
         self.files = files;
     }
 
+    /// Lays the operator's own files (`bait_file`) over the world's: each
+    /// replaces the world's file of that path on its decky.
+    pub fn with_overrides(
+        mut self,
+        overrides: &BTreeMap<String, Vec<crate::config::model::BaitOverride>>,
+    ) -> World {
+        for (decky, list) in overrides {
+            let files = self.files.entry(decky.clone()).or_default();
+            for o in list {
+                files.retain(|f| f.path != o.path);
+                let owner = o
+                    .path
+                    .strip_prefix("/home/")
+                    .and_then(|rest| rest.split('/').next())
+                    .filter(|u| self.people.iter().any(|p| p.username == *u))
+                    .unwrap_or("root")
+                    .to_owned();
+                files.push(BaitFile {
+                    path: o.path.clone(),
+                    owner,
+                    mode: 0o644,
+                    content: o.content.clone(),
+                    append: false,
+                    days_ago: 10,
+                });
+            }
+        }
+        self
+    }
+
     /// When the world began (Unix seconds).
     pub fn anchor(&self) -> i64 {
         self.anchor

@@ -176,3 +176,44 @@ fn an_empty_world_plants_and_accepts_nothing() {
     assert!(w.mailbox("any", "root").is_empty());
     assert!(w.last_login("any").is_none());
 }
+
+#[test]
+fn an_operators_bait_file_replaces_the_worlds_at_its_path() {
+    use crate::config::model::BaitOverride;
+    let mut overrides = std::collections::BTreeMap::new();
+    let w = World::derive(b"k", &fleet(), ANCHOR);
+    let planted = w
+        .files("web")
+        .iter()
+        .find(|f| f.path == "/var/www/html/.env")
+        .cloned();
+    assert!(planted.is_some());
+    let person = w.people_on("web")[0].username.clone();
+    overrides.insert(
+        "web".to_owned(),
+        vec![
+            BaitOverride {
+                path: "/var/www/html/.env".into(),
+                content: "APP_KEY=mine\n".into(),
+            },
+            BaitOverride {
+                path: format!("/home/{person}/todo.txt"),
+                content: "call bob\n".into(),
+            },
+        ],
+    );
+    let w = w.with_overrides(&overrides);
+    let env: Vec<&BaitFile> = w
+        .files("web")
+        .iter()
+        .filter(|f| f.path == "/var/www/html/.env")
+        .collect();
+    assert_eq!(env.len(), 1);
+    assert_eq!(env[0].content, "APP_KEY=mine\n");
+    let todo = w
+        .files("web")
+        .iter()
+        .find(|f| f.path.ends_with("/todo.txt"))
+        .unwrap();
+    assert_eq!(todo.owner, person, "a file under a person's home is theirs");
+}

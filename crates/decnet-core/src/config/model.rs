@@ -402,6 +402,19 @@ pub struct FleetConfig {
     /// Where each persona key was set (empty for fleets not read from a file).
     #[serde(skip)]
     pub origins: PersonaOrigins,
+    /// Each decky's own bait files (`bait_file`), read at resolution.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub bait_files: BTreeMap<String, Vec<BaitOverride>>,
+}
+
+/// A file of the operator's own laid over a decky's bait (`bait_file`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BaitOverride {
+    /// Absolute path the decky shows it at.
+    pub path: String,
+    /// Its text.
+    #[serde(skip)]
+    pub content: String,
 }
 
 /// Where each persona value of a fleet was written, so a service that refuses a

@@ -165,6 +165,11 @@ pub static DECKY_KEYS: &[KeyDoc] = &[
         doc: "1..=100. Above 1 the section becomes a group expanded to `NAME-01` … `NAME-NN`, each with its own address, seed and hostname; its `[NAME.SERVICE]` sections apply to every member.",
     },
     KeyDoc {
+        name: "bait_file",
+        default: "none",
+        doc: "Files of your own laid over the bait world's on this decky: comma-separated `GUEST_PATH=HOST_FILE` entries (`/root/notes.txt=/srv/bait/notes.txt`). Each host file is read at start (UTF-8 text, at most 1 MiB) and shown at the absolute guest path by the shell, SFTP and FTP; a missing, unreadable or malformed file stops the start naming it.",
+    },
+    KeyDoc {
         name: "mutate_interval",
         default: "none",
         doc: "Minutes between persona mutations (1..=10080). Accepted for compatibility with DECNET Python files; mutation is not implemented, so the value is checked and then ignored.",

@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::error::{BindConflict, ConfigError, Location};
 use super::model::{
-    ip_to_u128, u128_to_ip, Cidr, DeckyConfig, Driver, FleetConfig, General, ListenerConfig,
-    PersonaOrigins, ServiceConfig,
+    ip_to_u128, u128_to_ip, BaitOverride, Cidr, DeckyConfig, Driver, FleetConfig, General,
+    ListenerConfig, PersonaOrigins, ServiceConfig,
 };
 use super::reference::{names, SERVICE_KEYS};
 use super::spec::{DeckySpec, FleetSpec, GeneralSpec, ServiceSectionSpec, Spanned};
@@ -273,6 +273,77 @@ struct Member {
     at: Location,
     explicit_ip: Option<Spanned<IpAddr>>,
     config: DeckyConfig,
+    bait_files: Vec<BaitOverride>,
+}
+
+/// Largest file `bait_file` takes: bait is text an intruder reads, not a payload store.
+pub const MAX_BAIT_FILE: u64 = 1024 * 1024;
+
+/// Reads a decky's `bait_file` entries; every problem names the entry and what to do.
+fn read_bait_files(spec: &Spanned<Vec<String>>) -> Result<Vec<BaitOverride>, ConfigError> {
+    let bad = |entry: &str, reason: String| ConfigError::InvalidValue {
+        at: Box::new(spec.at.clone()),
+        value: entry.to_owned(),
+        reason,
+    };
+    let mut out: Vec<BaitOverride> = Vec::new();
+    for entry in &spec.value {
+        let Some((guest, host)) = entry.split_once('=') else {
+            return Err(bad(
+                entry,
+                "expected GUEST_PATH=HOST_FILE, e.g. /root/notes.txt=/srv/bait/notes.txt".into(),
+            ));
+        };
+        let (guest, host) = (guest.trim(), host.trim());
+        if !guest.starts_with('/')
+            || guest.ends_with('/')
+            || guest.split('/').any(|c| c == "." || c == "..")
+            || guest.contains("//")
+        {
+            return Err(bad(
+                entry,
+                format!(
+                    "the guest path `{guest}` must be an absolute file path without `.` or `..`"
+                ),
+            ));
+        }
+        if out.iter().any(|o| o.path == guest) {
+            return Err(bad(entry, format!("`{guest}` is given twice")));
+        }
+        let meta = std::fs::metadata(host)
+            .map_err(|e| bad(entry, format!("cannot read bait file {host}: {e}")))?;
+        if !meta.is_file() {
+            return Err(bad(
+                entry,
+                format!("bait file {host} is not a regular file"),
+            ));
+        }
+        if meta.len() > MAX_BAIT_FILE {
+            return Err(bad(
+                entry,
+                format!(
+                    "bait file {host} is {} bytes; the limit is {MAX_BAIT_FILE}",
+                    meta.len()
+                ),
+            ));
+        }
+        let bytes = std::fs::read(host)
+            .map_err(|e| bad(entry, format!("cannot read bait file {host}: {e}")))?;
+        let content = String::from_utf8(bytes).map_err(|e| {
+            bad(
+                entry,
+                format!(
+                    "bait file {host} is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
+        out.push(BaitOverride {
+            path: guest.to_owned(),
+            content,
+        });
+    }
+    Ok(out)
 }
 
 /// Where a decky's services come from.
@@ -420,6 +491,10 @@ fn expand(
     }
 
     let numbered = amount > 1 || d.numbered;
+    let bait_files = match &d.bait_file {
+        Some(b) => read_bait_files(b)?,
+        None => Vec::new(),
+    };
     let mut members = Vec::new();
     for i in 1..=amount {
         let name = if numbered {
@@ -491,6 +566,7 @@ fn expand(
         members.push(Member {
             at: d.at.clone(),
             explicit_ip: d.ip.clone(),
+            bait_files: bait_files.clone(),
             config: DeckyConfig {
                 name,
                 // Placeholder until allocation; never escapes this module.
@@ -879,10 +955,16 @@ pub(crate) fn resolve(
     }
 
     allocate(&spec.general, &mut members)?;
+    let bait_files = members
+        .iter()
+        .filter(|m| !m.bait_files.is_empty())
+        .map(|m| (m.config.name.clone(), m.bait_files.clone()))
+        .collect();
     let fleet = FleetConfig {
         general,
         deckies: members.into_iter().map(|m| m.config).collect(),
         origins,
+        bait_files,
     };
     fleet.check_binds_from(&spec.source)?;
     Ok(fleet)

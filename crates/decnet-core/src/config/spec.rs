@@ -80,6 +80,8 @@ pub(crate) struct DeckySpec {
     pub nmap_os: Option<Spanned<OsFamily>>,
     /// Checked, then ignored: mutation is not implemented.
     pub mutate_interval: Option<Spanned<u32>>,
+    /// `bait_file`: `GUEST_PATH=HOST_FILE` entries, read by the resolver.
+    pub bait_file: Option<Spanned<Vec<String>>>,
 }
 
 impl DeckySpec {
@@ -98,6 +100,7 @@ impl DeckySpec {
             hostname: None,
             nmap_os: None,
             mutate_interval: None,
+            bait_file: None,
         }
     }
 }
@@ -478,6 +481,12 @@ fn decky_from(section: &Section, at: &Location) -> Result<DeckySpec, ConfigError
                     invalid(kat.clone(), v, "expected a whole number from 1 to 100")
                 })?;
                 d.amount = Some(Spanned { value: n, at: kat });
+            }
+            "bait_file" => {
+                d.bait_file = Some(Spanned {
+                    value: split_list(v),
+                    at: kat,
+                })
             }
             "mutate_interval" => {
                 d.mutate_interval = Some(Spanned {

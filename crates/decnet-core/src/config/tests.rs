@@ -1200,3 +1200,76 @@ fn persona_origins_name_the_line_for_every_member_of_a_group() {
     }
     assert!(f.origins.get("web-01", "ssh", "ssh_version").is_none());
 }
+
+#[test]
+fn bait_file_reads_each_entry_for_every_member_of_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "vpn: remote / Spring2026!\n").unwrap();
+    let f = load(&format!(
+        "[web]\nservices = ssh\namount = 2\nbait_file = /root/notes.txt={}\n",
+        notes.display()
+    ))
+    .unwrap();
+    for name in ["web-01", "web-02"] {
+        let files = &f.bait_files[name];
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, "/root/notes.txt");
+        assert_eq!(files[0].content, "vpn: remote / Spring2026!\n");
+    }
+}
+
+#[test]
+fn a_missing_or_malformed_bait_file_is_an_error_naming_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.txt");
+    let e = err(&format!(
+        "[web]\nservices = ssh\nbait_file = /root/a={}\n",
+        missing.display()
+    ))
+    .to_string();
+    assert!(e.starts_with("fleet.ini:3 [web] `bait_file`"), "{e}");
+    assert!(
+        e.contains(&format!("cannot read bait file {}", missing.display())),
+        "{e}"
+    );
+
+    let binary = dir.path().join("bin");
+    std::fs::write(&binary, [b'o', b'k', 0xff, 0xfe]).unwrap();
+    let e = err(&format!(
+        "[web]\nservices = ssh\nbait_file = /root/a={}\n",
+        binary.display()
+    ))
+    .to_string();
+    assert!(
+        e.contains("is not UTF-8 text (invalid byte at offset 2)"),
+        "{e}"
+    );
+
+    let ok = dir.path().join("ok");
+    std::fs::write(&ok, "x").unwrap();
+    for bad in ["root/a", "/root/../etc/shadow", "/root/"] {
+        let e = err(&format!(
+            "[web]\nservices = ssh\nbait_file = {bad}={}\n",
+            ok.display()
+        ))
+        .to_string();
+        assert!(e.contains("must be an absolute file path"), "{bad}: {e}");
+    }
+    let e = err("[web]\nservices = ssh\nbait_file = /root/a\n").to_string();
+    assert!(e.contains("expected GUEST_PATH=HOST_FILE"), "{e}");
+    let e = err(&format!(
+        "[web]\nservices = ssh\nbait_file = /a={p}, /a={p}\n",
+        p = ok.display()
+    ))
+    .to_string();
+    assert!(e.contains("`/a` is given twice"), "{e}");
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'a'; 1024 * 1024 + 1]).unwrap();
+    let e = err(&format!(
+        "[web]\nservices = ssh\nbait_file = /a={}\n",
+        big.display()
+    ))
+    .to_string();
+    assert!(e.contains("the limit is 1048576"), "{e}");
+}

@@ -1083,6 +1083,68 @@ pub(crate) mod tests {
         assert!(macs.len() > 5, "{macs:?}");
     }
 
+    // Regression: `ip a` showed /24 whatever network the fleet was on.
+    #[test]
+    fn network_output_shows_the_decky_prefix_and_its_gateway() {
+        let mut rt = runtime("d1", "debian");
+        rt.config.ip = "10.20.37.9".parse().unwrap();
+        rt.prefix = 20;
+        let mut sh = Shell::new(Persona::for_decky(&rt, None, None, vec![]), "root");
+        let (out, _, _) = sh.exec("ip -4 addr show eth0; ip route");
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("inet 10.20.37.9/20 brd 10.20.47.255"), "{out}");
+        assert!(out.contains("default via 10.20.32.1"), "{out}");
+    }
+
+    // The bait world's people have homes, its files are in them, and the last
+    // login came from another decky of the fleet.
+    #[test]
+    fn the_bait_world_lives_in_the_shell() {
+        let mut rt = runtime("d1", "debian");
+        rt.config.services = vec![decnet_core::config::model::ServiceConfig {
+            name: "ssh".into(),
+            listeners: vec![],
+            persona: Default::default(),
+        }];
+        let mut other = rt.config.clone();
+        other.name = "d2".into();
+        other.ip = "127.42.0.99".parse().unwrap();
+        let world =
+            decnet_core::bait::World::derive(b"k", &[rt.config.clone(), other], 1_790_000_000);
+        let admin = world
+            .people_on("d1")
+            .into_iter()
+            .find(|p| p.it)
+            .unwrap()
+            .clone();
+        rt.bait = Arc::new(world);
+        let p = Persona::for_decky(&rt, None, None, vec![]);
+        let (_, from) = p.last_login(1_790_000_000);
+        assert_eq!(from, "127.42.0.99");
+        let mut sh = Shell::new(p, "root");
+        let (out, _, _) = sh.exec(&format!(
+            "grep {} /etc/passwd; cat /home/{}/.bash_history",
+            admin.username, admin.username
+        ));
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains(&format!(
+                "{}:x:1000:1000:{},,,:/home/{}:/bin/bash",
+                admin.username, admin.full_name, admin.username
+            )),
+            "{out}"
+        );
+        assert!(out.contains("sshpass -p '"), "{out}");
+        let (out, _, _) = sh.exec(&format!(
+            "stat -c '%U %a' /home/{}/.bash_history",
+            admin.username
+        ));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{} 600\n", admin.username)
+        );
+    }
+
     // Regression: every distro's login linked `https://help.<os_id>.com`, and
     // "Last login" was always 26 hours ago from the attacker's own address.
     #[test]

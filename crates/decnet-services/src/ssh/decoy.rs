@@ -538,6 +538,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
         e.fields.extend(self.tap.client_fields());
         e.fields.extend(extra);
         e.credential = cred;
+        self.ctx.mark_honeytoken(&mut e);
         e
     }
 

@@ -68,6 +68,7 @@ pub(super) async fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             vec![bench_service("http", vec![])?],
         )?],
         origins: Default::default(),
+        bait_files: Default::default(),
     };
     let engine = Engine::start(
         &fleet,

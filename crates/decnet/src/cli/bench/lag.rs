@@ -221,6 +221,7 @@ fn fleet(first: IpAddr, n: usize, clients: usize) -> anyhow::Result<FleetConfig>
         },
         deckies,
         origins: Default::default(),
+        bait_files: Default::default(),
     })
 }
 

@@ -61,6 +61,7 @@ pub(super) async fn run(driven: Driven, a: &BenchArgs) -> anyhow::Result<ExitCod
             vec![bench_service(service, persona)?],
         )?],
         origins: Default::default(),
+        bait_files: Default::default(),
     };
     let registry = Registry::builtin();
     let engine = Engine::start(
@@ -328,6 +329,7 @@ async fn ssh_auth(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             )?],
         )?],
         origins: Default::default(),
+        bait_files: Default::default(),
     };
     let engine = Engine::start(
         &fleet,
