@@ -95,7 +95,7 @@ const DEMO_ARCHETYPES: [&str; 3] = ["linux-server", "web-server", "deaddeck"];
 /// Distros of the demo deckies, so the demo shows a mixed LAN rather than three clones.
 const DEMO_DISTROS: [&str; 3] = ["debian", "ubuntu22", "rocky9"];
 
-/// The demo fleet `decnet up` runs with no arguments: three deckies on 127.42.0.0/24 — a `linux-server`, a `web-server` and a `deaddeck` (or another archetype whose services are all implemented), each with its own address.
+/// The demo fleet `decnet up` runs with no arguments: three deckies on 127.42.0.0/24 — a `linux-server`, a `web-server` and a `deaddeck` (or another archetype with a service this build implements), each with its own address.
 ///
 /// The deckies are `demo-01` … `demo-03` at 127.42.0.10 … 127.42.0.12.
 pub fn demo_fleet(
@@ -104,8 +104,9 @@ pub fn demo_fleet(
     port_offset: u16,
 ) -> Result<FleetConfig, ConfigError> {
     const SOURCE: &str = "demo fleet";
+    // An archetype runs with the services this build implements, so any with one of them will do.
     let complete = |slug: &str| {
-        archetype(slug).is_some_and(|a| a.services.iter().all(|s| catalog.slug(s).is_some()))
+        archetype(slug).is_some_and(|a| a.services.iter().any(|s| catalog.slug(s).is_some()))
     };
     let mut spec = FleetSpec::new(SOURCE);
     spec.general.port_offset.value = port_offset;

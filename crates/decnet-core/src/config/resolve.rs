@@ -398,8 +398,13 @@ fn service_source<'a>(
         return Ok(ServiceSource::Random(at));
     }
     if let Some((a, at)) = arch {
-        for s in a.services {
-            slug_info(s, at, Some(a.slug), catalog)?;
+        // An archetype deploys with the services this build implements
+        // (`decnet archetypes` lists the rest); with none it is refused,
+        // naming the first one missing.
+        if !a.services.iter().any(|s| catalog.slug(s).is_some()) {
+            for s in a.services {
+                slug_info(s, at, Some(a.slug), catalog)?;
+            }
         }
         return Ok(ServiceSource::Archetype(a, at));
     }
@@ -507,7 +512,13 @@ fn expand(
         let service_names: Vec<String> = match &source {
             ServiceSource::Listed(list) => list.value.clone(),
             ServiceSource::Random(_) => random_services(&seed, catalog),
-            ServiceSource::Archetype(a, _) => a.services.iter().map(|s| s.to_string()).collect(),
+            // Only the archetype's implemented services: `service_source` refused it if it has none.
+            ServiceSource::Archetype(a, _) => a
+                .services
+                .iter()
+                .filter(|s| catalog.slug(s).is_some())
+                .map(|s| s.to_string())
+                .collect(),
         };
         let family = d
             .nmap_os

@@ -1273,3 +1273,20 @@ fn a_missing_or_malformed_bait_file_is_an_error_naming_the_file_and_the_problem(
     .to_string();
     assert!(e.contains("the limit is 1048576"), "{e}");
 }
+
+#[test]
+fn an_archetype_deploys_with_the_services_this_build_has() {
+    // file-server is smb, ftp, ssh: the test catalog has ssh alone of those.
+    let f = load("[fs]\narchetype = file-server\n").unwrap();
+    let names: Vec<&str> = f.deckies[0]
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["ssh"]);
+    // With none of its services built, it is still refused.
+    assert!(matches!(
+        err("[dc]\narchetype = domain-controller\n"),
+        ConfigError::ServiceNotImplemented { .. }
+    ));
+}

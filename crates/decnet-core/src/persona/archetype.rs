@@ -57,8 +57,8 @@ pub static ARCHETYPES: [Archetype; 15] = [
     ),
     archetype!(
         "web-server",
-        "Public web server with HTTP, HTTPS and SSH administration",
-        ["http", "https", "ssh"],
+        "Public web server with HTTP, HTTPS, FTP uploads and SSH administration",
+        ["http", "https", "ftp", "ssh"],
         ["debian", "ubuntu22", "ubuntu20"],
         Linux
     ),

@@ -77,7 +77,8 @@ pub fn archetypes(a: ListArgs) -> anyhow::Result<ExitCode> {
                     "services": ar.services,
                     "os_family": ar.os_family,
                     "distros": ar.preferred_distros,
-                    "deployable": missing(ar.services).is_empty(),
+                    "deployable": missing(ar.services).len() < ar.services.len(),
+                    "complete": missing(ar.services).is_empty(),
                     "missing_services": missing(ar.services),
                 })
             })
@@ -95,6 +96,8 @@ pub fn archetypes(a: ListArgs) -> anyhow::Result<ExitCode> {
                 ar.services.join(","),
                 if m.is_empty() {
                     "yes".to_owned()
+                } else if m.len() < ar.services.len() {
+                    format!("yes, without {} (not implemented yet)", m.join(", "))
                 } else {
                     format!("no: needs {} (not implemented yet)", m.join(", "))
                 },
