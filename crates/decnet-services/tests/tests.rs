@@ -20,3 +20,4 @@ mod ssh;
 mod ssh_clients;
 mod ssh_realism;
 mod ssh_transfer;
+mod telnet;
