@@ -7,6 +7,7 @@
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`telnet`]: Linux telnetd and login(1), serving the same fake shell as SSH
+//! - [`vnc`]: an RFB server whose VNC authentication captures the DES challenge response
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
 //! Services only parse and answer; the engine binds sockets and enforces limits.
@@ -20,6 +21,7 @@ pub mod service;
 pub mod shell;
 pub mod ssh;
 pub mod telnet;
+pub mod vnc;
 
 pub use conn::Conn;
 pub use registry::Registry;

@@ -21,3 +21,4 @@ mod ssh_clients;
 mod ssh_realism;
 mod ssh_transfer;
 mod telnet;
+mod vnc;
