@@ -6,6 +6,8 @@
 //! - [`registry`]: the services this build implements
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
+//! - [`telnet`]: Linux telnetd and login(1), serving the same fake shell as SSH
+//! - [`vnc`]: an RFB server whose VNC authentication captures the DES challenge response
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
 //! Services only parse and answer; the engine binds sockets and enforces limits.
@@ -18,6 +20,8 @@ pub mod registry;
 pub mod service;
 pub mod shell;
 pub mod ssh;
+pub mod telnet;
+pub mod vnc;
 
 pub use conn::Conn;
 pub use registry::Registry;

@@ -20,3 +20,5 @@ mod ssh;
 mod ssh_clients;
 mod ssh_realism;
 mod ssh_transfer;
+mod telnet;
+mod vnc;
