@@ -6,6 +6,7 @@
 //! - [`registry`]: the services this build implements
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
+//! - [`smtp`]: the mail server (Postfix, Exim or Sendmail persona) with STARTTLS, smtps, AUTH capture and kept messages
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
 //! Services only parse and answer; the engine binds sockets and enforces limits.
@@ -17,6 +18,7 @@ pub mod recorder;
 pub mod registry;
 pub mod service;
 pub mod shell;
+pub mod smtp;
 pub mod ssh;
 
 pub use conn::Conn;
