@@ -41,11 +41,13 @@ pub enum EventType {
     SessionRecorded,
     /// A connection hit one of the supervisor's limits.
     LimitExceeded,
+    /// A mail message was received (SMTP DATA/BDAT) and kept as an artifact.
+    MailReceived,
 }
 
 impl EventType {
     /// Every variant, in declaration order.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         EventType::Connect,
         EventType::Disconnect,
         EventType::LoginAttempt,
@@ -59,6 +61,7 @@ impl EventType {
         EventType::ProtocolError,
         EventType::SessionRecorded,
         EventType::LimitExceeded,
+        EventType::MailReceived,
     ];
 
     /// The wire name (`login_attempt`, …).
@@ -77,6 +80,7 @@ impl EventType {
             EventType::ProtocolError => "protocol_error",
             EventType::SessionRecorded => "session_recorded",
             EventType::LimitExceeded => "limit_exceeded",
+            EventType::MailReceived => "mail_received",
         }
     }
 

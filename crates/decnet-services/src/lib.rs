@@ -8,6 +8,7 @@
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`telnet`]: Linux telnetd and login(1), serving the same fake shell as SSH
 //! - [`vnc`]: an RFB server whose VNC authentication captures the DES challenge response
+//! - [`smtp`]: the mail server (Postfix, Exim or Sendmail persona) with STARTTLS, smtps, AUTH capture and kept messages
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
 //! Services only parse and answer; the engine binds sockets and enforces limits.
@@ -19,6 +20,7 @@ pub mod recorder;
 pub mod registry;
 pub mod service;
 pub mod shell;
+pub mod smtp;
 pub mod ssh;
 pub mod telnet;
 pub mod vnc;

@@ -30,6 +30,7 @@ impl Registry {
             Box::new(crate::ssh::Ssh),
             Box::new(crate::telnet::Telnet),
             Box::new(crate::vnc::Vnc),
+            Box::new(crate::smtp::Smtp),
         ])
     }
 

@@ -418,6 +418,10 @@ async fn https_presents_a_stable_certificate_per_decky() {
     let e = next_request(&mut a, "/").await;
     assert_eq!(field(&e, "tls"), true);
     assert_eq!(field(&e, "tls_alpn"), "http/1.1");
+    // curl to an address sends no server name and offers h2 first.
+    let ja4 = field(&e, "tls_ja4").as_str().unwrap().to_owned();
+    assert!(ja4.starts_with("t13i") && ja4[8..10] == *"h2", "{ja4}");
+    assert_eq!(field(&e, "tls_ja3_hash").as_str().unwrap().len(), 32);
 
     let (subject, first) = certificate(a.addr).await;
     assert_eq!(subject, "CN=tls1-host");

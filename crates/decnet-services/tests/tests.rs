@@ -16,6 +16,7 @@ mod http_realism;
 mod http_xmlrpc;
 mod shell_artifacts;
 mod shell_bash;
+mod smtp;
 mod ssh;
 mod ssh_clients;
 mod ssh_realism;

@@ -171,7 +171,7 @@ impl Persona {
 
 /// Every service name DECNET knows, implemented or planned. A dotted INI
 /// section `[decky.NAME]` is a service section only when NAME is one of these.
-pub const KNOWN_SERVICES: [&str; 28] = [
+pub const KNOWN_SERVICES: [&str; 30] = [
     "ssh",
     "telnet",
     "http",
@@ -186,6 +186,8 @@ pub const KNOWN_SERVICES: [&str; 28] = [
     "redis",
     "ldap",
     "smtp",
+    "submission",
+    "smtps",
     "smtp_relay",
     "pop3",
     "imap",
@@ -205,7 +207,7 @@ pub const KNOWN_SERVICES: [&str; 28] = [
 /// Services of [`KNOWN_SERVICES`] not implemented yet. A service leaves this
 /// list in the change that registers it (a test in `decnet-services` checks
 /// that every known service is registered or planned, never both).
-pub const PLANNED_SERVICES: [&str; 23] = [
+pub const PLANNED_SERVICES: [&str; 22] = [
     "ftp",
     "smb",
     "rdp",
@@ -215,7 +217,6 @@ pub const PLANNED_SERVICES: [&str; 23] = [
     "mongodb",
     "redis",
     "ldap",
-    "smtp",
     "smtp_relay",
     "pop3",
     "imap",

@@ -803,6 +803,9 @@ impl Handler {
                 ("tls_version", &t.version),
                 ("tls_cipher", &t.cipher),
                 ("tls_alpn", &t.alpn),
+                ("tls_ja4", &t.ja4),
+                ("tls_ja3", &t.ja3),
+                ("tls_ja3_hash", &t.ja3_hash),
             ] {
                 if let Some(v) = v {
                     f.insert(k.into(), v.clone().into());

@@ -14,9 +14,13 @@
 //! releases) is replaced.
 //!
 //! Also here: [`sniff`] to tell a TLS ClientHello from plaintext on one port,
-//! and [`accept`] to run a handshake under a deadline. Nothing here emits
-//! events: a service records a failed handshake as its own `protocol_error`
-//! (with [`HandshakeError::reason`]) and TLS facts on its own events.
+//! and [`accept`] to run a handshake under a deadline. Before OpenSSL sees a
+//! byte, [`accept`] reads the client's ClientHello itself (capped, see
+//! [`super::ja4`]) and replays it to OpenSSL, so every TLS listener and
+//! every STARTTLS upgrade knows the client's JA4 and JA3 ([`ClientFacts`]).
+//! Nothing here emits events: a service records a failed handshake as its own
+//! `protocol_error` (with [`HandshakeError::reason`]) and TLS facts on its own
+//! events ([`ClientFacts::write_fields`]).
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -24,9 +28,12 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::{BufMut as _, Bytes, BytesMut};
+use decnet_core::Fields;
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
 use openssl::dh::Dh;
+use openssl::ex_data::Index;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
@@ -36,14 +43,15 @@ use openssl::ssl::{
 };
 use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName, SubjectKeyIdentifier};
 use openssl::x509::{X509NameBuilder, X509};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::kit::io::{peek_rewind, Rewind};
+use crate::kit::ja4::{self, ClientHello, Progress};
 use crate::service::{DeckyRuntime, ServiceError};
 
-/// An accepted decoy TLS connection.
-pub type TlsStream<S> = tokio_openssl::SslStream<S>;
+/// An accepted decoy TLS connection (over the stream with the ClientHello replayed).
+pub type TlsStream<S> = tokio_openssl::SslStream<Rewind<S>>;
 
 const CERT_FILE: &str = "cert.pem";
 const KEY_FILE: &str = "key.pem";
@@ -405,14 +413,26 @@ impl HandshakeError {
 }
 
 /// Runs the server side of a handshake on `stream`, giving up after `timeout`.
+/// The client's ClientHello is read first (within the same `timeout`) and
+/// fingerprinted; [`ClientFacts::of`] hands the fingerprint out afterwards.
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     acceptor: &TlsAcceptor,
-    stream: S,
+    mut stream: S,
     timeout: Duration,
 ) -> Result<TlsStream<S>, HandshakeError> {
-    let ssl = Ssl::new(&acceptor.ctx).map_err(|e| HandshakeError::Tls(e.to_string()))?;
+    let deadline = Instant::now() + timeout;
+    let (hello, wire) = match tokio::time::timeout_at(deadline, read_hello(&mut stream)).await {
+        Err(_elapsed) => return Err(HandshakeError::TimedOut),
+        Ok(Err(e)) => return Err(HandshakeError::Io(e)),
+        Ok(Ok(read)) => read,
+    };
+    let mut ssl = Ssl::new(&acceptor.ctx).map_err(|e| HandshakeError::Tls(e.to_string()))?;
+    if let (Some(hello), Some(index)) = (hello, fingerprint_index()) {
+        ssl.set_ex_data(index, Fingerprint::of(&hello));
+    }
+    let stream = Rewind::new(wire, stream);
     let mut tls = TlsStream::new(ssl, stream).map_err(|e| HandshakeError::Tls(e.to_string()))?;
-    match tokio::time::timeout(timeout, Pin::new(&mut tls).accept()).await {
+    match tokio::time::timeout_at(deadline, Pin::new(&mut tls).accept()).await {
         Err(_elapsed) => Err(HandshakeError::TimedOut),
         Ok(Ok(())) => Ok(tls),
         Ok(Err(e)) => Err(classify(e)),
@@ -441,6 +461,68 @@ fn classify(e: openssl::ssl::Error) -> HandshakeError {
     HandshakeError::Tls(e.to_string())
 }
 
+/// Reads the connection's first bytes up to the end of a ClientHello (never past
+/// it, never more than [`ja4::MAX_WIRE`]) and returns the parsed hello, if that is
+/// what came, with every byte read, for OpenSSL to read again. A client that
+/// sends something else, or ends the stream, gets what it sent replayed and the
+/// handshake fails as OpenSSL decides.
+async fn read_hello<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> std::io::Result<(Option<ClientHello>, Bytes)> {
+    let mut wire = BytesMut::new();
+    loop {
+        match ja4::progress(&wire) {
+            Progress::Hello { hello, .. } => return Ok((Some(hello), wire.freeze())),
+            Progress::NotHello => return Ok((None, wire.freeze())),
+            Progress::Need(n) => {
+                let room = n.min(ja4::MAX_WIRE).saturating_sub(wire.len());
+                if room == 0 {
+                    return Ok((None, wire.freeze()));
+                }
+                wire.reserve(room);
+                let mut limited = (&mut wire).limit(room);
+                if stream.read_buf(&mut limited).await? == 0 {
+                    return Ok((None, wire.freeze()));
+                }
+            }
+        }
+    }
+}
+
+/// Where an accepted connection keeps its client's fingerprint (OpenSSL ex_data).
+fn fingerprint_index() -> Option<Index<Ssl, Fingerprint>> {
+    static INDEX: std::sync::OnceLock<Option<Index<Ssl, Fingerprint>>> = std::sync::OnceLock::new();
+    *INDEX.get_or_init(|| match Ssl::new_ex_index() {
+        Ok(index) => Some(index),
+        Err(e) => {
+            tracing::warn!(error = %e, "OpenSSL has no ex_data slot for TLS fingerprints; JA4/JA3 are not recorded");
+            None
+        }
+    })
+}
+
+/// The client's TLS fingerprints, computed from its ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// JA4 (`t13d1516h2_8daaf6152771_e5627efa2ab1`).
+    pub ja4: String,
+    /// The JA3 string (`771,4865-4866-…,0-23-…,29-23-24,0`).
+    pub ja3: String,
+    /// MD5 of the JA3 string, lower-case hex.
+    pub ja3_hash: String,
+}
+
+impl Fingerprint {
+    /// The fingerprints of `hello`.
+    pub fn of(hello: &ClientHello) -> Fingerprint {
+        Fingerprint {
+            ja4: hello.ja4(),
+            ja3: hello.ja3(),
+            ja3_hash: hello.ja3_hash(),
+        }
+    }
+}
+
 /// What a client revealed in its handshake, for the service's events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientFacts {
@@ -452,13 +534,23 @@ pub struct ClientFacts {
     pub cipher: Option<String>,
     /// Negotiated ALPN protocol.
     pub alpn: Option<String>,
+    /// The client's JA4 fingerprint.
+    pub ja4: Option<String>,
+    /// The client's JA3 string.
+    pub ja3: Option<String>,
+    /// MD5 of the JA3 string.
+    pub ja3_hash: Option<String>,
 }
 
 impl ClientFacts {
     /// The facts of an accepted connection.
     pub fn of<S>(tls: &TlsStream<S>) -> ClientFacts {
         let ssl = tls.ssl();
+        let fp = fingerprint_index().and_then(|i| ssl.ex_data(i));
         ClientFacts {
+            ja4: fp.map(|f| f.ja4.clone()),
+            ja3: fp.map(|f| f.ja3.clone()),
+            ja3_hash: fp.map(|f| f.ja3_hash.clone()),
             sni: ssl.servername(NameType::HOST_NAME).map(str::to_owned),
             version: Some(ssl.version_str().to_owned()),
             cipher: ssl.current_cipher().map(|c| c.name().to_owned()),
@@ -466,6 +558,29 @@ impl ClientFacts {
                 .selected_alpn_protocol()
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
         }
+    }
+
+    /// The event fields of these facts, under the names every TLS listener uses:
+    /// `tls_sni`, `tls_version`, `tls_cipher`, `tls_alpn`, `tls_ja4`, `tls_ja3`
+    /// (the JA3 string) and `tls_ja3_hash` (its MD5); a fact not known is left out.
+    pub fn write_fields(&self, fields: &mut Fields) {
+        for (k, v) in self.named() {
+            if let Some(v) = v {
+                fields.insert(k.into(), v.clone().into());
+            }
+        }
+    }
+
+    fn named(&self) -> [(&'static str, &Option<String>); 7] {
+        [
+            ("tls_sni", &self.sni),
+            ("tls_version", &self.version),
+            ("tls_cipher", &self.cipher),
+            ("tls_alpn", &self.alpn),
+            ("tls_ja4", &self.ja4),
+            ("tls_ja3", &self.ja3),
+            ("tls_ja3_hash", &self.ja3_hash),
+        ]
     }
 }
 
@@ -580,6 +695,61 @@ mod tests {
         assert_eq!(facts.alpn.as_deref(), Some("imap"));
         assert_eq!(facts.sni.as_deref(), Some("mail-host"));
         assert!(facts.version.is_some() && facts.cipher.is_some());
+        // rustls offers TLS 1.3, a server name and h2 first.
+        let ja4 = facts.ja4.as_deref().unwrap();
+        assert!(ja4.starts_with("t13d") && ja4[8..10] == *"h2", "{ja4}");
+        let ja3 = facts.ja3.as_deref().unwrap();
+        assert!(ja3.starts_with("771,"), "{ja3}");
+        use md5::Digest as _;
+        assert_eq!(
+            facts.ja3_hash.as_deref(),
+            Some(hex::encode(md5::Md5::digest(ja3.as_bytes())).as_str())
+        );
+        let mut fields = Fields::new();
+        facts.write_fields(&mut fields);
+        assert_eq!(fields["tls_ja4"], ja4);
+        assert_eq!(fields["tls_alpn"], "imap");
+    }
+
+    #[tokio::test]
+    async fn the_hello_is_read_whole_and_nothing_past_it() {
+        // A ClientHello fragmented over three records and three writes, then bytes
+        // that belong to the next flight.
+        let hello: Vec<u8> = {
+            let mut body = vec![0x01, 0x00, 0x00, 0x29, 0x03, 0x03];
+            body.extend_from_slice(&[7u8; 32]);
+            body.extend_from_slice(&[0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00]);
+            body
+        };
+        let mut wire = Vec::new();
+        for chunk in hello.chunks(20) {
+            wire.extend_from_slice(&[0x16, 0x03, 0x01, 0x00, chunk.len() as u8]);
+            wire.extend_from_slice(chunk);
+        }
+        let (mut peer, mut ours) = tokio::io::duplex(1024);
+        let writer = async {
+            for piece in wire.chunks(17) {
+                peer.write_all(piece).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            peer.write_all(b"NEXT").await.unwrap();
+            peer
+        };
+        let (read, _peer) = tokio::join!(read_hello(&mut ours), writer);
+        let (parsed, replay) = read.unwrap();
+        let parsed = parsed.unwrap();
+        assert_eq!(parsed.ciphers, vec![0x1301]);
+        assert_eq!(replay, wire);
+        let mut next = [0u8; 4];
+        ours.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"NEXT");
+
+        // Plaintext is handed back as it came, without waiting for more.
+        let (mut peer, mut ours) = tokio::io::duplex(1024);
+        peer.write_all(b"EHLO x\r\n").await.unwrap();
+        let (parsed, replay) = read_hello(&mut ours).await.unwrap();
+        assert!(parsed.is_none());
+        assert_eq!(&replay[..], b"EHLO ");
     }
 
     #[tokio::test(start_paused = true)]
