@@ -5,6 +5,7 @@
 //! - [`kit`]: what line, TLS and persona-driven protocols share (capped lines, rewind/peek, TLS, persona keys)
 //! - [`registry`]: the services this build implements
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
+//! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
@@ -12,6 +13,7 @@
 
 pub mod conn;
 pub mod http;
+pub mod imap;
 pub mod kit;
 pub mod recorder;
 pub mod registry;

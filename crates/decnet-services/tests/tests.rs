@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod http_realism;
 mod http_xmlrpc;
+mod imap;
 mod shell_artifacts;
 mod shell_bash;
 mod ssh;

@@ -171,7 +171,7 @@ impl Persona {
 
 /// Every service name DECNET knows, implemented or planned. A dotted INI
 /// section `[decky.NAME]` is a service section only when NAME is one of these.
-pub const KNOWN_SERVICES: [&str; 28] = [
+pub const KNOWN_SERVICES: [&str; 30] = [
     "ssh",
     "telnet",
     "http",
@@ -188,7 +188,9 @@ pub const KNOWN_SERVICES: [&str; 28] = [
     "smtp",
     "smtp_relay",
     "pop3",
+    "pop3s",
     "imap",
+    "imaps",
     "snmp",
     "sip",
     "mqtt",
@@ -219,7 +221,7 @@ pub const PLANNED_SERVICES: [&str; 25] = [
     "smtp",
     "smtp_relay",
     "pop3",
-    "imap",
+    "pop3s",
     "snmp",
     "sip",
     "mqtt",
