@@ -6,6 +6,7 @@
 //! - [`registry`]: the services this build implements
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
+//! - [`pop3`]: Dovecot's POP3 over the same mailboxes, with its `pop3s` listener; APOP captured
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
@@ -15,6 +16,7 @@ pub mod conn;
 pub mod http;
 pub mod imap;
 pub mod kit;
+pub mod pop3;
 pub mod recorder;
 pub mod registry;
 pub mod service;

@@ -29,6 +29,7 @@ impl Registry {
             Box::new(crate::http::Http),
             Box::new(crate::ssh::Ssh),
             Box::new(crate::imap::Imap),
+            Box::new(crate::pop3::Pop3),
         ])
     }
 

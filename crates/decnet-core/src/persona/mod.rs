@@ -207,7 +207,7 @@ pub const KNOWN_SERVICES: [&str; 30] = [
 /// Services of [`KNOWN_SERVICES`] not implemented yet. A service leaves this
 /// list in the change that registers it (a test in `decnet-services` checks
 /// that every known service is registered or planned, never both).
-pub const PLANNED_SERVICES: [&str; 25] = [
+pub const PLANNED_SERVICES: [&str; 23] = [
     "telnet",
     "ftp",
     "smb",
@@ -220,8 +220,6 @@ pub const PLANNED_SERVICES: [&str; 25] = [
     "ldap",
     "smtp",
     "smtp_relay",
-    "pop3",
-    "pop3s",
     "snmp",
     "sip",
     "mqtt",

@@ -46,6 +46,30 @@ impl Accounts {
             || self.bait.accepts(&self.decky, user, password)
     }
 
+    /// Passwords `user` could have here, to check a challenge response against
+    /// (APOP): configured ones, the person's own, and honeytokens valid here.
+    pub fn candidates(&self, user: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .users
+            .iter()
+            .filter(|(u, _)| u == user)
+            .map(|(_, p)| p.clone())
+            .collect();
+        if let Some(p) = self.bait.person(user) {
+            out.push(p.password.clone());
+        }
+        out.extend(
+            self.bait
+                .tokens()
+                .iter()
+                .filter(|t| t.principal.eq_ignore_ascii_case(user.trim()))
+                .map(|t| t.secret.clone()),
+        );
+        out.into_iter()
+            .filter(|p| self.accepts(user, p.as_bytes()))
+            .collect()
+    }
+
     /// The mailbox a login sees.
     pub fn mailbox(&self, login: &str) -> Vec<MailMessage> {
         self.bait.mailbox(&self.decky, login)
