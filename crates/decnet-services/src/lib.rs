@@ -5,6 +5,8 @@
 //! - [`kit`]: what line, TLS and persona-driven protocols share (capped lines, rewind/peek, TLS, persona keys)
 //! - [`registry`]: the services this build implements
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
+//! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
+//! - [`pop3`]: Dovecot's POP3 over the same mailboxes, with its `pop3s` listener; APOP captured
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`telnet`]: Linux telnetd and login(1), serving the same fake shell as SSH
 //! - [`vnc`]: an RFB server whose VNC authentication captures the DES challenge response
@@ -15,7 +17,9 @@
 
 pub mod conn;
 pub mod http;
+pub mod imap;
 pub mod kit;
+pub mod pop3;
 pub mod recorder;
 pub mod registry;
 pub mod service;

@@ -31,6 +31,8 @@ impl Registry {
             Box::new(crate::telnet::Telnet),
             Box::new(crate::vnc::Vnc),
             Box::new(crate::smtp::Smtp),
+            Box::new(crate::imap::Imap),
+            Box::new(crate::pop3::Pop3),
         ])
     }
 

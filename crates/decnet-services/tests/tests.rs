@@ -14,6 +14,8 @@ mod harness;
 mod http;
 mod http_realism;
 mod http_xmlrpc;
+mod imap;
+mod pop3;
 mod shell_artifacts;
 mod shell_bash;
 mod smtp;

@@ -90,6 +90,25 @@ pub fn decky(name: &str, ip: &str, data: &Path, services: Vec<ServiceConfig>) ->
     })
 }
 
+/// Like [`decky`], with the bait world a fleet of this decky alone derives (so a
+/// decky running imap or pop3 has mailboxes and people with accounts on it).
+pub fn decky_in_world(
+    name: &str,
+    ip: &str,
+    data: &Path,
+    services: Vec<ServiceConfig>,
+) -> Arc<DeckyRuntime> {
+    let base = decky(name, ip, data, services);
+    let world = decnet_core::bait::World::derive(
+        b"test-installation",
+        std::slice::from_ref(&base.config),
+        1_760_000_000,
+    );
+    let mut d = Arc::try_unwrap(base).expect("a fresh runtime has one owner");
+    d.bait = Arc::new(world);
+    Arc::new(d)
+}
+
 /// The config of the service a slug names (`https` is `http` with its TLS listener
 /// alone), on any free port, with persona keys.
 pub fn svc(slug: &str, persona: &[(&str, &str)]) -> ServiceConfig {

@@ -171,7 +171,7 @@ impl Persona {
 
 /// Every service name DECNET knows, implemented or planned. A dotted INI
 /// section `[decky.NAME]` is a service section only when NAME is one of these.
-pub const KNOWN_SERVICES: [&str; 30] = [
+pub const KNOWN_SERVICES: [&str; 32] = [
     "ssh",
     "telnet",
     "http",
@@ -190,7 +190,9 @@ pub const KNOWN_SERVICES: [&str; 30] = [
     "smtps",
     "smtp_relay",
     "pop3",
+    "pop3s",
     "imap",
+    "imaps",
     "snmp",
     "sip",
     "mqtt",
@@ -207,7 +209,7 @@ pub const KNOWN_SERVICES: [&str; 30] = [
 /// Services of [`KNOWN_SERVICES`] not implemented yet. A service leaves this
 /// list in the change that registers it (a test in `decnet-services` checks
 /// that every known service is registered or planned, never both).
-pub const PLANNED_SERVICES: [&str; 22] = [
+pub const PLANNED_SERVICES: [&str; 20] = [
     "ftp",
     "smb",
     "rdp",
@@ -218,8 +220,6 @@ pub const PLANNED_SERVICES: [&str; 22] = [
     "redis",
     "ldap",
     "smtp_relay",
-    "pop3",
-    "imap",
     "snmp",
     "sip",
     "mqtt",
