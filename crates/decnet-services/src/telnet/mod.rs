@@ -45,6 +45,8 @@ use options::{opt, Item, Options, Parser, SubInfo};
 pub const AUTH_DELAY: Duration = Duration::from_secs(3);
 /// Wrong passwords one connection may type: login.defs `LOGIN_RETRIES`; then login exits.
 pub const MAX_LOGIN_TRIES: u32 = 5;
+/// `limit` of the `limit_exceeded` event of the try that makes login give up.
+pub const LIMIT_LOGIN_TRIES: &str = "max_auth_tries";
 /// Empty user names (bare Enter at `login:`) a connection may send before it is dropped.
 const MAX_EMPTY_NAMES: u32 = 20;
 /// Longest user name kept; further typed bytes are dropped, as login's buffer does.
@@ -579,20 +581,31 @@ impl<'a> Session<'a> {
                 cred,
                 self.client.fields(),
             );
-            // The refusal goes out when pam_faildelay's delay ends and the event is on disk.
-            let receipt = self
-                .ctx
-                .emitter
-                .submit(e, crate::ssh::sync_slack(AUTH_DELAY))
-                .await;
+            // The refusal goes out when pam_faildelay's delay ends and its event
+            // (and, at the last try, the limit's) is on disk.
+            let slack = crate::ssh::sync_slack(AUTH_DELAY);
+            failures += 1;
+            let last = failures >= MAX_LOGIN_TRIES;
+            let mut receipts = vec![self.ctx.emitter.submit(e, slack).await];
+            if last {
+                let mut limit = self.ctx.event(EventType::LimitExceeded);
+                limit
+                    .fields
+                    .insert("limit".into(), LIMIT_LOGIN_TRIES.into());
+                limit.fields.insert("max".into(), MAX_LOGIN_TRIES.into());
+                limit.fields.extend(self.client.fields());
+                receipts.push(self.ctx.emitter.submit(limit, slack).await);
+            }
             tokio::time::sleep(AUTH_DELAY).await;
-            if !receipt.recorded().await {
-                self.ctx.abort.abort(REASON_NOT_RECORDED);
-                std::future::pending::<()>().await;
+            for r in receipts {
+                if !r.recorded().await {
+                    self.ctx.abort.abort(REASON_NOT_RECORDED);
+                    std::future::pending::<()>().await;
+                }
             }
             self.send(b"\r\nLogin incorrect\r\n").await?;
-            failures += 1;
-            if failures >= MAX_LOGIN_TRIES {
+            if last {
+                // login(1) exits; telnetd closes the connection. The reconnect is a new capture.
                 return Ok(Before::Closed);
             }
         }
