@@ -310,3 +310,54 @@ async fn nmap_version_detection_reports_linux_telnetd() {
     assert!(text.contains("Linux telnetd"), "nmap said:\n{text}");
     assert!(s.wait_type(EventType::Scan).await.is_some());
 }
+
+#[tokio::test]
+async fn the_fifth_wrong_password_ends_the_connection_as_login_gives_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = start(tmp.path(), "tn-retries", &[USERS]).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    // A bot that types ahead: six tries, the sixth never read.
+    let mut typed = Vec::new();
+    for i in 0..6 {
+        typed.extend_from_slice(format!("root\r\npw{i}\r\n").as_bytes());
+    }
+    c.write_all(&typed).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the connection closes after the fifth refusal"
+    );
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(text.matches("Login incorrect").count(), 5, "{text}");
+    assert!(text.ends_with("\r\nLogin incorrect\r\n"), "{text:?}");
+    let events = s.drain(Duration::from_millis(500)).await;
+    let tried: Vec<String> = events
+        .iter()
+        .filter(|e| e.event_type == EventType::LoginAttempt)
+        .map(|e| {
+            e.credential
+                .as_ref()
+                .unwrap()
+                .secret_printable
+                .clone()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tried, ["pw0", "pw1", "pw2", "pw3", "pw4"]);
+    let limit = events
+        .iter()
+        .find(|e| e.event_type == EventType::LimitExceeded)
+        .expect("limit_exceeded");
+    assert_eq!(limit.fields["limit"], "max_auth_tries");
+    assert_eq!(limit.fields["max"], 5);
+}

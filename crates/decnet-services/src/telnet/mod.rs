@@ -45,6 +45,8 @@ use options::{opt, Item, Options, Parser, SubInfo};
 pub const AUTH_DELAY: Duration = Duration::from_secs(3);
 /// Wrong passwords one connection may type: login.defs `LOGIN_RETRIES`; then login exits.
 pub const MAX_LOGIN_TRIES: u32 = 5;
+/// `limit` of the `limit_exceeded` event of the try that makes login give up.
+pub const LIMIT_LOGIN_TRIES: &str = "max_auth_tries";
 /// Empty user names (bare Enter at `login:`) a connection may send before it is dropped.
 const MAX_EMPTY_NAMES: u32 = 20;
 /// Longest user name kept; further typed bytes are dropped, as login's buffer does.
@@ -195,6 +197,13 @@ impl Service for Telnet {
         decky: Arc<DeckyRuntime>,
         cfg: &ServiceConfig,
     ) -> Result<Arc<dyn Instance>, ServiceError> {
+        Ok(Arc::new(TelnetInstance::build(&decky, cfg)?))
+    }
+}
+
+impl TelnetInstance {
+    /// The instance of `decky` under `cfg`'s persona keys.
+    fn build(decky: &DeckyRuntime, cfg: &ServiceConfig) -> Result<TelnetInstance, ServiceError> {
         let keys = PersonaKeys::new(INFO.name, cfg);
         let users = keys.users_or("users", crate::ssh::DEFAULT_USERS)?;
         // The machine's accounts are the decky's, whichever service let the user in.
@@ -214,9 +223,9 @@ impl Service for Telnet {
             }
         }
         let persona = Persona::for_decky(
-            &decky,
-            ssh_key(&decky, "hostname"),
-            ssh_key(&decky, "kernel_version"),
+            decky,
+            ssh_key(decky, "hostname"),
+            ssh_key(decky, "kernel_version"),
             accounts,
         );
         let d = decky.config.distro;
@@ -236,13 +245,13 @@ impl Service for Telnet {
             }
             None => format!("{} login: ", persona.hostname),
         };
-        Ok(Arc::new(TelnetInstance {
+        Ok(TelnetInstance {
             banner: issue.replace('\n', "\r\n"),
             login_prompt,
             users,
             persona,
             recorder: Recorder::new(&decky.artifacts_dir(INFO.name), RecorderLimits::from_env()),
-        }))
+        })
     }
 }
 
@@ -572,20 +581,31 @@ impl<'a> Session<'a> {
                 cred,
                 self.client.fields(),
             );
-            // The refusal goes out when pam_faildelay's delay ends and the event is on disk.
-            let receipt = self
-                .ctx
-                .emitter
-                .submit(e, crate::ssh::sync_slack(AUTH_DELAY))
-                .await;
+            // The refusal goes out when pam_faildelay's delay ends and its event
+            // (and, at the last try, the limit's) is on disk.
+            let slack = crate::ssh::sync_slack(AUTH_DELAY);
+            failures += 1;
+            let last = failures >= MAX_LOGIN_TRIES;
+            let mut receipts = vec![self.ctx.emitter.submit(e, slack).await];
+            if last {
+                let mut limit = self.ctx.event(EventType::LimitExceeded);
+                limit
+                    .fields
+                    .insert("limit".into(), LIMIT_LOGIN_TRIES.into());
+                limit.fields.insert("max".into(), MAX_LOGIN_TRIES.into());
+                limit.fields.extend(self.client.fields());
+                receipts.push(self.ctx.emitter.submit(limit, slack).await);
+            }
             tokio::time::sleep(AUTH_DELAY).await;
-            if !receipt.recorded().await {
-                self.ctx.abort.abort(REASON_NOT_RECORDED);
-                std::future::pending::<()>().await;
+            for r in receipts {
+                if !r.recorded().await {
+                    self.ctx.abort.abort(REASON_NOT_RECORDED);
+                    std::future::pending::<()>().await;
+                }
             }
             self.send(b"\r\nLogin incorrect\r\n").await?;
-            failures += 1;
-            if failures >= MAX_LOGIN_TRIES {
+            if last {
+                // login(1) exits; telnetd closes the connection. The reconnect is a new capture.
                 return Ok(Before::Closed);
             }
         }
@@ -744,6 +764,79 @@ mod tests {
             "{centos:?}"
         );
         assert!(!centos.contains('\\'));
+    }
+
+    fn runtime(services: Vec<ServiceConfig>) -> DeckyRuntime {
+        DeckyRuntime {
+            config: decnet_core::config::model::DeckyConfig {
+                name: "tn".into(),
+                ip: "127.42.0.9".parse().unwrap(),
+                hostname: "files-ops-07".into(),
+                os_family: decnet_core::persona::OsFamily::Linux,
+                distro: distro("debian").unwrap(),
+                windows: None,
+                archetype: None,
+                services,
+            },
+            seed: decnet_core::seed::InstanceSeed::derive_for(b"k", "tn"),
+            data_dir: std::path::PathBuf::from("/nonexistent"),
+            limits: decnet_core::config::model::Limits::DEFAULT,
+        }
+    }
+
+    fn cfg(name: &str, pairs: &[(&str, &str)]) -> ServiceConfig {
+        ServiceConfig {
+            name: name.into(),
+            listeners: Vec::new(),
+            persona: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn telnet_shows_the_machine_the_deckys_ssh_shows() {
+        let ssh = cfg(
+            "ssh",
+            &[
+                ("hostname", "fs-01"),
+                ("kernel_version", "6.1.0-99-amd64"),
+                ("users", "deploy:x"),
+            ],
+        );
+        let telnet = cfg("telnet", &[("users", "alice:pw")]);
+        let rt = runtime(vec![ssh, telnet.clone()]);
+        let t = TelnetInstance::build(&rt, &telnet).unwrap();
+        assert_eq!(t.login_prompt, "fs-01 login: ");
+        assert_eq!(t.banner, "Debian GNU/Linux 12\r\n");
+        assert_eq!(t.persona.kernel_release, "6.1.0-99-amd64");
+        assert_eq!(t.persona.users, ["deploy", "alice"]);
+        let alone = TelnetInstance::build(&runtime(vec![telnet.clone()]), &telnet).unwrap();
+        assert_eq!(alone.login_prompt, "files-ops-07 login: ");
+        // Only telnet's own accounts log in over telnet.
+        assert!(t.accepts("alice", b"pw"));
+        assert!(!t.accepts("deploy", b"x"));
+        assert!(!t.accepts("alice", b"pw "));
+    }
+
+    #[test]
+    fn persona_keys_override_and_bad_values_name_the_key() {
+        let c = cfg(
+            "telnet",
+            &[
+                ("banner", "Authorized use only \\n"),
+                ("login_prompt", "Username: "),
+            ],
+        );
+        let t = TelnetInstance::build(&runtime(vec![c.clone()]), &c).unwrap();
+        assert_eq!(t.banner, "Authorized use only files-ops-07\r\n");
+        assert_eq!(t.login_prompt, "Username: ");
+        let bad = cfg("telnet", &[("login_prompt", "a\u{7}b")]);
+        match TelnetInstance::build(&runtime(vec![bad.clone()]), &bad) {
+            Err(ServiceError::Persona { key, .. }) => assert_eq!(key, "login_prompt"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
