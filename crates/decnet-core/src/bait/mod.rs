@@ -427,6 +427,29 @@ impl World {
         })
     }
 
+    /// Every password the world lets `user` in with on a decky: for protocols
+    /// that send a digest of the password (CRAM-MD5, APOP) rather than the password.
+    pub fn passwords_for(&self, decky: &str, user: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(p) = self.person(user) {
+            out.push(p.password.clone());
+        }
+        let who = self.person(user).map(|p| p.username.as_str());
+        out.extend(
+            self.tokens
+                .iter()
+                .filter(|t| {
+                    t.principal == user.trim()
+                        || (who.is_some()
+                            && self.person(&t.principal).map(|p| p.username.as_str()) == who)
+                })
+                .map(|t| t.secret.clone()),
+        );
+        out.retain(|p| self.accepts(decky, user, p.as_bytes()));
+        out.dedup();
+        out
+    }
+
     /// Every planted credential.
     pub fn tokens(&self) -> &[Honeytoken] {
         &self.tokens

@@ -55,19 +55,8 @@ impl Accounts {
             .filter(|(u, _)| u == user)
             .map(|(_, p)| p.clone())
             .collect();
-        if let Some(p) = self.bait.person(user) {
-            out.push(p.password.clone());
-        }
-        out.extend(
-            self.bait
-                .tokens()
-                .iter()
-                .filter(|t| t.principal.eq_ignore_ascii_case(user.trim()))
-                .map(|t| t.secret.clone()),
-        );
-        out.into_iter()
-            .filter(|p| self.accepts(user, p.as_bytes()))
-            .collect()
+        out.extend(self.bait.passwords_for(&self.decky, user));
+        out
     }
 
     /// The mailbox a login sees.

@@ -67,11 +67,34 @@ pub enum Attempt {
     },
 }
 
-/// The one place an AUTH attempt is accepted or refused. No account exists yet,
-/// so every attempt is refused; honeytoken credentials are hooked in here.
-pub fn accepts(attempt: &Attempt) -> bool {
-    let _ = attempt;
-    false
+/// The one place an AUTH attempt is accepted or refused: only a password the
+/// bait world lets in on this decky (a person of the world with an account
+/// here, or a honeytoken valid here). CRAM-MD5 digests are checked against
+/// the passwords the world has for that user.
+pub fn accepts(attempt: &Attempt, world: &decnet_core::bait::World, decky: &str) -> bool {
+    match attempt {
+        Attempt::Password { user, password, .. } => world.accepts(decky, user, password),
+        Attempt::CramMd5 {
+            challenge,
+            user,
+            digest,
+        } => world
+            .passwords_for(decky, user)
+            .iter()
+            .any(|p| cram_md5(p.as_bytes(), challenge.as_bytes()) == *digest),
+    }
+}
+
+/// CRAM-MD5's response digest: HMAC-MD5 of the challenge keyed with the password, lower-case hex.
+pub fn cram_md5(password: &[u8], challenge: &[u8]) -> String {
+    use hmac::Mac as _;
+    match hmac::Hmac::<md5::Md5>::new_from_slice(password) {
+        Ok(mut mac) => {
+            mac.update(challenge);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
 }
 
 /// Decodes a base64 SASL response (`=` is the empty response); `None` when malformed.
@@ -196,7 +219,44 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_accepted_yet() {
-        assert!(!accepts(&plain(b"\0root\0root").unwrap()));
+    fn only_the_bait_worlds_passwords_are_accepted_and_only_where_it_says() {
+        use decnet_core::config::model::{DeckyConfig, ServiceConfig};
+        let mx = DeckyConfig {
+            name: "mx".into(),
+            ip: "127.42.0.30".parse().unwrap(),
+            hostname: "mx1".into(),
+            os_family: decnet_core::persona::OsFamily::Linux,
+            distro: decnet_core::persona::distro("debian").unwrap(),
+            windows: None,
+            archetype: None,
+            services: ["smtp", "imap"]
+                .iter()
+                .map(|n| ServiceConfig {
+                    name: (*n).into(),
+                    listeners: vec![],
+                    persona: Default::default(),
+                })
+                .collect(),
+        };
+        let world = decnet_core::bait::World::derive(b"k", &[mx], 1_790_000_000);
+        let p = world.people.first().unwrap();
+        let plain_of = |u: &str, pw: &str| plain(format!("\0{u}\0{pw}").as_bytes()).unwrap();
+        assert!(accepts(&plain_of(&p.email, &p.password), &world, "mx"));
+        assert!(!accepts(&plain_of(&p.email, &p.password), &world, "elsewhere"));
+        assert!(!accepts(&plain_of(&p.email, "wrong"), &world, "mx"));
+        assert!(!accepts(&plain_of("root", "root"), &world, "mx"));
+        let challenge = "<1234.5678@mx1>".to_owned();
+        let cram_of = |pw: &str| Attempt::CramMd5 {
+            challenge: challenge.clone(),
+            user: p.username.clone(),
+            digest: cram_md5(pw.as_bytes(), challenge.as_bytes()),
+        };
+        assert!(accepts(&cram_of(&p.password), &world, "mx"));
+        assert!(!accepts(&cram_of("wrong"), &world, "mx"));
+        // RFC 2195's example: tim / tanstaaftanstaaf.
+        assert_eq!(
+            cram_md5(b"tanstaaftanstaaf", b"<1896.697170952@postoffice.reston.mci.net>"),
+            "b913a602c7eda7a495b4e6e7334d3890"
+        );
     }
 }

@@ -633,7 +633,7 @@ impl<'a> Session<'a> {
         if let Some(facts) = &self.tls {
             facts.write_fields(&mut extra);
         }
-        if auth::accepts(&attempt) {
+        if auth::accepts(&attempt, &self.ctx.decky.bait, &self.ctx.decky.config.name) {
             self.ctx
                 .login_success(LoginMethod::Password, credential, extra)
                 .await;

@@ -109,6 +109,10 @@ impl TelnetInstance {
         self.users
             .iter()
             .any(|(u, p)| u == user && p.as_bytes() == password)
+            || self
+                .persona
+                .bait
+                .accepts(&self.persona.decky, user, password)
     }
 }
 
@@ -781,6 +785,8 @@ mod tests {
             seed: decnet_core::seed::InstanceSeed::derive_for(b"k", "tn"),
             data_dir: std::path::PathBuf::from("/nonexistent"),
             limits: decnet_core::config::model::Limits::DEFAULT,
+            bait: Default::default(),
+            prefix: 24,
         }
     }
 
