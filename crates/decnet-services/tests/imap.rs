@@ -282,3 +282,189 @@ async fn nmap_names_dovecot_imapd() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Dovecot imapd"), "nmap said: {text}");
 }
+
+const IMAPLIB_NOTICE: &str = r#"
+import imaplib, ssl, sys
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+m = imaplib.IMAP4_SSL(host, port, ssl_context=ssl._create_unverified_context())
+m.login(user, pw)
+m.select("INBOX")
+typ, data = m.search(None, "SUBJECT", '"Scheduled maintenance"')
+uid = data[0].split()[0]
+typ, data = m.fetch(uid, "(BODY[TEXT])")
+sys.stdout.buffer.write(data[0][1])
+m.logout()
+"#;
+
+/// A world of two deckies: a mail server, and a server with SSH (so the
+/// helpdesk notice names it) that also serves POP3.
+async fn two_decky_world(dir: &Path) -> (Served, Served) {
+    let mail = decky_in_world("ht-mail", &unique_ip(), dir, vec![svc("imap", &[])]);
+    let other = decky_in_world(
+        "ht-other",
+        &unique_ip(),
+        dir,
+        vec![svc("ssh", &[]), svc("pop3", &[])],
+    );
+    let world = std::sync::Arc::new(decnet_core::bait::World::derive(
+        b"test-installation",
+        &[mail.config.clone(), other.config.clone()],
+        1_760_000_000,
+    ));
+    let rebuilt = |d: std::sync::Arc<decnet_services::DeckyRuntime>| {
+        let mut d = std::sync::Arc::try_unwrap(d).unwrap();
+        d.bait = world.clone();
+        std::sync::Arc::new(d)
+    };
+    (
+        serve(rebuilt(mail), "imaps").await,
+        serve(rebuilt(other), "pop3s").await,
+    )
+}
+
+const POPLIB_LOGIN: &str = r#"
+import poplib, ssl, sys
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+p = poplib.POP3_SSL(host, port, context=ssl._create_unverified_context())
+p.user(user)
+print(p.pass_(pw).decode())
+p.quit()
+"#;
+
+#[tokio::test]
+async fn a_credential_read_over_imap_fires_its_honeytoken_on_another_decky() {
+    if !have("python3") {
+        eprintln!("skipping: python3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mail, mut other) = two_decky_world(dir.path()).await;
+    let (user, pass) = person(&mail);
+    let (ip, port) = (mail.addr.ip().to_string(), mail.addr.port().to_string());
+    let out = python(IMAPLIB_NOTICE, &[&ip, &port, &user, &pass]).await;
+    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "imaplib: {body}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        body.contains(&other.decky.config.hostname),
+        "the notice names the other decky: {body}"
+    );
+    let field = |name: &str| {
+        body.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in the notice: {body}"))
+    };
+    let (helpdesk, secret) = (field("username:"), field("password:"));
+
+    let (ip, port) = (other.addr.ip().to_string(), other.addr.port().to_string());
+    let out = python(POPLIB_LOGIN, &[&ip, &port, &helpdesk, &secret]).await;
+    assert!(
+        out.status.success(),
+        "poplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = other.wait_type(EventType::LoginSuccess).await.unwrap();
+    assert_eq!(
+        login_of(&ok),
+        (helpdesk, secret.into_bytes(), SecretKind::Password)
+    );
+    let planted = &ok.fields["honeytoken"]["planted"][0];
+    assert_eq!(planted["decky"], "ht-mail");
+    assert_eq!(planted["service"], "imap");
+    assert!(
+        planted["document"]
+            .as_str()
+            .unwrap()
+            .starts_with("mail \"Scheduled maintenance on"),
+        "{planted}"
+    );
+}
+
+const IMAPLIB_ITEMS: &str = r#"
+import imaplib, ssl, sys, json, re, base64
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+m = imaplib.IMAP4_SSL(host, port, ssl_context=ssl._create_unverified_context())
+m.login(user, pw)
+out = {}
+out["list"] = [x.decode() for x in m.list()[1]]
+out["exists"] = int(m.select("INBOX")[1][0])
+typ, data = m.search(None, "SUBJECT", "Invoice")
+seq = data[0].split()[0]
+typ, data = m.fetch(seq, "(UID BODYSTRUCTURE)")
+out["structure"] = data[0].decode()
+typ, data = m.fetch(seq, "(BODY.PEEK[2])")
+out["attachment_b64"] = data[0][1].decode()
+typ, data = m.fetch(seq, "(BODY.PEEK[]<0.50>)")
+out["partial"] = data[0][1].decode()
+out["unseen_uids"] = [int(x) for x in m.uid("SEARCH", None, "UNSEEN")[1][0].split()]
+m.store("1", "+FLAGS", "(\\Deleted)")
+typ, data = m.expunge()
+out["expunged"] = [x.decode() for x in data if x]
+out["exists_after"] = int(m.select("INBOX")[1][0])
+print(json.dumps(out))
+m.logout()
+"#;
+
+#[tokio::test]
+async fn fetch_structure_parts_partials_search_and_expunge_follow_the_stored_message() {
+    if !have("python3") {
+        eprintln!("skipping: python3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), "imap-items", "imaps", &[]).await;
+    let (user, pass) = person(&s);
+    let (ip, port) = (s.addr.ip().to_string(), s.addr.port().to_string());
+    let out = python(IMAPLIB_ITEMS, &[&ip, &port, &user, &pass]).await;
+    assert!(
+        out.status.success(),
+        "imaplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mailbox = s.decky.bait.mailbox(&s.decky.config.name, &user);
+    // The first message SEARCH SUBJECT "Invoice" finds.
+    let invoice = mailbox
+        .iter()
+        .find(|m| m.subject.to_lowercase().contains("invoice"))
+        .unwrap();
+    let list = got["list"].to_string();
+    for name in ["INBOX", "Drafts", "Sent", "Trash"] {
+        assert!(list.contains(name), "{list}");
+    }
+    assert_eq!(got["exists"], mailbox.len());
+    let structure = got["structure"].as_str().unwrap();
+    let a = &invoice.attachments[0];
+    assert!(
+        structure.contains(&format!("UID {}", invoice.uid))
+            && structure.contains("\"application\" \"pdf\"")
+            && structure.contains(&format!(
+                "(\"attachment\" (\"filename\" \"{}\"))",
+                a.filename
+            ))
+            && structure.contains("\"mixed\""),
+        "{structure}"
+    );
+    use base64::Engine as _;
+    let b64: String = got["attachment_b64"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    assert_eq!(data, a.data, "BODY[2] is the attachment");
+    assert_eq!(
+        got["partial"].as_str().unwrap().as_bytes(),
+        &invoice.raw[..50]
+    );
+    let unseen: Vec<u32> = mailbox.iter().filter(|m| !m.seen).map(|m| m.uid).collect();
+    assert_eq!(got["unseen_uids"], serde_json::json!(unseen));
+    assert_eq!(got["expunged"], serde_json::json!(["1"]));
+    assert_eq!(got["exists_after"], mailbox.len() - 1);
+}

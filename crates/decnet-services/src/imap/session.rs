@@ -19,6 +19,9 @@ use crate::service::{ConnCtx, ServiceError};
 
 /// Dovecot's `imap_max_line_length`: a command, literals included.
 const COMMAND_CAP: usize = 64 * 1024;
+/// FETCH items one command may ask for: real clients ask for a dozen; the
+/// bound keeps one reply (every message times every item) to a few megabytes.
+const MAX_FETCH_ITEMS: usize = 64;
 /// Bad commands the imap process takes before `* BYE`.
 const MAX_BAD: u32 = 20;
 /// The mailboxes of Dovecot's default namespace a mail client has created.
@@ -153,20 +156,44 @@ fn mailbox_name(given: &str) -> Option<&'static str> {
         .find(|n| *n == given || (*n == "INBOX" && given.eq_ignore_ascii_case("INBOX")))
 }
 
-/// IMAP LIST wildcard match (`*` anything, `%` anything but the separator).
+/// IMAP LIST wildcard match (`*` anything, `%` anything but the separator),
+/// by dynamic programming so a pattern of many wildcards costs
+/// pattern × name steps, never a backtracking blow-up.
 fn wild(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => {
-            (0..=name.len()).any(|i| wild(rest, name.get(i..).unwrap_or_default()))
-        }
-        Some((b'%', rest)) => (0..=name.len())
-            .take_while(|&i| i == 0 || name.get(i - 1) != Some(&b'.'))
-            .any(|i| wild(rest, name.get(i..).unwrap_or_default())),
-        Some((c, rest)) => name
-            .split_first()
-            .is_some_and(|(n, tail)| n.eq_ignore_ascii_case(c) && wild(rest, tail)),
+    if pattern.len() > 1024 {
+        return false;
     }
+    // ok[j]: the pattern so far matches the first j bytes of the name.
+    let mut ok = vec![false; name.len() + 1];
+    if let Some(first) = ok.first_mut() {
+        *first = true;
+    }
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        for j in 0..=name.len() {
+            let here = ok.get(j).copied().unwrap_or(false);
+            let prev_next = j > 0 && next.get(j - 1).copied().unwrap_or(false);
+            let c = if j > 0 {
+                name.get(j - 1).copied()
+            } else {
+                None
+            };
+            let v = match p {
+                b'*' => here || (prev_next && c.is_some()),
+                b'%' => here || (prev_next && c.is_some_and(|c| c != b'.')),
+                lit => {
+                    j > 0
+                        && ok.get(j - 1).copied().unwrap_or(false)
+                        && c.is_some_and(|c| c.eq_ignore_ascii_case(&lit))
+                }
+            };
+            if let Some(slot) = next.get_mut(j) {
+                *slot = v;
+            }
+        }
+        ok = next;
+    }
+    ok.last().copied().unwrap_or(false)
 }
 
 impl<'a> Session<'a> {
@@ -916,7 +943,8 @@ impl<'a> Session<'a> {
                 ) else {
                     return Ok(self.bad(out, tag, &invalid));
                 };
-                let Some(mut items) = fetch_items(items) else {
+                let Some(mut items) = fetch_items(items).filter(|i| i.len() <= MAX_FETCH_ITEMS)
+                else {
                     return Ok(self.bad(out, tag, &invalid));
                 };
                 if uid && !items.contains(&Item::Uid) {
@@ -1257,6 +1285,16 @@ mod tests {
         assert!(wild(b"inbox", b"INBOX"));
         assert!(wild(b"S%", b"Sent"));
         assert!(!wild(b"T", b"Trash"));
+        assert!(wild(b"%", b"Drafts") && !wild(b"%", b"a.b") && wild(b"*", b"a.b"));
+        // Many wildcards are cheap, not exponential.
+        assert!(!wild(
+            &[b'*'; 1000]
+                .iter()
+                .chain(b"x")
+                .copied()
+                .collect::<Vec<u8>>(),
+            b"Drafts"
+        ));
     }
 
     #[test]
