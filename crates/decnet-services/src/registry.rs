@@ -25,7 +25,11 @@ impl Registry {
 
     /// Every service this build implements.
     pub fn builtin() -> Registry {
-        Registry::new(vec![Box::new(crate::http::Http), Box::new(crate::ssh::Ssh)])
+        Registry::new(vec![
+            Box::new(crate::http::Http),
+            Box::new(crate::ssh::Ssh),
+            Box::new(crate::ftp::Ftp),
+        ])
     }
 
     /// The service of that name (not a listener slug: `https` is found as `http`'s listener
