@@ -814,6 +814,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sessions_extra_connections_take_the_slots_an_accepted_one_would() {
+        let limits = decnet_core::config::model::Limits {
+            max_decky_connections_per_source: 2,
+            ..decnet_core::config::model::Limits::DEFAULT
+        };
+        let gate = Gate {
+            sources: SourceLimiter::new(3),
+            budget: ConnectionBudget::new(100),
+            decky_slots: DeckySlots::new(&limits),
+            service: "ftp",
+        };
+        let ip: IpAddr = "203.0.113.5".parse().unwrap();
+        let abort = SessionAbort::default();
+        let a = gate.admit(ip, &abort).unwrap();
+        let _b = gate.admit(ip, &abort).unwrap();
+        let Err(refused) = gate.admit(ip, &abort) else {
+            panic!("a third connection of the source was admitted")
+        };
+        assert_eq!(
+            (refused.limit, refused.max),
+            (crate::limits::MAX_DECKY_PER_SOURCE, 2)
+        );
+        assert_eq!(gate.sources.held(ip), 2, "a refusal keeps no slot");
+        assert_eq!(gate.decky_slots.held(), 2);
+        drop(a);
+        assert_eq!(gate.sources.held(ip), 1);
+        assert_eq!(gate.decky_slots.held(), 1);
+        assert!(gate.admit(ip, &abort).is_ok());
+    }
+
+    #[test]
     fn source_slots_are_counted_and_released() {
         let l = SourceLimiter::new(2);
         let ip: IpAddr = "10.1.1.1".parse().unwrap();
