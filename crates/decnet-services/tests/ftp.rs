@@ -4,6 +4,7 @@
 //! SHA-256 and in the session's later listing; `nmap -sV` calls it vsftpd.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use decnet_core::{Event, EventType};
@@ -373,6 +374,195 @@ async fn nmap_calls_it_vsftpd() {
     assert!(text.contains("vsftpd 3.0.5"), "nmap -sV said: {text}");
 }
 
+/// The real vsftpd on loopback next to the decky, one dialogue sent to both: every
+/// reply must be the same bytes (passive ports aside). Runs where vsftpd is
+/// installed and the test is root (vsftpd drops privileges to its `ftp` user).
+#[tokio::test]
+async fn the_dialogue_matches_the_real_vsftpd_byte_for_byte() {
+    if !have("vsftpd") || !decnet_testkit::is_root() {
+        eprintln!("skipped: needs vsftpd installed and root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let real = match RealVsftpd::start(tmp.path()) {
+        Some(r) => r,
+        None => {
+            eprintln!("skipped: vsftpd did not start (no `ftp` user or PAM config?)");
+            return;
+        }
+    };
+    let decky = Arc::new(decnet_services::DeckyRuntime {
+        config: decnet_core::config::model::DeckyConfig {
+            name: "ftp-real".into(),
+            ip: unique_ip().parse().unwrap(),
+            hostname: "ftp-real-host".into(),
+            os_family: decnet_core::persona::OsFamily::Linux,
+            distro: decnet_core::persona::distro("debian").unwrap(),
+            windows: None,
+            archetype: None,
+            services: vec![svc("ftp", &[])],
+        },
+        seed: decnet_core::seed::InstanceSeed::derive_for(b"test-installation", "ftp-real"),
+        data_dir: tmp.path().to_path_buf(),
+        limits: decnet_core::config::model::Limits::DEFAULT,
+    });
+    let ours = serve(decky, "ftp").await;
+    let dialogue = [
+        "FEAT",
+        "SYST",
+        "PWD",
+        "PASS x",
+        "AUTH TLS",
+        "OPTS UTF8 ON",
+        "OPTS foo",
+        "PORT 127,0,0,1,200,10",
+        "USER nosuchuser",
+        "PASS wrong",
+        "PASS again",
+        "USER anonymous",
+        "PASS probe@example.com",
+        "PWD",
+        "SYST",
+        "TYPE I",
+        "TYPE X",
+        "TYPE A",
+        "MODE S",
+        "MODE B",
+        "STRU F",
+        "STRU R",
+        "SIZE nothere",
+        "MDTM nothere",
+        "CWD /nope",
+        "CWD /",
+        "CDUP",
+        "NOOP",
+        "USER bob",
+        "PASS y",
+        "REST 10",
+        "ABOR",
+        "SITE HELP",
+        "ALLO 10",
+        "ACCT x",
+        "SMNT x",
+        "REIN",
+        "STOU",
+        "RETR nothere",
+        "LIST",
+        "NLST",
+        "EPSV 2",
+        "EPRT |2|::1|4000|",
+        "EPRT x",
+        "PORT 1,2",
+        "HELP",
+        "AUTH TLS",
+        "FOO bar",
+        "PASV",
+        "RETR nothere",
+        "EPSV",
+        "EPSV ALL",
+        "PASV",
+        "PORT 1,2",
+        "QUIT",
+    ];
+    let a = transcript(real.addr, &dialogue).await;
+    let b = transcript(ours.addr, &dialogue).await;
+    assert_eq!(a.len(), b.len());
+    for ((sent, want), (_, got)) in a.iter().zip(&b) {
+        assert_eq!(got, want, "after {sent:?}");
+    }
+}
+
+/// `vsftpd` run from a config of its own, killed on drop.
+struct RealVsftpd {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl RealVsftpd {
+    fn start(dir: &Path) -> Option<RealVsftpd> {
+        use std::os::unix::fs::PermissionsExt;
+        let ip = unique_ip();
+        let port = decnet_testkit::free_port();
+        let anon = dir.join("anon");
+        let empty = dir.join("empty");
+        for d in [&anon, &empty] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = dir.join("vsftpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen=YES\nlisten_address={ip}\nlisten_port={port}\nbackground=NO\n\
+                 anonymous_enable=YES\nlocal_enable=YES\nwrite_enable=YES\n\
+                 anon_root={}\nsecure_chroot_dir={}\npam_service_name=vsftpd\n\
+                 seccomp_sandbox=NO\n",
+                anon.display(),
+                empty.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("vsftpd")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let real = RealVsftpd {
+            child,
+            addr: std::net::SocketAddr::new(ip.parse().unwrap(), port),
+        };
+        let up = (0..100).any(|_| {
+            if std::net::TcpStream::connect(real.addr).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        });
+        up.then_some(real)
+    }
+}
+
+impl Drop for RealVsftpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Each line sent and the whole reply it got (multi-line replies joined), with
+/// passive ports, which are random on both sides, written as `P`.
+async fn transcript(addr: std::net::SocketAddr, lines: &[&str]) -> Vec<(String, String)> {
+    let t = TcpStream::connect(addr).await.unwrap();
+    let mut c = Control {
+        r: LineReader::new(t, LineRule::new(4096, Eol::Crlf)),
+        ip: addr.ip(),
+    };
+    let mut out = vec![("".to_owned(), c.whole_reply().await)];
+    for l in lines {
+        c.send(l).await;
+        let mut reply = c.whole_reply().await;
+        if let Some(rest) = reply.strip_prefix("227 Entering Passive Mode (") {
+            let n: Vec<&str> = rest.split(',').collect();
+            assert_eq!(n.len(), 6, "{reply}");
+            let ip: Vec<String> = addr
+                .ip()
+                .to_string()
+                .split('.')
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(n[..4], ip[..], "the server's own address: {reply}");
+            reply = "227 Entering Passive Mode (A,P,P).".into();
+        } else if reply.starts_with("229 Entering Extended Passive Mode (|||") {
+            reply = "229 Entering Extended Passive Mode (|||P|)".into();
+        }
+        out.push((l.to_string(), reply));
+    }
+    out
+}
+
 /// Everything a data connection sends, up to 1 MiB (more is a failure).
 async fn read_all(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
@@ -416,6 +606,27 @@ impl Control {
         let mut b = line.as_bytes().to_vec();
         b.extend_from_slice(b"\r\n");
         self.r.get_mut().write_all(&b).await.unwrap();
+    }
+
+    /// One reply, all its lines (`211-…` up to `211 …`) joined by `\n`.
+    async fn whole_reply(&mut self) -> String {
+        let first = self.reply().await;
+        let Some(code) = first
+            .get(..3)
+            .filter(|_| first.as_bytes().get(3) == Some(&b'-'))
+        else {
+            return first;
+        };
+        let end = format!("{code} ");
+        let mut all = first.clone();
+        loop {
+            let l = self.reply().await;
+            all.push('\n');
+            all.push_str(&l);
+            if l.starts_with(&end) {
+                return all;
+            }
+        }
     }
 
     /// One CRLF-terminated reply line.

@@ -218,8 +218,20 @@ impl Instance for FtpInstance {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use decnet_core::config::model::{DeckyConfig, Limits};
+    use decnet_core::persona::OsFamily;
+    use decnet_core::seed::InstanceSeed;
+    use decnet_core::{Event, EventType};
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::mpsc;
+
     use super::*;
+    use crate::kit::line::{Eol, LineOutcome, LineReader, LineRule};
+    use crate::service::{Emitter, ExtraSlots, SessionAbort, SlotGate, SlotRefused};
 
     fn shared(anonymous: bool) -> Shared {
         let d = decnet_core::persona::distro("debian").unwrap();
@@ -231,6 +243,161 @@ mod tests {
             persona: Persona::new(d, "ftp01", "127.0.0.1".parse().unwrap(), vec![]),
             version: "3.0.3".into(),
         }
+    }
+
+    /// A gate that counts the slots it hands out, refusing past `max`.
+    #[derive(Debug)]
+    struct Counting {
+        held: Arc<AtomicU32>,
+        max: u32,
+    }
+
+    struct Slot(Arc<AtomicU32>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    impl SlotGate for Counting {
+        fn admit(
+            &self,
+            _peer: std::net::IpAddr,
+            _abort: &SessionAbort,
+        ) -> Result<Box<dyn Send + Sync>, SlotRefused> {
+            if self.held.load(Ordering::SeqCst) >= self.max {
+                return Err(SlotRefused {
+                    limit: "max_connections_per_source",
+                    max: u64::from(self.max),
+                });
+            }
+            self.held.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(Slot(self.held.clone())))
+        }
+    }
+
+    /// A session over an in-memory pipe, its events, and the slots its gate holds.
+    fn session(
+        max: u32,
+    ) -> (
+        LineReader<tokio::io::DuplexStream>,
+        mpsc::Receiver<Event>,
+        Arc<AtomicU32>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let d = decnet_core::persona::distro("debian").unwrap();
+        let decky = DeckyRuntime {
+            config: DeckyConfig {
+                name: "ftp-unit".into(),
+                ip: "127.0.0.1".parse().unwrap(),
+                hostname: "files".into(),
+                os_family: OsFamily::Linux,
+                distro: d,
+                windows: None,
+                archetype: None,
+                services: Vec::new(),
+            },
+            seed: InstanceSeed::derive_for(b"test-installation", "ftp-unit"),
+            data_dir: PathBuf::from("/nonexistent"),
+            limits: Limits::DEFAULT,
+        };
+        let held = Arc::new(AtomicU32::new(0));
+        let (tx, rx) = mpsc::channel(64);
+        static LISTENER: ListenerInfo = ListenerInfo::tcp("ftp", 21);
+        let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let local: std::net::SocketAddr = "127.0.0.1:21".parse().unwrap();
+        let ctx = ConnCtx {
+            decky: Arc::new(decky),
+            service: "ftp",
+            listener: &LISTENER,
+            peer,
+            local,
+            session_id: uuid::Uuid::now_v7(),
+            accepted: tokio::time::Instant::now(),
+            emitter: Emitter::new(tx),
+            abort: Default::default(),
+            pre_auth: Default::default(),
+            slots: ExtraSlots::new(Arc::new(Counting {
+                held: held.clone(),
+                max,
+            })),
+        };
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let conn = Conn::new(Box::new(a), peer, local, &Limits::DEFAULT);
+        let task = tokio::spawn(async move {
+            let _ = session::Session::new(Arc::new(shared(true)), ctx)
+                .run(conn)
+                .await;
+        });
+        let client = LineReader::new(b, LineRule::new(4096, Eol::Crlf));
+        (client, rx, held, task)
+    }
+
+    async fn say(c: &mut LineReader<tokio::io::DuplexStream>, line: &str) -> String {
+        c.get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        next(c).await
+    }
+
+    async fn next(c: &mut LineReader<tokio::io::DuplexStream>) -> String {
+        match c.read_line().await.unwrap() {
+            LineOutcome::Line(l) => String::from_utf8(l.to_vec()).unwrap(),
+            other => panic!("no reply: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn data_channels_hold_a_slot_one_at_a_time_and_free_it_with_the_session() {
+        let (mut c, _events, held, task) = session(4);
+        assert_eq!(next(&mut c).await, "220 (vsFTPd 3.0.3)");
+        assert_eq!(
+            say(&mut c, "USER admin").await,
+            "331 Please specify the password."
+        );
+        assert_eq!(say(&mut c, "PASS pa:ss").await, "230 Login successful.");
+        assert!(say(&mut c, "PASV")
+            .await
+            .starts_with("227 Entering Passive Mode (127,0,0,1,"));
+        assert_eq!(held.load(Ordering::SeqCst), 1);
+        // A new channel replaces the prepared one: still one slot.
+        assert!(say(&mut c, "EPSV")
+            .await
+            .starts_with("229 Entering Extended Passive Mode (|||"));
+        assert_eq!(held.load(Ordering::SeqCst), 1);
+        drop(c);
+        task.await.unwrap();
+        assert_eq!(
+            held.load(Ordering::SeqCst),
+            0,
+            "the channel closed with its control connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_data_channel_past_the_limits_is_refused_and_recorded() {
+        let (mut c, mut events, held, _task) = session(0);
+        next(&mut c).await;
+        say(&mut c, "USER anonymous").await;
+        assert_eq!(say(&mut c, "PASS x@y").await, "230 Login successful.");
+        assert_eq!(
+            say(&mut c, "PASV").await,
+            "425 Failed to establish connection."
+        );
+        assert_eq!(held.load(Ordering::SeqCst), 0);
+        let mut limit = None;
+        while let Some(e) = events.recv().await {
+            if e.event_type == EventType::LimitExceeded {
+                limit = Some(e);
+                break;
+            }
+        }
+        let e = limit.expect("limit_exceeded");
+        assert_eq!(e.fields["limit"], "max_connections_per_source");
+        assert_eq!(e.fields["max"], 0);
+        assert_eq!(e.fields["channel"], "data");
     }
 
     #[test]

@@ -23,6 +23,17 @@ const FAIL_SLACK: Duration = Duration::from_millis(500);
 /// Bytes read from a data connection at a time.
 const CHUNK: usize = 64 * 1024;
 
+/// How an upload names its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// `STOR`: create or replace.
+    Create,
+    /// `APPE`: append.
+    Append,
+    /// `STOU`: a name the server chose.
+    Unique,
+}
+
 /// Whether the control connection goes on.
 enum Flow {
     Continue,
@@ -456,7 +467,8 @@ impl Session {
             }
             Verb::List | Verb::Nlst => self.list(r, &arg, verb == Verb::List).await,
             Verb::Retr => self.retr(r, &arg).await,
-            Verb::Stor | Verb::Appe => self.stor(r, &arg, verb == Verb::Appe).await,
+            Verb::Stor => self.stor(r, &arg, Store::Create).await,
+            Verb::Appe => self.stor(r, &arg, Store::Append).await,
             Verb::Stou => {
                 if anonymous {
                     return Self::say(r, "550 Permission denied.").await;
@@ -467,7 +479,7 @@ impl Session {
                     n += 1;
                     name = format!("STOU.{n}");
                 }
-                self.stor(r, &name, false).await
+                self.stor(r, &name, Store::Unique).await
             }
             Verb::Dele => {
                 let (_, real) = self.path(&arg);
@@ -664,7 +676,8 @@ impl Session {
         Self::say(r, text).await
     }
 
-    async fn stor(&mut self, r: &mut Reader, arg: &str, append: bool) -> Option<Flow> {
+    async fn stor(&mut self, r: &mut Reader, arg: &str, how: Store) -> Option<Flow> {
+        let append = how == Store::Append;
         if !self.data.is_prepared() {
             return Self::say(r, "425 Use PORT or PASV first.").await;
         }
@@ -685,7 +698,7 @@ impl Session {
             Ok(c) => c,
             Err(flow) => return flow,
         };
-        let opening = if shown.ends_with("/STOU") || shown.contains("/STOU.") {
+        let opening = if how == Store::Unique {
             format!("150 FILE: {}", fs::base_name(&shown))
         } else {
             "150 Ok to send data.".to_owned()
