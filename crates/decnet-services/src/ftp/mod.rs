@@ -400,6 +400,16 @@ mod tests {
         assert_eq!(e.fields["channel"], "data");
     }
 
+    #[tokio::test]
+    async fn an_overlong_line_is_refused_and_ends_the_connection_like_vsftpd() {
+        let (mut c, _events, _held, task) = session(1);
+        next(&mut c).await;
+        let long = "A".repeat(command::MAX_LINE + 1);
+        assert_eq!(say(&mut c, &long).await, "500 Input line too long.");
+        task.await.unwrap();
+        assert_eq!(c.read_line().await.unwrap(), LineOutcome::Eof);
+    }
+
     #[test]
     fn one_function_decides_every_login() {
         let s = shared(true);
