@@ -21,7 +21,7 @@ use decnet_core::health::Condition;
 use decnet_core::EventType;
 use decnet_services::conn::LimitTrip;
 use decnet_services::service::AMPLIFICATION_CAP;
-use decnet_services::service::{PreAuth, SessionAbort};
+use decnet_services::service::{ExtraSlots, PreAuth, SessionAbort, SlotGate, SlotRefused};
 use decnet_services::{Conn, ConnCtx, DeckyRuntime, Emitter, Instance};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::OwnedSemaphorePermit;
@@ -140,6 +140,7 @@ impl Endpoint {
             emitter: self.emitter.clone(),
             abort: SessionAbort::default(),
             pre_auth: PreAuth::default(),
+            slots: ExtraSlots::default(),
         }
     }
 
@@ -215,10 +216,53 @@ pub struct Listener {
     pub budget: Arc<ConnectionBudget>,
 }
 
+/// The limits a session's extra connections (FTP data channels) take slots of:
+/// the same descriptor budget, per-source cap and decky shares as an accepted one.
+#[derive(Debug)]
+struct Gate {
+    sources: Arc<SourceLimiter>,
+    budget: Arc<ConnectionBudget>,
+    decky_slots: Arc<DeckySlots>,
+    service: &'static str,
+}
+
+impl SlotGate for Gate {
+    fn admit(
+        &self,
+        peer: IpAddr,
+        abort: &SessionAbort,
+    ) -> Result<Box<dyn Send + Sync>, SlotRefused> {
+        let refused = |h: Hit| SlotRefused {
+            limit: h.limit,
+            max: h.max,
+        };
+        let fd = self.budget.take().map_err(refused)?;
+        let source = self.sources.try_acquire(peer).ok_or(SlotRefused {
+            limit: MAX_PER_SOURCE,
+            max: u64::from(self.sources.max),
+        })?;
+        let decky = self
+            .decky_slots
+            .admit(peer, self.service, abort)
+            .map_err(refused)?;
+        Ok(Box::new(Held {
+            decky,
+            _source: source,
+            _fd: fd,
+        }))
+    }
+}
+
 impl Listener {
     /// Accepts until `cancel`, spawning each connection on `tracker`.
     pub async fn run(self, cancel: CancellationToken, tracker: TaskTracker) {
         let ep = &self.endpoint;
+        let gate: Arc<dyn SlotGate> = Arc::new(Gate {
+            sources: self.sources.clone(),
+            budget: self.budget.clone(),
+            decky_slots: ep.decky_slots.clone(),
+            service: ep.service,
+        });
         let local = match self.listener.local_addr() {
             Ok(a) => a,
             Err(e) => {
@@ -266,7 +310,8 @@ impl Listener {
                 ep.refusal(peer, local, hit).await;
                 continue;
             };
-            let ctx = ep.ctx(peer, local);
+            let mut ctx = ep.ctx(peer, local);
+            ctx.slots = ExtraSlots::new(gate.clone());
             // Last, because admission may evict another connection of the decky.
             let decky_slot = match ep.decky_slots.admit(peer.ip(), ep.service, &ctx.abort) {
                 Ok(slot) => slot,
@@ -767,6 +812,37 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sessions_extra_connections_take_the_slots_an_accepted_one_would() {
+        let limits = decnet_core::config::model::Limits {
+            max_decky_connections_per_source: 2,
+            ..decnet_core::config::model::Limits::DEFAULT
+        };
+        let gate = Gate {
+            sources: SourceLimiter::new(3),
+            budget: ConnectionBudget::new(100),
+            decky_slots: DeckySlots::new(&limits),
+            service: "ftp",
+        };
+        let ip: IpAddr = "203.0.113.5".parse().unwrap();
+        let abort = SessionAbort::default();
+        let a = gate.admit(ip, &abort).unwrap();
+        let _b = gate.admit(ip, &abort).unwrap();
+        let Err(refused) = gate.admit(ip, &abort) else {
+            panic!("a third connection of the source was admitted")
+        };
+        assert_eq!(
+            (refused.limit, refused.max),
+            (crate::limits::MAX_DECKY_PER_SOURCE, 2)
+        );
+        assert_eq!(gate.sources.held(ip), 2, "a refusal keeps no slot");
+        assert_eq!(gate.decky_slots.held(), 2);
+        drop(a);
+        assert_eq!(gate.sources.held(ip), 1);
+        assert_eq!(gate.decky_slots.held(), 1);
+        assert!(gate.admit(ip, &abort).is_ok());
+    }
 
     #[test]
     fn source_slots_are_counted_and_released() {

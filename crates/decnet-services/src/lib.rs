@@ -4,6 +4,7 @@
 //! - [`conn`]: the supervised connection (idle deadline, byte caps) every service reads from
 //! - [`kit`]: what line, TLS and persona-driven protocols share (capped lines, rewind/peek, TLS, persona keys)
 //! - [`registry`]: the services this build implements
+//! - [`ftp`]: the vsftpd look-alike (persona filesystem, passive and active data channels, uploads kept)
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
 //! - [`pop3`]: Dovecot's POP3 over the same mailboxes, with its `pop3s` listener; APOP captured
@@ -16,6 +17,7 @@
 //! Services only parse and answer; the engine binds sockets and enforces limits.
 
 pub mod conn;
+pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod kit;

@@ -33,6 +33,7 @@ impl Registry {
             Box::new(crate::smtp::Smtp),
             Box::new(crate::imap::Imap),
             Box::new(crate::pop3::Pop3),
+            Box::new(crate::ftp::Ftp),
         ])
     }
 

@@ -243,6 +243,67 @@ impl PreAuth {
     }
 }
 
+/// Why a session's extra connection (an FTP data channel) got no slot: the
+/// `limit` and `max` of its `limit_exceeded` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotRefused {
+    /// Name of the limit that was full (`max_connections_per_source`, …).
+    pub limit: &'static str,
+    /// Its configured value.
+    pub max: u64,
+}
+
+/// The supervisor's limits, for connections a session opens besides its own.
+pub trait SlotGate: Send + Sync + std::fmt::Debug {
+    /// Takes the slots one more connection from `peer` needs, held until the
+    /// returned guard drops; `abort` ends the session should the slot be evicted.
+    fn admit(
+        &self,
+        peer: std::net::IpAddr,
+        abort: &SessionAbort,
+    ) -> Result<Box<dyn Send + Sync>, SlotRefused>;
+}
+
+/// A session's handle on the supervisor's limits for its extra connections
+/// (FTP data channels count against the per-decky and per-source caps too).
+/// The default has no gate and admits everything: for tests and tools that run
+/// a service without the engine.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraSlots(Option<Arc<dyn SlotGate>>);
+
+/// Slots held by one extra connection; released on drop.
+#[must_use = "the slot is released as soon as the guard drops"]
+pub struct SlotGuard {
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl std::fmt::Debug for SlotGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlotGuard")
+    }
+}
+
+impl ExtraSlots {
+    /// Extra connections go through `gate`.
+    pub fn new(gate: Arc<dyn SlotGate>) -> ExtraSlots {
+        ExtraSlots(Some(gate))
+    }
+
+    /// Slots for one more connection from `peer` of the session `abort` ends.
+    pub fn admit(
+        &self,
+        peer: std::net::IpAddr,
+        abort: &SessionAbort,
+    ) -> Result<SlotGuard, SlotRefused> {
+        match &self.0 {
+            Some(gate) => gate
+                .admit(peer, abort)
+                .map(|g| SlotGuard { _held: Some(g) }),
+            None => Ok(SlotGuard { _held: None }),
+        }
+    }
+}
+
 /// `disconnect` reason of a session ended because the journal could not record its events.
 pub const REASON_NOT_RECORDED: &str = "not_recorded";
 
@@ -270,6 +331,8 @@ pub struct ConnCtx {
     pub abort: SessionAbort,
     /// Set by the service once the peer authenticated; lifts the pre-auth deadline.
     pub pre_auth: PreAuth,
+    /// Slots for the session's extra connections (FTP data channels).
+    pub slots: ExtraSlots,
 }
 
 impl ConnCtx {
@@ -468,6 +531,7 @@ mod conn_ctx_tests {
             emitter: Emitter::new(tx),
             abort: Default::default(),
             pre_auth: Default::default(),
+            slots: Default::default(),
         };
         (ctx, rx)
     }

@@ -272,6 +272,7 @@ async fn serve_one(
             emitter,
             abort: Default::default(),
             pre_auth: Default::default(),
+            slots: Default::default(),
         };
         let conn = Conn::new(Box::new(stream), peer, local, &d.limits);
         let trip = conn.trip_flag();

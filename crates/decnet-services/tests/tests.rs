@@ -10,6 +10,7 @@
 )]
 
 mod deadlines;
+mod ftp;
 mod harness;
 mod http;
 mod http_realism;

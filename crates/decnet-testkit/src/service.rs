@@ -165,6 +165,7 @@ pub async fn serve(decky: Arc<DeckyRuntime>, slug: &str) -> Served {
                 emitter: emitter.clone(),
                 abort: Default::default(),
                 pre_auth: Default::default(),
+                slots: Default::default(),
             };
             let conn = Conn::new(Box::new(stream), peer, addr, &d2.limits);
             let inst = instance.clone();

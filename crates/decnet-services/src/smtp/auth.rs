@@ -242,7 +242,11 @@ mod tests {
         let p = world.people.first().unwrap();
         let plain_of = |u: &str, pw: &str| plain(format!("\0{u}\0{pw}").as_bytes()).unwrap();
         assert!(accepts(&plain_of(&p.email, &p.password), &world, "mx"));
-        assert!(!accepts(&plain_of(&p.email, &p.password), &world, "elsewhere"));
+        assert!(!accepts(
+            &plain_of(&p.email, &p.password),
+            &world,
+            "elsewhere"
+        ));
         assert!(!accepts(&plain_of(&p.email, "wrong"), &world, "mx"));
         assert!(!accepts(&plain_of("root", "root"), &world, "mx"));
         let challenge = "<1234.5678@mx1>".to_owned();
@@ -255,7 +259,10 @@ mod tests {
         assert!(!accepts(&cram_of("wrong"), &world, "mx"));
         // RFC 2195's example: tim / tanstaaftanstaaf.
         assert_eq!(
-            cram_md5(b"tanstaaftanstaaf", b"<1896.697170952@postoffice.reston.mci.net>"),
+            cram_md5(
+                b"tanstaaftanstaaf",
+                b"<1896.697170952@postoffice.reston.mci.net>"
+            ),
             "b913a602c7eda7a495b4e6e7334d3890"
         );
     }
