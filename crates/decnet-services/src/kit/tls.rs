@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
+use decnet_core::fields::names;
 use decnet_core::Fields;
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
@@ -577,9 +578,9 @@ impl ClientFacts {
             ("tls_version", &self.version),
             ("tls_cipher", &self.cipher),
             ("tls_alpn", &self.alpn),
-            ("tls_ja4", &self.ja4),
-            ("tls_ja3", &self.ja3),
-            ("tls_ja3_hash", &self.ja3_hash),
+            (names::TLS_JA4, &self.ja4),
+            (names::TLS_JA3, &self.ja3),
+            (names::TLS_JA3_HASH, &self.ja3_hash),
         ]
     }
 }

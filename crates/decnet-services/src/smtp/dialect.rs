@@ -106,11 +106,22 @@ pub struct Dialect {
     pub hostname: String,
     /// Text after `220 ` in the greeting.
     pub banner: String,
-    /// `SIZE` advertised (message_size_limit).
+    /// The message size limit (message_size_limit).
     pub max_message: u64,
+    /// Whether `SIZE` shows the limit (Sendmail without `MaxMessageSize` says plain `SIZE`).
+    pub size_shown: bool,
 }
 
 impl Dialect {
+    /// The MTA's own default size limit: Postfix's 10240000, Debian exim4's 50 MiB;
+    /// Sendmail has none (it is then capped at Postfix's).
+    pub fn default_max_message(mta: Mta) -> u64 {
+        match mta {
+            Mta::Postfix | Mta::Sendmail => 10_240_000,
+            Mta::Exim => 52_428_800,
+        }
+    }
+
     /// The default greeting text of `mta` on `distro` for `hostname`.
     pub fn default_banner(mta: Mta, distro: &Distro, hostname: &str) -> String {
         match mta {
@@ -153,13 +164,17 @@ impl Dialect {
 
     /// The reply to EHLO: the capability list, in the MTA's order.
     pub fn ehlo(&self, client: &str, peer_ip: &str, tls: bool, authed: bool) -> String {
-        let size = self.max_message;
+        let size = if self.size_shown {
+            format!("SIZE {}", self.max_message)
+        } else {
+            "SIZE".to_owned()
+        };
         let mut caps: Vec<String> = Vec::new();
         let auth = (!authed).then_some("AUTH PLAIN LOGIN CRAM-MD5");
         match self.mta {
             Mta::Postfix => {
                 caps.push(self.hostname.clone());
-                caps.extend(["PIPELINING".into(), format!("SIZE {size}"), "VRFY".into()]);
+                caps.extend(["PIPELINING".into(), size, "VRFY".into()]);
                 caps.push("ETRN".into());
                 if !tls {
                     caps.push("STARTTLS".into());
@@ -178,7 +193,7 @@ impl Dialect {
             }
             Mta::Exim => {
                 caps.push(format!("{} Hello {client} [{peer_ip}]", self.hostname));
-                caps.extend([format!("SIZE {size}"), "8BITMIME".into()]);
+                caps.extend([size, "8BITMIME".into()]);
                 caps.extend(["PIPELINING".into(), "CHUNKING".into()]);
                 caps.extend(auth.map(str::to_owned));
                 if !tls {
@@ -201,7 +216,7 @@ impl Dialect {
                     ]
                     .map(str::to_owned),
                 );
-                caps.extend([format!("SIZE {size}"), "DSN".into(), "ETRN".into()]);
+                caps.extend([size, "DSN".into(), "ETRN".into()]);
                 caps.extend(auth.map(|_| "AUTH DIGEST-MD5 CRAM-MD5 PLAIN LOGIN".to_owned()));
                 if !tls {
                     caps.push("STARTTLS".into());
@@ -318,7 +333,12 @@ impl Dialect {
                 Reply::Expn => "502 5.5.2 Error: command not recognized".into(),
                 Reply::Etrn => "458 Unable to queue messages".into(),
                 Reply::Help => "502 5.5.2 Error: command not recognized".into(),
-                Reply::Syntax => format!("501 Syntax: {verb} hostname"),
+                Reply::Syntax => match verb {
+                    "VRFY" => "501 5.5.4 Syntax: VRFY address".into(),
+                    "AUTH" => "501 5.5.4 Syntax: AUTH mechanism".into(),
+                    "ETRN" => "500 Syntax: ETRN domain".into(),
+                    _ => format!("501 Syntax: {verb} hostname"),
+                },
                 Reply::BdatSyntax => "501 5.5.4 Syntax: BDAT count [LAST]".into(),
                 Reply::TooManyErrors => format!("421 4.7.0 {h} Error: too many errors"),
             },
@@ -416,6 +436,7 @@ mod tests {
             hostname: "mx1".into(),
             banner: Dialect::default_banner(Mta::Postfix, distro("debian").unwrap(), "mx1"),
             max_message: 10_240_000,
+            size_shown: true,
         }
     }
 

@@ -43,8 +43,6 @@ use crate::kit::persona::PersonaKeys;
 use crate::kit::tls::{self, AcceptorBuilder, ClientFacts, TlsAcceptor};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 
-/// Postfix's `message_size_limit`.
-pub const DEFAULT_MAX_MESSAGE: u64 = 10_240_000;
 /// Time for a TLS handshake (Postfix's `smtpd_starttls_timeout` is 300 s; scanners
 /// are not worth that long).
 const TLS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,7 +68,7 @@ static KEYS: [PersonaKey; 4] = [
     PersonaKey {
         name: "max_message_bytes",
         kind: KeyKind::Int,
-        doc: "Largest message accepted and advertised in `SIZE` (default 10240000, Postfix's message_size_limit); bigger ones are kept up to the cap, flagged truncated, and refused",
+        doc: "Largest message accepted and advertised in `SIZE` (default: the MTA's, 10240000 for Postfix's message_size_limit, 52428800 for Exim); bigger ones are kept up to the cap, flagged truncated, and refused",
     },
 ];
 
@@ -111,9 +109,8 @@ impl Service for Smtp {
             Some(b) => b.to_owned(),
             None => Dialect::default_banner(mta, decky.config.distro, &hostname),
         };
-        let max_message = keys
-            .int_in("max_message_bytes", 1..=u64::MAX)?
-            .unwrap_or(DEFAULT_MAX_MESSAGE);
+        let max_set = keys.int_in("max_message_bytes", 1..=u64::MAX)?;
+        let max_message = max_set.unwrap_or(Dialect::default_max_message(mta));
         let open_relay = keys.bool("open_relay")?.unwrap_or(false);
         let acceptor = AcceptorBuilder::new("smtp", hostname.clone())
             .alpn(&[b"smtp"])
@@ -135,6 +132,7 @@ impl Service for Smtp {
                 hostname,
                 banner,
                 max_message,
+                size_shown: max_set.is_some() || mta != Mta::Sendmail,
             },
             open_relay,
             acceptor,
@@ -191,7 +189,8 @@ impl Instance for SmtpInstance {
         let mut w = Wire::new(conn, Bytes::new());
         s.write(&mut w, &self.dialect.greeting()).await?;
         if let End::StartTls = s.run(&mut w).await? {
-            let (stream, _) = w.into_parts();
+            // Anything pipelined after STARTTLS is dropped (see `apply`).
+            let (stream, _plaintext) = w.into_parts();
             let tls = s.handshake(stream).await?;
             // RFC 3207: the client starts over with EHLO.
             s.helo = None;
@@ -455,13 +454,13 @@ impl<'a> Session<'a> {
             Command::StartTls => {
                 if self.tls.is_some() {
                     self.reply(w, Reply::TlsNotAvailable, "STARTTLS").await?;
-                } else if w.buffered() > 0 {
-                    // Commands pipelined after STARTTLS came in plaintext: running
-                    // them after the handshake is CVE-2011-0411.
-                    let _ = self.ctx.protocol_error("pipelining_after_starttls").await;
-                    self.reply(w, Reply::TlsNotAvailable, "STARTTLS").await?;
-                    return Ok(Some(End::Closed));
                 } else {
+                    if w.buffered() > 0 {
+                        // Commands pipelined after STARTTLS came in plaintext: running
+                        // them after the handshake is CVE-2011-0411. Postfix discards
+                        // them and goes on with the handshake; so does the caller.
+                        let _ = self.ctx.protocol_error("pipelining_after_starttls").await;
+                    }
                     self.reply(w, Reply::ReadyTls, "STARTTLS").await?;
                     return Ok(Some(End::StartTls));
                 }
