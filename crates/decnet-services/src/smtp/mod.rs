@@ -259,17 +259,27 @@ impl<'a> Session<'a> {
         &mut self,
         stream: S,
     ) -> Result<tls::TlsStream<S>, ServiceError> {
-        match tls::accept(&self.inst.acceptor, stream, TLS_TIMEOUT).await {
-            Ok(stream) => {
+        match tls::accept_fingerprinted(&self.inst.acceptor, stream, TLS_TIMEOUT).await {
+            (Ok(stream), _) => {
                 self.tls = Some(ClientFacts::of(&stream));
                 Ok(stream)
             }
-            Err(e) => {
+            (Err(e), fingerprint) => {
                 let mut ev = self.ctx.event(EventType::ProtocolError);
                 ev.fields
                     .insert("reason".into(), "tls_handshake_failed".into());
                 ev.fields.insert("detail".into(), e.to_string().into());
                 ev.fields.insert("tls_error".into(), e.reason().into());
+                // A scanner whose handshake failed is still known by its hello.
+                if let Some(fp) = fingerprint {
+                    let facts = ClientFacts {
+                        ja4: Some(fp.ja4),
+                        ja3: Some(fp.ja3),
+                        ja3_hash: Some(fp.ja3_hash),
+                        ..ClientFacts::default()
+                    };
+                    facts.write_fields(&mut ev.fields);
+                }
                 self.ctx.emit(ev).await;
                 Err(ServiceError::Protocol(format!("TLS handshake: {e}")))
             }
