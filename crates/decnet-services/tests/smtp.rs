@@ -387,3 +387,38 @@ async fn a_raw_client_gets_postfix_replies_pipelining_data_and_bdat() {
     let e = s.wait_type(EventType::ProtocolError).await.unwrap();
     assert_eq!(field(&e, "reason"), "pipelining_after_starttls");
 }
+
+#[tokio::test]
+async fn exim_and_sendmail_personas_speak_their_own_dialect() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve("mxa", "smtp", dir.path(), &[("smtp_mta", "exim")]).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // The test decky is Ubuntu 22.04, which ships Exim 4.95.
+    let greeting = read_until(&mut c, "\r\n").await;
+    assert!(
+        greeting.starts_with("220 mxa-host ESMTP Exim 4.95 "),
+        "{greeting}"
+    );
+    c.write_all(b"EHLO me\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@far.example>\r\n")
+        .await
+        .unwrap();
+    let got = read_until(&mut c, "550 relay not permitted\r\n").await;
+    assert!(got.contains("250-SIZE 52428800\r\n"), "{got}");
+    assert!(got.contains("250 HELP\r\n250 OK\r\n550 relay"), "{got}");
+
+    let s = serve("mxb", "smtp", dir.path(), &[("smtp_mta", "sendmail")]).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let greeting = read_until(&mut c, "\r\n").await;
+    assert!(
+        greeting.starts_with("220 mxb-host ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; "),
+        "{greeting}"
+    );
+    c.write_all(b"EHLO me\r\nXYZZY\r\n").await.unwrap();
+    let got = read_until(&mut c, "Command unrecognized").await;
+    assert!(got.contains("250-SIZE\r\n"), "{got}");
+    assert!(
+        got.contains("500 5.5.1 Command unrecognized: \"XYZZY\""),
+        "{got}"
+    );
+}
