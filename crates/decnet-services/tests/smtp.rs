@@ -347,11 +347,18 @@ async fn a_raw_client_gets_postfix_replies_pipelining_data_and_bdat() {
         read_until(&mut c, "\r\n").await,
         "220 mx9-host ESMTP Postfix (Ubuntu)\r\n"
     );
+    // Replies as Debian 12's Postfix 3.7 gave them on loopback: MAIL before HELO is
+    // taken (smtpd_helo_required=no), EHLO ends the transaction.
     c.write_all(b"MAIL FROM:<a@b>\r\nFOO\r\nEHLO me\r\nRCPT TO:<x@mx9-host>\r\n")
         .await
         .unwrap();
     let got = read_until(&mut c, "503 5.5.1 Error: need MAIL command\r\n").await;
-    assert!(got.starts_with("503 5.5.1 Error: send HELO/EHLO first\r\n502 5.5.2 Error: command not recognized\r\n250-mx9-host\r\n"), "{got}");
+    assert!(
+        got.starts_with(
+            "250 2.1.0 Ok\r\n500 5.5.2 Error: command not recognized\r\n250-mx9-host\r\n"
+        ),
+        "{got}"
+    );
     // PIPELINING: a whole transaction in one write, the body dot-stuffed.
     c.write_all(b"MAIL FROM:<a@b>\r\nRCPT TO:<x@mx9-host>\r\nDATA\r\n")
         .await

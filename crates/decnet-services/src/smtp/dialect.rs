@@ -145,6 +145,16 @@ impl Dialect {
         }
     }
 
+    /// Whether MAIL needs HELO/EHLO first (Postfix's `smtpd_helo_required` is off).
+    pub fn helo_required(&self) -> bool {
+        self.mta != Mta::Postfix
+    }
+
+    /// Whether a BDAT syntax error ends the session (Postfix answers 521 and hangs up).
+    pub fn bdat_error_is_fatal(&self) -> bool {
+        self.mta == Mta::Postfix
+    }
+
     /// The greeting line.
     pub fn greeting(&self) -> String {
         format!("220 {}\r\n", self.banner)
@@ -302,7 +312,7 @@ impl Dialect {
         let h = &self.hostname;
         let s: String = match (self.mta, r) {
             (Mta::Postfix, r) => match r {
-                Reply::Unknown => "502 5.5.2 Error: command not recognized".into(),
+                Reply::Unknown => "500 5.5.2 Error: command not recognized".into(),
                 Reply::Empty => "500 5.5.2 Error: bad syntax".into(),
                 Reply::TooLong => "500 5.5.0 Error: line too long".into(),
                 Reply::NeedHelo => "503 5.5.1 Error: send HELO/EHLO first".into(),
@@ -330,16 +340,16 @@ impl Dialect {
                 Reply::AuthBadBase64 => "501 5.5.2 Invalid base64 data in initial response".into(),
                 Reply::AuthAgain => "503 5.5.1 Error: already authenticated".into(),
                 Reply::TooBig => "552 5.3.4 Message size exceeds fixed limit".into(),
-                Reply::Expn => "502 5.5.2 Error: command not recognized".into(),
-                Reply::Etrn => "458 Unable to queue messages".into(),
-                Reply::Help => "502 5.5.2 Error: command not recognized".into(),
+                Reply::Expn | Reply::Help => "500 5.5.2 Error: command not recognized".into(),
+                // Without fast_flush_domains (the default), `verb` is the domain.
+                Reply::Etrn => format!("459 <{verb}>: service unavailable"),
                 Reply::Syntax => match verb {
-                    "VRFY" => "501 5.5.4 Syntax: VRFY address".into(),
+                    "VRFY" => "501 5.5.4 Syntax: VRFY address [SMTPUTF8]".into(),
                     "AUTH" => "501 5.5.4 Syntax: AUTH mechanism".into(),
                     "ETRN" => "500 Syntax: ETRN domain".into(),
                     _ => format!("501 Syntax: {verb} hostname"),
                 },
-                Reply::BdatSyntax => "501 5.5.4 Syntax: BDAT count [LAST]".into(),
+                Reply::BdatSyntax => "521 5.5.4 Syntax: BDAT count [LAST]".into(),
                 Reply::TooManyErrors => format!("421 4.7.0 {h} Error: too many errors"),
             },
             (Mta::Exim, r) => match r {
@@ -453,7 +463,7 @@ mod tests {
         assert!(!d.ehlo("c", "192.0.2.1", true, false).contains("STARTTLS"));
         assert_eq!(
             d.reply(Reply::Unknown, "X"),
-            "502 5.5.2 Error: command not recognized\r\n"
+            "500 5.5.2 Error: command not recognized\r\n"
         );
         let id = d.queue_id([1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(

@@ -385,7 +385,7 @@ impl<'a> Session<'a> {
                 self.reply(w, Reply::Syntax, verb).await?;
             }
             Command::Mail(from) => {
-                if self.helo.is_none() {
+                if self.helo.is_none() && d.helo_required() {
                     self.reply(w, Reply::NeedHelo, "MAIL").await?;
                 } else if self.from.is_some() {
                     self.reply(w, Reply::NestedMail, "MAIL").await?;
@@ -414,9 +414,7 @@ impl<'a> Session<'a> {
                 self.reply(w, r, verb_name(v)).await?;
             }
             Command::Data => {
-                if self.from.is_none() {
-                    self.reply(w, Reply::NeedMail, "DATA").await?;
-                } else if self.rcpts.is_empty() {
+                if self.rcpts.is_empty() {
                     self.reply(w, Reply::NeedRcpt, "DATA").await?;
                 } else {
                     self.reply(w, Reply::StartData, "DATA").await?;
@@ -443,7 +441,12 @@ impl<'a> Session<'a> {
                     self.write(w, &text).await?;
                 }
             }
-            Command::BadBdat => self.reply(w, Reply::BdatSyntax, "BDAT").await?,
+            Command::BadBdat => {
+                self.reply(w, Reply::BdatSyntax, "BDAT").await?;
+                if d.bdat_error_is_fatal() {
+                    return Ok(Some(End::Closed));
+                }
+            }
             Command::Rset => {
                 self.reset();
                 self.reply(w, Reply::Ok, "RSET").await?;
@@ -460,7 +463,7 @@ impl<'a> Session<'a> {
             }
             Command::Expn(_) => self.reply(w, Reply::Expn, "EXPN").await?,
             Command::Help => self.reply(w, Reply::Help, "HELP").await?,
-            Command::Etrn(_) => self.reply(w, Reply::Etrn, "ETRN").await?,
+            Command::Etrn(domain) => self.reply(w, Reply::Etrn, &domain).await?,
             Command::StartTls => {
                 if self.tls.is_some() {
                     self.reply(w, Reply::TlsNotAvailable, "STARTTLS").await?;
