@@ -57,6 +57,12 @@ pub mod names {
     pub const SKIPPED: &str = "skipped";
     /// How a login was attempted (`password`, `publickey`, …).
     pub const METHOD: &str = "method";
+    /// The TLS client's JA4 fingerprint (FoxIO), on every event after a handshake.
+    pub const TLS_JA4: &str = "tls_ja4";
+    /// The TLS client's JA3 string (`771,4865-…,0-23-…,29-23-24,0`).
+    pub const TLS_JA3: &str = "tls_ja3";
+    /// MD5 (lower-case hex) of [`TLS_JA3`].
+    pub const TLS_JA3_HASH: &str = "tls_ja3_hash";
 }
 
 /// A typed set of fields for one kind of event.

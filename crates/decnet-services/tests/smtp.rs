@@ -321,3 +321,111 @@ async fn nmap_reports_postfix_smtpd() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Postfix smtpd"), "{text}");
 }
+
+/// Reads until `want` has been seen (or 10 s pass) and returns everything read.
+async fn read_until(s: &mut tokio::net::TcpStream, want: &str) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&got).contains(want) {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn a_raw_client_gets_postfix_replies_pipelining_data_and_bdat() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve("mx9", "smtp", dir.path(), &[]).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    assert_eq!(
+        read_until(&mut c, "\r\n").await,
+        "220 mx9-host ESMTP Postfix (Ubuntu)\r\n"
+    );
+    // Replies as Debian 12's Postfix 3.7 gave them on loopback: MAIL before HELO is
+    // taken (smtpd_helo_required=no), EHLO ends the transaction.
+    c.write_all(b"MAIL FROM:<a@b>\r\nFOO\r\nEHLO me\r\nRCPT TO:<x@mx9-host>\r\n")
+        .await
+        .unwrap();
+    let got = read_until(&mut c, "503 5.5.1 Error: need MAIL command\r\n").await;
+    assert!(
+        got.starts_with(
+            "250 2.1.0 Ok\r\n500 5.5.2 Error: command not recognized\r\n250-mx9-host\r\n"
+        ),
+        "{got}"
+    );
+    // PIPELINING: a whole transaction in one write, the body dot-stuffed.
+    c.write_all(b"MAIL FROM:<a@b>\r\nRCPT TO:<x@mx9-host>\r\nDATA\r\n")
+        .await
+        .unwrap();
+    let got = read_until(&mut c, "354 End data with <CR><LF>.<CR><LF>\r\n").await;
+    assert!(
+        got.starts_with("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354"),
+        "{got}"
+    );
+    c.write_all(b"Subject: dots\r\n\r\n..leading dot\r\n.\r\nNOOP\r\n")
+        .await
+        .unwrap();
+    let got = read_until(&mut c, "250 2.0.0 Ok\r\n").await;
+    assert!(got.starts_with("250 2.0.0 Ok: queued as "), "{got}");
+    let e = s.wait_type(EventType::MailReceived).await.unwrap();
+    let kept = std::fs::read(field(&e, "artifact").as_str().unwrap()).unwrap();
+    assert_eq!(kept, b"Subject: dots\r\n\r\n.leading dot\r\n");
+    // CHUNKING: two BDAT chunks make one message.
+    c.write_all(b"MAIL FROM:<a@b>\r\nRCPT TO:<x@mx9-host>\r\nBDAT 5\r\nhelloBDAT 6 LAST\r\n world")
+        .await
+        .unwrap();
+    let got = read_until(&mut c, "queued as").await;
+    assert!(got.contains("250 2.0.0 Ok: 5 bytes\r\n"), "{got}");
+    let e = s.wait_type(EventType::MailReceived).await.unwrap();
+    assert_eq!(field(&e, "size"), 11);
+    // Plaintext pipelined after STARTTLS is refused to the TLS session (CVE-2011-0411).
+    c.write_all(b"STARTTLS\r\nRCPT TO:<injected@evil>\r\n")
+        .await
+        .unwrap();
+    assert!(read_until(&mut c, "\r\n")
+        .await
+        .starts_with("220 2.0.0 Ready to start TLS"));
+    let e = s.wait_type(EventType::ProtocolError).await.unwrap();
+    assert_eq!(field(&e, "reason"), "pipelining_after_starttls");
+}
+
+#[tokio::test]
+async fn exim_and_sendmail_personas_speak_their_own_dialect() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve("mxa", "smtp", dir.path(), &[("smtp_mta", "exim")]).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // The test decky is Ubuntu 22.04, which ships Exim 4.95.
+    let greeting = read_until(&mut c, "\r\n").await;
+    assert!(
+        greeting.starts_with("220 mxa-host ESMTP Exim 4.95 "),
+        "{greeting}"
+    );
+    c.write_all(b"EHLO me\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@far.example>\r\n")
+        .await
+        .unwrap();
+    let got = read_until(&mut c, "550 relay not permitted\r\n").await;
+    assert!(got.contains("250-SIZE 52428800\r\n"), "{got}");
+    assert!(got.contains("250 HELP\r\n250 OK\r\n550 relay"), "{got}");
+
+    let s = serve("mxb", "smtp", dir.path(), &[("smtp_mta", "sendmail")]).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let greeting = read_until(&mut c, "\r\n").await;
+    assert!(
+        greeting.starts_with("220 mxb-host ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; "),
+        "{greeting}"
+    );
+    c.write_all(b"EHLO me\r\nXYZZY\r\n").await.unwrap();
+    let got = read_until(&mut c, "Command unrecognized").await;
+    assert!(got.contains("250-SIZE\r\n"), "{got}");
+    assert!(
+        got.contains("500 5.5.1 Command unrecognized: \"XYZZY\""),
+        "{got}"
+    );
+}

@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
+use decnet_core::fields::names;
 use decnet_core::Fields;
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
@@ -417,26 +418,45 @@ impl HandshakeError {
 /// fingerprinted; [`ClientFacts::of`] hands the fingerprint out afterwards.
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     acceptor: &TlsAcceptor,
-    mut stream: S,
+    stream: S,
     timeout: Duration,
 ) -> Result<TlsStream<S>, HandshakeError> {
+    accept_fingerprinted(acceptor, stream, timeout).await.0
+}
+
+/// [`accept`], also handing out the client's fingerprint when its ClientHello
+/// parsed, so a handshake that fails (a scanner offering nothing we accept)
+/// is still recorded with the tool's JA4.
+pub async fn accept_fingerprinted<S: AsyncRead + AsyncWrite + Unpin>(
+    acceptor: &TlsAcceptor,
+    mut stream: S,
+    timeout: Duration,
+) -> (Result<TlsStream<S>, HandshakeError>, Option<Fingerprint>) {
     let deadline = Instant::now() + timeout;
     let (hello, wire) = match tokio::time::timeout_at(deadline, read_hello(&mut stream)).await {
-        Err(_elapsed) => return Err(HandshakeError::TimedOut),
-        Ok(Err(e)) => return Err(HandshakeError::Io(e)),
+        Err(_elapsed) => return (Err(HandshakeError::TimedOut), None),
+        Ok(Err(e)) => return (Err(HandshakeError::Io(e)), None),
         Ok(Ok(read)) => read,
     };
-    let mut ssl = Ssl::new(&acceptor.ctx).map_err(|e| HandshakeError::Tls(e.to_string()))?;
-    if let (Some(hello), Some(index)) = (hello, fingerprint_index()) {
-        ssl.set_ex_data(index, Fingerprint::of(&hello));
+    let fingerprint = hello.as_ref().map(Fingerprint::of);
+    let mut ssl = match Ssl::new(&acceptor.ctx) {
+        Ok(ssl) => ssl,
+        Err(e) => return (Err(HandshakeError::Tls(e.to_string())), fingerprint),
+    };
+    if let (Some(fp), Some(index)) = (&fingerprint, fingerprint_index()) {
+        ssl.set_ex_data(index, fp.clone());
     }
     let stream = Rewind::new(wire, stream);
-    let mut tls = TlsStream::new(ssl, stream).map_err(|e| HandshakeError::Tls(e.to_string()))?;
-    match tokio::time::timeout_at(deadline, Pin::new(&mut tls).accept()).await {
+    let mut tls = match TlsStream::new(ssl, stream) {
+        Ok(tls) => tls,
+        Err(e) => return (Err(HandshakeError::Tls(e.to_string())), fingerprint),
+    };
+    let done = match tokio::time::timeout_at(deadline, Pin::new(&mut tls).accept()).await {
         Err(_elapsed) => Err(HandshakeError::TimedOut),
         Ok(Ok(())) => Ok(tls),
         Ok(Err(e)) => Err(classify(e)),
-    }
+    };
+    (done, fingerprint)
 }
 
 fn classify(e: openssl::ssl::Error) -> HandshakeError {
@@ -577,9 +597,9 @@ impl ClientFacts {
             ("tls_version", &self.version),
             ("tls_cipher", &self.cipher),
             ("tls_alpn", &self.alpn),
-            ("tls_ja4", &self.ja4),
-            ("tls_ja3", &self.ja3),
-            ("tls_ja3_hash", &self.ja3_hash),
+            (names::TLS_JA4, &self.ja4),
+            (names::TLS_JA3, &self.ja3),
+            (names::TLS_JA3_HASH, &self.ja3_hash),
         ]
     }
 }
@@ -778,6 +798,18 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.reason(), "closed", "{err}");
+
+        // A hello offering nothing we accept fails, and still names its client.
+        let mut hello = vec![
+            0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x03,
+        ];
+        hello.extend_from_slice(&[7u8; 32]);
+        hello.extend_from_slice(&[0x00, 0x00, 0x02, 0x00, 0x01, 0x01, 0x00]);
+        let (ours, mut scanner) = tokio::io::duplex(4096);
+        scanner.write_all(&hello).await.unwrap();
+        let (done, fp) = accept_fingerprinted(&acceptor, ours, Duration::from_secs(10)).await;
+        assert_eq!(done.unwrap_err().reason(), "tls_error");
+        assert!(fp.unwrap().ja4.starts_with("t12i010000_"));
     }
 
     #[test]

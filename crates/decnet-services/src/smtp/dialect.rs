@@ -106,11 +106,22 @@ pub struct Dialect {
     pub hostname: String,
     /// Text after `220 ` in the greeting.
     pub banner: String,
-    /// `SIZE` advertised (message_size_limit).
+    /// The message size limit (message_size_limit).
     pub max_message: u64,
+    /// Whether `SIZE` shows the limit (Sendmail without `MaxMessageSize` says plain `SIZE`).
+    pub size_shown: bool,
 }
 
 impl Dialect {
+    /// The MTA's own default size limit: Postfix's 10240000, Debian exim4's 50 MiB;
+    /// Sendmail has none (it is then capped at Postfix's).
+    pub fn default_max_message(mta: Mta) -> u64 {
+        match mta {
+            Mta::Postfix | Mta::Sendmail => 10_240_000,
+            Mta::Exim => 52_428_800,
+        }
+    }
+
     /// The default greeting text of `mta` on `distro` for `hostname`.
     pub fn default_banner(mta: Mta, distro: &Distro, hostname: &str) -> String {
         match mta {
@@ -134,6 +145,16 @@ impl Dialect {
         }
     }
 
+    /// Whether MAIL needs HELO/EHLO first (Postfix's `smtpd_helo_required` is off).
+    pub fn helo_required(&self) -> bool {
+        self.mta != Mta::Postfix
+    }
+
+    /// Whether a BDAT syntax error ends the session (Postfix answers 521 and hangs up).
+    pub fn bdat_error_is_fatal(&self) -> bool {
+        self.mta == Mta::Postfix
+    }
+
     /// The greeting line.
     pub fn greeting(&self) -> String {
         format!("220 {}\r\n", self.banner)
@@ -153,13 +174,17 @@ impl Dialect {
 
     /// The reply to EHLO: the capability list, in the MTA's order.
     pub fn ehlo(&self, client: &str, peer_ip: &str, tls: bool, authed: bool) -> String {
-        let size = self.max_message;
+        let size = if self.size_shown {
+            format!("SIZE {}", self.max_message)
+        } else {
+            "SIZE".to_owned()
+        };
         let mut caps: Vec<String> = Vec::new();
         let auth = (!authed).then_some("AUTH PLAIN LOGIN CRAM-MD5");
         match self.mta {
             Mta::Postfix => {
                 caps.push(self.hostname.clone());
-                caps.extend(["PIPELINING".into(), format!("SIZE {size}"), "VRFY".into()]);
+                caps.extend(["PIPELINING".into(), size, "VRFY".into()]);
                 caps.push("ETRN".into());
                 if !tls {
                     caps.push("STARTTLS".into());
@@ -178,7 +203,7 @@ impl Dialect {
             }
             Mta::Exim => {
                 caps.push(format!("{} Hello {client} [{peer_ip}]", self.hostname));
-                caps.extend([format!("SIZE {size}"), "8BITMIME".into()]);
+                caps.extend([size, "8BITMIME".into()]);
                 caps.extend(["PIPELINING".into(), "CHUNKING".into()]);
                 caps.extend(auth.map(str::to_owned));
                 if !tls {
@@ -201,7 +226,7 @@ impl Dialect {
                     ]
                     .map(str::to_owned),
                 );
-                caps.extend([format!("SIZE {size}"), "DSN".into(), "ETRN".into()]);
+                caps.extend([size, "DSN".into(), "ETRN".into()]);
                 caps.extend(auth.map(|_| "AUTH DIGEST-MD5 CRAM-MD5 PLAIN LOGIN".to_owned()));
                 if !tls {
                     caps.push("STARTTLS".into());
@@ -287,7 +312,7 @@ impl Dialect {
         let h = &self.hostname;
         let s: String = match (self.mta, r) {
             (Mta::Postfix, r) => match r {
-                Reply::Unknown => "502 5.5.2 Error: command not recognized".into(),
+                Reply::Unknown => "500 5.5.2 Error: command not recognized".into(),
                 Reply::Empty => "500 5.5.2 Error: bad syntax".into(),
                 Reply::TooLong => "500 5.5.0 Error: line too long".into(),
                 Reply::NeedHelo => "503 5.5.1 Error: send HELO/EHLO first".into(),
@@ -315,11 +340,16 @@ impl Dialect {
                 Reply::AuthBadBase64 => "501 5.5.2 Invalid base64 data in initial response".into(),
                 Reply::AuthAgain => "503 5.5.1 Error: already authenticated".into(),
                 Reply::TooBig => "552 5.3.4 Message size exceeds fixed limit".into(),
-                Reply::Expn => "502 5.5.2 Error: command not recognized".into(),
-                Reply::Etrn => "458 Unable to queue messages".into(),
-                Reply::Help => "502 5.5.2 Error: command not recognized".into(),
-                Reply::Syntax => format!("501 Syntax: {verb} hostname"),
-                Reply::BdatSyntax => "501 5.5.4 Syntax: BDAT count [LAST]".into(),
+                Reply::Expn | Reply::Help => "500 5.5.2 Error: command not recognized".into(),
+                // Without fast_flush_domains (the default), `verb` is the domain.
+                Reply::Etrn => format!("459 <{verb}>: service unavailable"),
+                Reply::Syntax => match verb {
+                    "VRFY" => "501 5.5.4 Syntax: VRFY address [SMTPUTF8]".into(),
+                    "AUTH" => "501 5.5.4 Syntax: AUTH mechanism".into(),
+                    "ETRN" => "500 Syntax: ETRN domain".into(),
+                    _ => format!("501 Syntax: {verb} hostname"),
+                },
+                Reply::BdatSyntax => "521 5.5.4 Syntax: BDAT count [LAST]".into(),
                 Reply::TooManyErrors => format!("421 4.7.0 {h} Error: too many errors"),
             },
             (Mta::Exim, r) => match r {
@@ -416,6 +446,7 @@ mod tests {
             hostname: "mx1".into(),
             banner: Dialect::default_banner(Mta::Postfix, distro("debian").unwrap(), "mx1"),
             max_message: 10_240_000,
+            size_shown: true,
         }
     }
 
@@ -432,7 +463,7 @@ mod tests {
         assert!(!d.ehlo("c", "192.0.2.1", true, false).contains("STARTTLS"));
         assert_eq!(
             d.reply(Reply::Unknown, "X"),
-            "502 5.5.2 Error: command not recognized\r\n"
+            "500 5.5.2 Error: command not recognized\r\n"
         );
         let id = d.queue_id([1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(

@@ -43,8 +43,6 @@ use crate::kit::persona::PersonaKeys;
 use crate::kit::tls::{self, AcceptorBuilder, ClientFacts, TlsAcceptor};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 
-/// Postfix's `message_size_limit`.
-pub const DEFAULT_MAX_MESSAGE: u64 = 10_240_000;
 /// Time for a TLS handshake (Postfix's `smtpd_starttls_timeout` is 300 s; scanners
 /// are not worth that long).
 const TLS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,7 +68,7 @@ static KEYS: [PersonaKey; 4] = [
     PersonaKey {
         name: "max_message_bytes",
         kind: KeyKind::Int,
-        doc: "Largest message accepted and advertised in `SIZE` (default 10240000, Postfix's message_size_limit); bigger ones are kept up to the cap, flagged truncated, and refused",
+        doc: "Largest message accepted and advertised in `SIZE` (default: the MTA's, 10240000 for Postfix's message_size_limit, 52428800 for Exim); bigger ones are kept up to the cap, flagged truncated, and refused",
     },
 ];
 
@@ -111,9 +109,8 @@ impl Service for Smtp {
             Some(b) => b.to_owned(),
             None => Dialect::default_banner(mta, decky.config.distro, &hostname),
         };
-        let max_message = keys
-            .int_in("max_message_bytes", 1..=u64::MAX)?
-            .unwrap_or(DEFAULT_MAX_MESSAGE);
+        let max_set = keys.int_in("max_message_bytes", 1..=u64::MAX)?;
+        let max_message = max_set.unwrap_or(Dialect::default_max_message(mta));
         let open_relay = keys.bool("open_relay")?.unwrap_or(false);
         let acceptor = AcceptorBuilder::new("smtp", hostname.clone())
             .alpn(&[b"smtp"])
@@ -135,6 +132,7 @@ impl Service for Smtp {
                 hostname,
                 banner,
                 max_message,
+                size_shown: max_set.is_some() || mta != Mta::Sendmail,
             },
             open_relay,
             acceptor,
@@ -191,7 +189,8 @@ impl Instance for SmtpInstance {
         let mut w = Wire::new(conn, Bytes::new());
         s.write(&mut w, &self.dialect.greeting()).await?;
         if let End::StartTls = s.run(&mut w).await? {
-            let (stream, _) = w.into_parts();
+            // Anything pipelined after STARTTLS is dropped (see `apply`).
+            let (stream, _plaintext) = w.into_parts();
             let tls = s.handshake(stream).await?;
             // RFC 3207: the client starts over with EHLO.
             s.helo = None;
@@ -260,17 +259,27 @@ impl<'a> Session<'a> {
         &mut self,
         stream: S,
     ) -> Result<tls::TlsStream<S>, ServiceError> {
-        match tls::accept(&self.inst.acceptor, stream, TLS_TIMEOUT).await {
-            Ok(stream) => {
+        match tls::accept_fingerprinted(&self.inst.acceptor, stream, TLS_TIMEOUT).await {
+            (Ok(stream), _) => {
                 self.tls = Some(ClientFacts::of(&stream));
                 Ok(stream)
             }
-            Err(e) => {
+            (Err(e), fingerprint) => {
                 let mut ev = self.ctx.event(EventType::ProtocolError);
                 ev.fields
                     .insert("reason".into(), "tls_handshake_failed".into());
                 ev.fields.insert("detail".into(), e.to_string().into());
                 ev.fields.insert("tls_error".into(), e.reason().into());
+                // A scanner whose handshake failed is still known by its hello.
+                if let Some(fp) = fingerprint {
+                    let facts = ClientFacts {
+                        ja4: Some(fp.ja4),
+                        ja3: Some(fp.ja3),
+                        ja3_hash: Some(fp.ja3_hash),
+                        ..ClientFacts::default()
+                    };
+                    facts.write_fields(&mut ev.fields);
+                }
                 self.ctx.emit(ev).await;
                 Err(ServiceError::Protocol(format!("TLS handshake: {e}")))
             }
@@ -376,7 +385,7 @@ impl<'a> Session<'a> {
                 self.reply(w, Reply::Syntax, verb).await?;
             }
             Command::Mail(from) => {
-                if self.helo.is_none() {
+                if self.helo.is_none() && d.helo_required() {
                     self.reply(w, Reply::NeedHelo, "MAIL").await?;
                 } else if self.from.is_some() {
                     self.reply(w, Reply::NestedMail, "MAIL").await?;
@@ -405,9 +414,7 @@ impl<'a> Session<'a> {
                 self.reply(w, r, verb_name(v)).await?;
             }
             Command::Data => {
-                if self.from.is_none() {
-                    self.reply(w, Reply::NeedMail, "DATA").await?;
-                } else if self.rcpts.is_empty() {
+                if self.rcpts.is_empty() {
                     self.reply(w, Reply::NeedRcpt, "DATA").await?;
                 } else {
                     self.reply(w, Reply::StartData, "DATA").await?;
@@ -434,7 +441,12 @@ impl<'a> Session<'a> {
                     self.write(w, &text).await?;
                 }
             }
-            Command::BadBdat => self.reply(w, Reply::BdatSyntax, "BDAT").await?,
+            Command::BadBdat => {
+                self.reply(w, Reply::BdatSyntax, "BDAT").await?;
+                if d.bdat_error_is_fatal() {
+                    return Ok(Some(End::Closed));
+                }
+            }
             Command::Rset => {
                 self.reset();
                 self.reply(w, Reply::Ok, "RSET").await?;
@@ -451,17 +463,17 @@ impl<'a> Session<'a> {
             }
             Command::Expn(_) => self.reply(w, Reply::Expn, "EXPN").await?,
             Command::Help => self.reply(w, Reply::Help, "HELP").await?,
-            Command::Etrn(_) => self.reply(w, Reply::Etrn, "ETRN").await?,
+            Command::Etrn(domain) => self.reply(w, Reply::Etrn, &domain).await?,
             Command::StartTls => {
                 if self.tls.is_some() {
                     self.reply(w, Reply::TlsNotAvailable, "STARTTLS").await?;
-                } else if w.buffered() > 0 {
-                    // Commands pipelined after STARTTLS came in plaintext: running
-                    // them after the handshake is CVE-2011-0411.
-                    let _ = self.ctx.protocol_error("pipelining_after_starttls").await;
-                    self.reply(w, Reply::TlsNotAvailable, "STARTTLS").await?;
-                    return Ok(Some(End::Closed));
                 } else {
+                    if w.buffered() > 0 {
+                        // Commands pipelined after STARTTLS came in plaintext: running
+                        // them after the handshake is CVE-2011-0411. Postfix discards
+                        // them and goes on with the handshake; so does the caller.
+                        let _ = self.ctx.protocol_error("pipelining_after_starttls").await;
+                    }
                     self.reply(w, Reply::ReadyTls, "STARTTLS").await?;
                     return Ok(Some(End::StartTls));
                 }
