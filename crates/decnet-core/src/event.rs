@@ -121,6 +121,10 @@ pub enum SecretKind {
     VncDes,
     /// SIP digest response.
     SipDigest,
+    /// CRAM-MD5 response (SMTP, IMAP): HMAC-MD5 of the challenge, which its event carries.
+    CramMd5,
+    /// POP3 APOP digest: MD5 of the greeting's timestamp and the password.
+    Apop,
     /// An SSH public key offered for authentication.
     SshPubkey,
     /// An SNMP community string.
@@ -135,7 +139,7 @@ pub enum SecretKind {
 
 impl SecretKind {
     /// Every variant, in declaration order.
-    pub const ALL: [SecretKind; 14] = [
+    pub const ALL: [SecretKind; 16] = [
         SecretKind::Password,
         SecretKind::NtlmsspV1,
         SecretKind::NtlmsspV2,
@@ -145,6 +149,8 @@ impl SecretKind {
         SecretKind::ScramSha256,
         SecretKind::VncDes,
         SecretKind::SipDigest,
+        SecretKind::CramMd5,
+        SecretKind::Apop,
         SecretKind::SshPubkey,
         SecretKind::SnmpCommunity,
         SecretKind::RdpCookie,
@@ -169,6 +175,8 @@ impl SecretKind {
             SecretKind::ScramSha256 => "scram_sha_256",
             SecretKind::VncDes => "vnc_des",
             SecretKind::SipDigest => "sip_digest",
+            SecretKind::CramMd5 => "cram_md5",
+            SecretKind::Apop => "apop",
             SecretKind::SshPubkey => "ssh_pubkey",
             SecretKind::SnmpCommunity => "snmp_community",
             SecretKind::RdpCookie => "rdp_cookie",

@@ -144,7 +144,7 @@ async fn apop_digests_from_poplib_are_captured_crackable_and_checked() {
     ] {
         let e = s.wait_type(t).await.unwrap();
         let (principal, secret, kind) = login_of(&e);
-        assert_eq!((principal.as_str(), kind), ("carol", SecretKind::Token));
+        assert_eq!((principal.as_str(), kind), ("carol", SecretKind::Apop));
         let ts = e.fields["apop_timestamp"].as_str().unwrap();
         assert!(ts.starts_with('<') && ts.ends_with('>') && text.contains(ts));
         // What poplib sent is MD5(timestamp + password): crackable from the event alone.

@@ -523,7 +523,7 @@ impl<'a> Session<'a> {
         let digest = digest.to_ascii_lowercase();
         // The digest is not the password: `token` is DESIGN §6's kind for a
         // secret no other kind describes; the fields carry what cracking needs.
-        let cred = Credential::new(user, digest.as_bytes(), SecretKind::Token);
+        let cred = Credential::new(user, digest.as_bytes(), SecretKind::Apop);
         let mut f = self.fields("APOP");
         f.insert("apop_timestamp".into(), timestamp.into());
         f.insert("hashcat_mode".into(), 20.into());

@@ -153,9 +153,8 @@ impl Attempt {
 
     /// The credential of the login event, and the fields cracking needs.
     ///
-    /// DESIGN §6 has no CRAM-MD5 kind; the closest is `sip_digest` (an MD5 digest
-    /// over a server nonce), so CRAM-MD5 responses carry that kind with the hex digest
-    /// as secret, the challenge in `cram_md5_challenge`, and the line hashcat's mode
+    /// A CRAM-MD5 response is a `cram_md5` credential with the hex digest as
+    /// secret, the challenge in `cram_md5_challenge`, and the line hashcat's mode
     /// 16400 cracks in `hashcat`.
     pub fn credential(&self) -> (Credential, Fields) {
         let mut f = Fields::new();
@@ -189,7 +188,7 @@ impl Attempt {
                 );
                 f.insert("hashcat".into(), hashcat.into());
                 (
-                    Credential::new(user.clone(), digest.as_bytes(), SecretKind::SipDigest),
+                    Credential::new(user.clone(), digest.as_bytes(), SecretKind::CramMd5),
                     f,
                 )
             }
