@@ -297,15 +297,10 @@ m.logout()
 "#;
 
 /// A world of two deckies: a mail server, and a server with SSH (so the
-/// helpdesk notice names it) that also serves POP3.
+/// helpdesk notice names it).
 async fn two_decky_world(dir: &Path) -> (Served, Served) {
     let mail = decky_in_world("ht-mail", &unique_ip(), dir, vec![svc("imap", &[])]);
-    let other = decky_in_world(
-        "ht-other",
-        &unique_ip(),
-        dir,
-        vec![svc("ssh", &[]), svc("pop3", &[])],
-    );
+    let other = decky_in_world("ht-other", &unique_ip(), dir, vec![svc("ssh", &[])]);
     let world = std::sync::Arc::new(decnet_core::bait::World::derive(
         b"test-installation",
         &[mail.config.clone(), other.config.clone()],
@@ -318,23 +313,14 @@ async fn two_decky_world(dir: &Path) -> (Served, Served) {
     };
     (
         serve(rebuilt(mail), "imaps").await,
-        serve(rebuilt(other), "pop3s").await,
+        serve(rebuilt(other), "ssh").await,
     )
 }
 
-const POPLIB_LOGIN: &str = r#"
-import poplib, ssl, sys
-host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-p = poplib.POP3_SSL(host, port, context=ssl._create_unverified_context())
-p.user(user)
-print(p.pass_(pw).decode())
-p.quit()
-"#;
-
 #[tokio::test]
-async fn a_credential_read_over_imap_fires_its_honeytoken_on_another_decky() {
-    if !have("python3") {
-        eprintln!("skipping: python3 is not installed");
+async fn a_credential_read_over_imap_opens_ssh_on_another_decky_and_names_the_mail() {
+    if !have("python3") || !have("sshpass") || !have("ssh") {
+        eprintln!("skipping: needs python3, sshpass and the OpenSSH client");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -360,11 +346,27 @@ async fn a_credential_read_over_imap_fires_its_honeytoken_on_another_decky() {
     };
     let (helpdesk, secret) = (field("username:"), field("password:"));
 
-    let (ip, port) = (other.addr.ip().to_string(), other.addr.port().to_string());
-    let out = python(POPLIB_LOGIN, &[&ip, &port, &helpdesk, &secret]).await;
+    // The real OpenSSH client, with the password the mail gave.
+    let mut ssh = Command::new("sshpass");
+    ssh.args(["-p", &secret, "ssh", "-p", &other.addr.port().to_string()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+        ])
+        .arg(format!("{helpdesk}@{}", other.addr.ip()))
+        .arg("id");
+    let out = output(ssh).await;
     assert!(
         out.status.success(),
-        "poplib: {}",
+        "ssh: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let ok = other.wait_type(EventType::LoginSuccess).await.unwrap();

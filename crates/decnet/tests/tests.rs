@@ -17,6 +17,7 @@ mod diskfull;
 mod forward;
 mod ingest_kill;
 mod kill;
+mod nmap_services;
 mod privacy;
 mod shutdown;
 mod status;

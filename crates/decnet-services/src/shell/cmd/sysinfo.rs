@@ -1212,9 +1212,21 @@ fn listeners(st: &State) -> Vec<(&'static str, String, &'static str)> {
             "mysql" => ("tcp", 3306, "mariadbd"),
             "postgres" => ("tcp", 5432, "postgres"),
             "redis" => ("tcp", 6379, "redis-server"),
-            "smtp" => ("tcp", 25, "master"),
-            "imap" => ("tcp", 143, "dovecot"),
-            "pop3" => ("tcp", 110, "dovecot"),
+            // Mail daemons listen on their TLS and submission ports too.
+            "smtp" => {
+                for port in [587, 465] {
+                    v.push(("tcp", format!("{ip}:{port}"), "master"));
+                }
+                ("tcp", 25, "master")
+            }
+            "imap" => {
+                v.push(("tcp", format!("{ip}:993"), "dovecot"));
+                ("tcp", 143, "dovecot")
+            }
+            "pop3" => {
+                v.push(("tcp", format!("{ip}:995"), "dovecot"));
+                ("tcp", 110, "dovecot")
+            }
             "ftp" => ("tcp", 21, "vsftpd"),
             "telnet" => ("tcp", 23, "inetd"),
             "snmp" => ("udp", 161, "snmpd"),

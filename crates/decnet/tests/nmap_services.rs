@@ -1,0 +1,57 @@
+//! What `nmap -sV` makes of one decky running every remote-access, file and
+//! mail service: the products the personas claim, by nmap's own probes.
+
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+fn nmap_names_vsftpd_postfix_dovecot_linux_telnetd_and_vnc() {
+    if !have("nmap") {
+        eprintln!("skipped: needs nmap");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let cfg = dir.path().join("fleet.ini");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[general]\ndriver = loopback\n\n[mail]\nip = {ip}\nhostname = mx1\ndistro = debian\nservices = telnet, ftp, smtp, imap, pop3, vnc\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let offset: u16 = 25000;
+    let (run, _) = up(&cfg, &data, offset, &[]);
+    let ports: Vec<String> = [23u16, 21, 25, 143, 110, 5900]
+        .iter()
+        .map(|p| (p + offset).to_string())
+        .collect();
+    let out = Command::new("nmap")
+        .args(["-sV", "-n", "-Pn", "--version-intensity", "7", "-p"])
+        .arg(ports.join(","))
+        .arg(ip.to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |port: u16| -> String {
+        let p = format!("{}/tcp", port + offset);
+        text.lines()
+            .find(|l| l.starts_with(&p))
+            .unwrap_or_else(|| panic!("no line for {p} in:\n{text}"))
+            .to_owned()
+    };
+    for (port, product) in [
+        (21u16, "vsftpd"),
+        (25, "Postfix smtpd"),
+        (143, "Dovecot imapd"),
+        (110, "Dovecot pop3d"),
+        (23, "Linux telnetd"),
+        (5900, "VNC"),
+    ] {
+        let l = line(port);
+        assert!(l.contains(product), "port {port}: {l}\n{text}");
+    }
+    assert!(run.terminate().success());
+}
