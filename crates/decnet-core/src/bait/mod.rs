@@ -401,6 +401,31 @@ impl World {
             .collect()
     }
 
+    /// Login names with an account on a decky: its people, and the service
+    /// accounts (`helpdesk`, `deploy`) of the honeytokens valid there, so a
+    /// planted login finds its own line in `/etc/passwd` and its home.
+    pub fn logins_on(&self, decky: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .people_on(decky)
+            .into_iter()
+            .map(|p| p.username.clone())
+            .collect();
+        for t in &self.tokens {
+            let plain_login = !t.principal.is_empty()
+                && t.principal.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if plain_login
+                && t.valid_on.iter().any(|d| d == decky)
+                && self.person(&t.principal).is_none()
+                && !out.contains(&t.principal)
+            {
+                out.push(t.principal.clone());
+            }
+        }
+        out
+    }
+
     /// The honeytoken a credential is, wherever it is presented.
     pub fn honeytoken(&self, principal: &str, secret: &[u8]) -> Option<&Honeytoken> {
         let principal = principal.trim();

@@ -163,6 +163,10 @@ fn a_person_logs_in_with_their_own_password_only_where_they_have_an_account() {
         }
         assert!(p.accounts.contains(&"mail".to_owned()));
     }
+    // The deploy account planted for files has a login there, not elsewhere.
+    assert!(w.logins_on("files").contains(&"deploy".to_owned()));
+    assert!(!w.logins_on("db").contains(&"deploy".to_owned()));
+    assert!(w.logins_on("files").iter().all(|l| !l.contains('@')));
     let (who, from) = w.last_login("files").unwrap();
     assert!(who.it && who.accounts.contains(&"files".to_owned()));
     assert_ne!(from.decky, "files");

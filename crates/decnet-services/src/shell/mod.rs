@@ -148,9 +148,9 @@ impl Persona {
             prefix: decky.prefix,
             users: {
                 let mut users = users;
-                for p in decky.bait.people_on(&decky.config.name) {
-                    if !users.contains(&p.username) {
-                        users.push(p.username.clone());
+                for login in decky.bait.logins_on(&decky.config.name) {
+                    if !users.contains(&login) {
+                        users.push(login);
                     }
                 }
                 users
