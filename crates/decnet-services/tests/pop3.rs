@@ -2,50 +2,19 @@
 //! world's mailboxes; APOP digests checked against their passwords.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
 use decnet_core::event::SecretKind;
-use decnet_core::{Event, EventType};
+use decnet_core::EventType;
 use decnet_services::pop3::apop_digest;
 use tokio::process::Command;
 
-use crate::harness::{decky_in_world, have, serve, svc, unique_ip, Served};
+use crate::harness::{
+    decky_in_world, have, login_of, output, person, python, serve, svc, unique_ip, Served,
+};
 
 async fn start(dir: &Path, name: &str, slug: &str, persona: &[(&str, &str)]) -> Served {
     let d = decky_in_world(name, &unique_ip(), dir, vec![svc("pop3", persona)]);
     serve(d, slug).await
-}
-
-fn person(s: &Served) -> (String, String) {
-    let p = s.decky.bait.people_on(&s.decky.config.name)[0];
-    (p.username.clone(), p.password.clone())
-}
-
-async fn output(mut c: Command) -> std::process::Output {
-    c.stdin(Stdio::null()).kill_on_drop(true);
-    tokio::time::timeout(Duration::from_secs(60), c.output())
-        .await
-        .expect("client finished in time")
-        .expect("client runs")
-}
-
-async fn python(script: &str, args: &[&str]) -> std::process::Output {
-    let mut c = Command::new("python3");
-    c.arg("-c").arg(script).args(args);
-    output(c).await
-}
-
-fn login_of(e: &Event) -> (String, Vec<u8>, SecretKind) {
-    let c = e
-        .credential
-        .as_ref()
-        .expect("a login event carries its credential");
-    (
-        c.principal.clone(),
-        c.secret_bytes().unwrap(),
-        c.secret_kind,
-    )
 }
 
 const POPLIB_TLS_RETR: &str = r#"

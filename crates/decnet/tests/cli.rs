@@ -371,11 +371,16 @@ fn the_openapi_document_in_docs_is_what_the_binary_serves() {
     );
 }
 
-#[test]
-fn the_readme_example_config_resolves() {
+/// The deckies `up --dry-run` plans for the first ```ini block after `heading` in the README.
+fn readme_plan(heading: &str) -> (Vec<String>, serde_json::Value, tempfile::TempDir) {
     let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
     let text = std::fs::read_to_string(readme).unwrap();
-    let start = text.find("```ini\n").expect("README has an ini example") + "```ini\n".len();
+    let section = text.find(heading).expect("README has the section");
+    let start = section
+        + text[section..]
+            .find("```ini\n")
+            .expect("an ini example in the section")
+        + "```ini\n".len();
     let len = text[start..].find("```").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("example.ini");
@@ -393,16 +398,36 @@ fn the_readme_example_config_resolves() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = plan["deckies"]
+    let names = plan["deckies"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d["name"].as_str().unwrap())
+        .map(|d| d["name"].as_str().unwrap().to_owned())
         .collect();
+    (names, plan, dir)
+}
+
+#[test]
+fn the_readme_example_config_resolves() {
+    let (names, plan, dir) = readme_plan("## Config file");
     assert_eq!(names, ["gateway", "web-01", "web-02", "web-03"]);
     assert_eq!(plan["deckies"][0]["ip"], "127.42.0.1");
     // Nothing was bound and no API started: the data dir holds no database.
     assert!(!dir.path().join("decnet.db").exists());
+
+    // The tour's mail and file servers deploy with the services their archetypes name.
+    let (names, plan, _) = readme_plan("### Follow an intruder");
+    assert_eq!(names, ["mail", "files"]);
+    let services = |i: usize| -> Vec<String> {
+        plan["deckies"][i]["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(services(0), ["smtp", "pop3", "imap"]);
+    assert_eq!(services(1), ["ftp", "ssh"]);
 }
 
 #[test]
