@@ -43,6 +43,41 @@ pub const MAX_PENDING: usize = 64 * 1024;
 /// the cap SFTP and scp uploads have.
 pub const MAX_PAYLOAD: usize = crate::kit::artifact::MAX_ARTIFACT;
 
+/// Emits a shell's events as every service that serves the shell reports them:
+/// commands and fetches as they ran, payloads kept under
+/// `artifacts/<decky>/<service>/uploads` with their `file_upload`.
+pub async fn emit_events(ctx: &crate::service::ConnCtx, events: Vec<ShellEvent>) {
+    use decnet_core::fields::{Command, FileTransfer};
+    for ev in events {
+        let e = match ev {
+            ShellEvent::Command { command, cwd, user } => {
+                ctx.event_of(&Command::new(command).in_shell(cwd, user))
+            }
+            ShellEvent::Download { url, tool, command } => {
+                ctx.event_of(&FileTransfer::download_url(url, tool, command))
+            }
+            ShellEvent::Upload {
+                path,
+                data,
+                size,
+                command,
+                ..
+            } => {
+                let kept =
+                    crate::kit::artifact::keep(&ctx.decky.artifacts_dir(ctx.service), &data).await;
+                ctx.event_of(&FileTransfer {
+                    tool: Some("shell".to_owned()),
+                    command: Some(command),
+                    ..kept.upload(path, size)
+                })
+            }
+            // The command event of the same line already records what ran.
+            ShellEvent::Exec { .. } => continue,
+        };
+        ctx.emit(e).await;
+    }
+}
+
 /// What the shell shows about the machine.
 #[derive(Debug, Clone)]
 pub struct Persona {

@@ -5,16 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use decnet_core::fields::{Command, FileTransfer};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::decoy::{ChannelId, Handle};
 use super::{Shared, MAX_CHANNELS};
-use crate::kit::artifact;
 use crate::recorder::SessionRecording;
 use crate::service::ConnCtx;
-use crate::shell::{crlf, Shell, ShellEvent};
+use crate::shell::{crlf, Shell};
 
 /// What the handler tells the session task.
 #[derive(Debug)]
@@ -247,7 +245,7 @@ impl SessionTask {
         let Some(c) = self.chan(channel) else { return };
         let pty = c.pty.is_some();
         let (out, events, status) = shell.exec(command);
-        self.emit_shell_events(events).await;
+        crate::shell::emit_events(&self.ctx, events).await;
         let out = if pty { crlf(&out) } else { out };
         if !out.is_empty() {
             let _ = self.handle.data(channel, out).await;
@@ -268,7 +266,7 @@ impl SessionTask {
             rec.output(&step.output);
         }
         let exit = step.exit;
-        self.emit_shell_events(step.events).await;
+        crate::shell::emit_events(&self.ctx, step.events).await;
         if !step.output.is_empty() {
             let _ = self.handle.data(channel, step.output).await;
         }
@@ -296,35 +294,5 @@ impl SessionTask {
             return;
         };
         self.ctx.session_recorded(&rec.finish()).await;
-    }
-
-    async fn emit_shell_events(&self, events: Vec<ShellEvent>) {
-        for ev in events {
-            let e = match ev {
-                ShellEvent::Command { command, cwd, user } => self
-                    .ctx
-                    .event_of(&Command::new(command).in_shell(cwd, user)),
-                ShellEvent::Download { url, tool, command } => self
-                    .ctx
-                    .event_of(&FileTransfer::download_url(url, tool, command)),
-                ShellEvent::Upload {
-                    path,
-                    data,
-                    size,
-                    command,
-                    ..
-                } => {
-                    let kept = artifact::keep(&self.ctx.decky.artifacts_dir("ssh"), &data).await;
-                    self.ctx.event_of(&FileTransfer {
-                        tool: Some("shell".to_owned()),
-                        command: Some(command),
-                        ..kept.upload(path, size)
-                    })
-                }
-                // The command event of the same line already records what ran.
-                ShellEvent::Exec { .. } => continue,
-            };
-            self.ctx.emit(e).await;
-        }
     }
 }

@@ -28,17 +28,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use decnet_core::catalog::{KeyKind, ListenerInfo, PersonaKey, ServiceInfo};
 use decnet_core::config::model::ServiceConfig;
-use decnet_core::fields::{Command, FileTransfer, LoginMethod, LoginOutcome};
+use decnet_core::fields::{LoginMethod, LoginOutcome};
 use decnet_core::persona::Distro;
 use decnet_core::{Credential, EventType, Fields, SecretKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::conn::{Conn, LimitTrip};
-use crate::kit::artifact;
 use crate::kit::persona::PersonaKeys;
 use crate::recorder::{Recorder, RecorderLimits};
 use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError, REASON_NOT_RECORDED};
-use crate::shell::{Persona, Shell, ShellEvent};
+use crate::shell::{Persona, Shell};
 use options::{opt, Item, Options, Parser, SubInfo};
 
 /// login(1) refuses a wrong password after pam_faildelay's three seconds (Debian's `/etc/pam.d/login`).
@@ -649,7 +648,7 @@ impl<'a> Session<'a> {
                     let step = shell.feed(&data);
                     rec.input(&data);
                     rec.output(&step.output);
-                    self.emit_shell_events(step.events).await;
+                    crate::shell::emit_events(&self.ctx, step.events).await;
                     if !step.output.is_empty() && self.send(&step.output).await.is_err() {
                         break;
                     }
@@ -664,38 +663,6 @@ impl<'a> Session<'a> {
             }
         }
         self.ctx.session_recorded(&rec.finish()).await;
-    }
-
-    /// The shell's events, as SSH's sessions report them (payloads kept under `telnet/uploads`).
-    async fn emit_shell_events(&self, events: Vec<ShellEvent>) {
-        for ev in events {
-            let e = match ev {
-                ShellEvent::Command { command, cwd, user } => self
-                    .ctx
-                    .event_of(&Command::new(command).in_shell(cwd, user)),
-                ShellEvent::Download { url, tool, command } => self
-                    .ctx
-                    .event_of(&FileTransfer::download_url(url, tool, command)),
-                ShellEvent::Upload {
-                    path,
-                    data,
-                    size,
-                    command,
-                    ..
-                } => {
-                    let kept =
-                        artifact::keep(&self.ctx.decky.artifacts_dir(INFO.name), &data).await;
-                    self.ctx.event_of(&FileTransfer {
-                        tool: Some("shell".to_owned()),
-                        command: Some(command),
-                        ..kept.upload(path, size)
-                    })
-                }
-                // The command event of the same line already records what ran.
-                ShellEvent::Exec { .. } => continue,
-            };
-            self.ctx.emit(e).await;
-        }
     }
 }
 
