@@ -131,6 +131,8 @@ pub struct Decoy<S> {
     auth_for: Option<(String, String)>,
     /// The keyboard-interactive exchange in flight (its user).
     kbd_user: Option<String>,
+    /// The `none` request's event, answered before its sync (see [`Decoy::userauth`]).
+    none_pending: Option<Receipt>,
     chans: HashMap<ChannelId, Chan>,
     next_id: ChannelId,
     session: Option<mpsc::Sender<SessionMsg>>,
@@ -159,6 +161,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
             attempts: 0,
             auth_for: None,
             kbd_user: None,
+            none_pending: None,
             chans: HashMap::new(),
             next_id: 0,
             session: None,
@@ -368,7 +371,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Decoy<S> {
                 let mut extra = Fields::new();
                 extra.insert(names::USER.into(), user.clone().into());
                 let e = self.attempt_event(LoginOutcome::Attempt, LoginMethod::None, None, extra);
-                self.emit(e).await?;
+                // sshd answers `none` at once, and it carries no secret: its event
+                // rides with the next sync instead of costing one of its own. The
+                // journal syncs in order, so every later answer (which waits for
+                // its own event) still follows it onto disk; a second `none` waits
+                // for the first, so at most one answer is ahead of the disk.
+                if let Some(earlier) = self.none_pending.take() {
+                    self.recorded(earlier).await?;
+                }
+                self.none_pending = Some(self.submit(e, self.shared.sync_slack).await?);
                 // Only a first `none` costs no attempt (sshd's userauth_finish).
                 self.fail(self.attempts > 1).await
             }
