@@ -93,6 +93,28 @@ pub struct PersonaSite {
     pub mtime: i64,
     /// The one user and password the Basic-auth realms accept, if any.
     pub basic_auth: Option<BasicAuth>,
+    /// Apache's `Allow` value: its methods in the order this server's start
+    /// happened to hash them (see [`apache_allow`]).
+    pub allow: String,
+}
+
+/// The methods Apache's `Allow` lists for a static directory.
+const APACHE_ALLOW: [&str; 4] = ["POST", "OPTIONS", "HEAD", "GET"];
+
+/// Apache's `Allow` value for permutation `n` (of 24): Apache builds it from a
+/// hash table whose order changes from one start of the server to the next, so
+/// each decky keeps one order, and two deckies seldom share it.
+pub fn apache_allow(n: u64) -> String {
+    let mut left: Vec<&str> = APACHE_ALLOW.to_vec();
+    let mut n = n % 24;
+    let mut out = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let len = left.len() as u64;
+        let i = usize::try_from(n % len).unwrap_or(0);
+        n /= len;
+        out.push(left.remove(i.min(left.len() - 1)));
+    }
+    out.join(",")
 }
 
 /// A user and password a Basic-auth realm accepts (the `basic_auth` persona key).
@@ -489,7 +511,7 @@ fn basic_realm(site: &PersonaSite, req: &Req<'_>, realm: &str) -> Page {
 pub fn route(site: &PersonaSite, req: &Req<'_>) -> Page {
     let path = req.path;
     if site.flavor == Flavor::Apache && !APACHE_METHODS.contains(&req.method) {
-        return error_page(site, req, 501).with("Allow", "POST,OPTIONS,HEAD,GET");
+        return error_page(site, req, 501).with("Allow", site.allow.clone());
     }
     if let Some(realm) = realm(site, path) {
         return basic_realm(site, req, &realm);
@@ -519,9 +541,9 @@ fn static_file(site: &PersonaSite, req: &Req<'_>, page: Page) -> Page {
             content_type: "text/html",
             ..Page::html(200, String::new())
         }
-        .with("Allow", "POST,OPTIONS,HEAD,GET"),
+        .with("Allow", site.allow.clone()),
         Flavor::Apache if !(is_get(req) || req.method == "POST") => {
-            error_page(site, req, 405).with("Allow", "POST,OPTIONS,HEAD,GET")
+            error_page(site, req, 405).with("Allow", site.allow.clone())
         }
         _ => Page {
             static_file: true,
@@ -965,6 +987,18 @@ fn router_login(site: &PersonaSite, failed: bool) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn apaches_allow_order_is_one_of_24_and_each_lists_the_four_methods() {
+        let all: std::collections::HashSet<String> = (0..24).map(apache_allow).collect();
+        assert_eq!(all.len(), 24, "every permutation once");
+        for a in &all {
+            let mut m: Vec<&str> = a.split(',').collect();
+            m.sort_unstable();
+            assert_eq!(m, ["GET", "HEAD", "OPTIONS", "POST"]);
+        }
+        assert_eq!(apache_allow(24), apache_allow(0));
+    }
+
     fn site(app: FakeApp, server: &str) -> PersonaSite {
         PersonaSite {
             app,
@@ -980,6 +1014,7 @@ mod tests {
             },
             mtime: 1_700_000_000,
             basic_auth: None,
+            allow: apache_allow(0),
         }
     }
 

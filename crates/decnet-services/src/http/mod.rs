@@ -239,6 +239,7 @@ fn site_from_persona(
         default_page: decky.config.distro.default_page,
         mtime,
         basic_auth,
+        allow: apps::apache_allow(decky.seed.pick(b"apache-allow", 24)),
     })
 }
 
@@ -1074,6 +1075,7 @@ mod tests {
             default_page: decnet_core::persona::DefaultPage::Nginx,
             mtime: 1_700_000_000,
             basic_auth: None,
+            allow: apps::apache_allow(0),
         }
     }
 
