@@ -50,6 +50,7 @@ async fn command_event(s: &mut Served, prefix: &str) -> Event {
 }
 
 /// Reads one RESP reply whole (its bytes as sent); None at EOF.
+#[allow(clippy::disallowed_methods)] // a test client reading servers it trusts to end their lines
 async fn reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<Vec<u8>> {
     let mut line = Vec::new();
     if r.read_until(b'\n', &mut line).await.ok()? == 0 {
@@ -96,6 +97,7 @@ async fn probe(addr: SocketAddr, probes: &[&[u8]]) -> Vec<String> {
 }
 
 /// A probe sent alone: the reply, then whether the server closed.
+#[allow(clippy::disallowed_methods)] // both servers close after one error line; the timeout bounds it
 async fn probe_close(addr: SocketAddr, p: &[u8]) -> (String, bool) {
     let mut c = TcpStream::connect(addr).await.unwrap();
     c.write_all(p).await.unwrap();
@@ -174,6 +176,7 @@ struct RealRedis {
     _dir: tempfile::TempDir,
 }
 
+#[allow(clippy::disallowed_methods)] // redis-server's own log lines
 async fn real_redis(requirepass: Option<&str>) -> RealRedis {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")

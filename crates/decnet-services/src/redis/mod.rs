@@ -327,7 +327,7 @@ fn command_line(args: &[Vec<u8>]) -> (String, bool) {
         if i > 0 {
             s.push(' ');
         }
-        let r = resp::repr(a);
+        let r = resp::repr(a.get(..COMMAND_FIELD_MAX).unwrap_or(a));
         if s.len() + r.len() > COMMAND_FIELD_MAX {
             return (s, true);
         }

@@ -312,7 +312,9 @@ impl<'a> Session<'a> {
 /// What a written value looks like when it is an intruder's payload: an SSH
 /// key for `authorized_keys`, a crontab line, a shell script or a web shell.
 pub fn payload_kind(v: &[u8]) -> Option<&'static str> {
-    let t = String::from_utf8_lossy(v);
+    // What gives a payload away is near its start; a huge value is judged by its head.
+    let head = v.get(..64 * 1024).unwrap_or(v);
+    let t = String::from_utf8_lossy(head);
     let has = |s: &str| t.contains(s);
     if has("ssh-rsa ") || has("ssh-ed25519 ") || has("ecdsa-sha2-") || has("ssh-dss ") {
         return Some("ssh_key");
