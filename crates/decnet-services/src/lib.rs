@@ -12,6 +12,7 @@
 //! - [`telnet`]: Linux telnetd and login(1), serving the same fake shell as SSH
 //! - [`vnc`]: an RFB server whose VNC authentication captures the DES challenge response
 //! - [`smtp`]: the mail server (Postfix, Exim or Sendmail persona) with STARTTLS, smtps, AUTH capture and kept messages
+//! - [`redis`]: redis-server of the distro's release over a bait keyspace; AUTH, every command and payloads written to keys captured
 //! - [`recorder`]: interactive session transcripts (day shards shared by sessions)
 //!
 //! Services only parse and answer; the engine binds sockets and enforces limits.
@@ -23,6 +24,7 @@ pub mod imap;
 pub mod kit;
 pub mod pop3;
 pub mod recorder;
+pub mod redis;
 pub mod registry;
 pub mod service;
 pub mod shell;

@@ -10,6 +10,7 @@
 
 mod files;
 mod mail;
+pub mod redis;
 mod words;
 
 use std::collections::BTreeMap;
@@ -341,6 +342,7 @@ impl World {
         let mut tokens = Vec::new();
         mail::plant(self, &mut tokens);
         let files = files::plant(self, &mut tokens);
+        redis::plant(self, &mut tokens);
         self.tokens = tokens;
         self.files = files;
     }
