@@ -10,6 +10,7 @@
 
 mod files;
 mod mail;
+pub mod sql;
 mod words;
 
 use std::collections::BTreeMap;
