@@ -108,6 +108,9 @@ pub enum SecretKind {
     NtlmsspV2,
     /// MySQL native-password scramble.
     MysqlNative,
+    /// MySQL 8 `caching_sha2_password` fast-auth scramble: SHA256(password)
+    /// XOR SHA256(SHA256(SHA256(password)), nonce); its event carries the nonce.
+    MysqlCachingSha2,
     /// PostgreSQL md5 challenge response.
     PgMd5,
     /// SCRAM-SHA-1 client proof.
@@ -139,11 +142,12 @@ pub enum SecretKind {
 
 impl SecretKind {
     /// Every variant, in declaration order.
-    pub const ALL: [SecretKind; 16] = [
+    pub const ALL: [SecretKind; 17] = [
         SecretKind::Password,
         SecretKind::NtlmsspV1,
         SecretKind::NtlmsspV2,
         SecretKind::MysqlNative,
+        SecretKind::MysqlCachingSha2,
         SecretKind::PgMd5,
         SecretKind::ScramSha1,
         SecretKind::ScramSha256,
@@ -170,6 +174,7 @@ impl SecretKind {
             SecretKind::NtlmsspV1 => "ntlmssp_v1",
             SecretKind::NtlmsspV2 => "ntlmssp_v2",
             SecretKind::MysqlNative => "mysql_native",
+            SecretKind::MysqlCachingSha2 => "mysql_caching_sha2",
             SecretKind::PgMd5 => "pg_md5",
             SecretKind::ScramSha1 => "scram_sha_1",
             SecretKind::ScramSha256 => "scram_sha_256",

@@ -35,6 +35,7 @@ impl Registry {
             Box::new(crate::pop3::Pop3),
             Box::new(crate::ftp::Ftp),
             Box::new(crate::redis::Redis),
+            Box::new(crate::mysql::Mysql),
         ])
     }
 

@@ -16,6 +16,7 @@ mod http;
 mod http_realism;
 mod http_xmlrpc;
 mod imap;
+mod mysql;
 mod pop3;
 mod redis;
 mod shell_artifacts;

@@ -11,6 +11,7 @@
 mod files;
 mod mail;
 pub mod redis;
+pub mod sql;
 mod words;
 
 use std::collections::BTreeMap;
