@@ -7,6 +7,7 @@
 //! - [`ftp`]: the vsftpd look-alike (persona filesystem, passive and active data channels, uploads kept)
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
+//! - [`postgres`]: PostgreSQL of the distro's release; cleartext, md5 and SCRAM logins captured, a small query surface
 //! - [`pop3`]: Dovecot's POP3 over the same mailboxes, with its `pop3s` listener; APOP captured
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`telnet`]: Linux telnetd and login(1), serving the same fake shell as SSH
@@ -22,6 +23,7 @@ pub mod http;
 pub mod imap;
 pub mod kit;
 pub mod pop3;
+pub mod postgres;
 pub mod recorder;
 pub mod registry;
 pub mod service;

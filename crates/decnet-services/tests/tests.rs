@@ -17,6 +17,7 @@ mod http_realism;
 mod http_xmlrpc;
 mod imap;
 mod pop3;
+mod postgres;
 mod shell_artifacts;
 mod shell_bash;
 mod smtp;
