@@ -36,6 +36,7 @@ impl Registry {
             Box::new(crate::ftp::Ftp),
             Box::new(crate::redis::Redis),
             Box::new(crate::mysql::Mysql),
+            Box::new(crate::postgres::Postgres),
         ])
     }
 

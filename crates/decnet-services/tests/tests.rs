@@ -19,6 +19,7 @@ mod imap;
 mod mysql;
 mod pop3;
 mod redis;
+mod postgres;
 mod shell_artifacts;
 mod shell_bash;
 mod smtp;
