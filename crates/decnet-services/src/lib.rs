@@ -7,6 +7,7 @@
 //! - [`ftp`]: the vsftpd look-alike (persona filesystem, passive and active data channels, uploads kept)
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
+//! - [`mqtt`]: Mosquitto's MQTT broker (3.1, 3.1.1, 5.0) with `$SYS` and retained sensor readings; CONNECTs captured as logins
 //! - [`pop3`]: Dovecot's POP3 over the same mailboxes, with its `pop3s` listener; APOP captured
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
 //! - [`telnet`]: Linux telnetd and login(1), serving the same fake shell as SSH
@@ -21,6 +22,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod kit;
+pub mod mqtt;
 pub mod pop3;
 pub mod recorder;
 pub mod registry;

@@ -34,6 +34,7 @@ impl Registry {
             Box::new(crate::imap::Imap),
             Box::new(crate::pop3::Pop3),
             Box::new(crate::ftp::Ftp),
+            Box::new(crate::mqtt::Mqtt),
         ])
     }
 
