@@ -16,6 +16,7 @@ mod http;
 mod http_realism;
 mod http_xmlrpc;
 mod imap;
+mod mqtt;
 mod pop3;
 mod shell_artifacts;
 mod shell_bash;
