@@ -37,6 +37,7 @@ impl Registry {
             Box::new(crate::redis::Redis),
             Box::new(crate::mysql::Mysql),
             Box::new(crate::postgres::Postgres),
+            Box::new(crate::mqtt::Mqtt),
         ])
     }
 

@@ -17,6 +17,7 @@ mod http_realism;
 mod http_xmlrpc;
 mod imap;
 mod mysql;
+mod mqtt;
 mod pop3;
 mod redis;
 mod postgres;
