@@ -512,6 +512,27 @@ async fn side_by_side_with_mariadbd_the_greeting_and_the_1045_packet_match() {
     }
     let pe = s.wait_type(EventType::ProtocolError).await.unwrap();
     assert_eq!(field(&pe, "reason"), "packets_out_of_order");
+
+    // An SSLRequest to a server that offers no TLS.
+    let mut ssl = (0x0000_8200u32 | 0x0800).to_le_bytes().to_vec();
+    ssl.extend_from_slice(&0x0100_0000u32.to_le_bytes());
+    ssl.push(33);
+    ssl.extend_from_slice(&[0; 23]);
+    let mut wire = vec![32, 0, 0, 1];
+    wire.extend(ssl);
+    for addr in [real_addr, s.addr] {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        packet(&mut c).await;
+        c.write_all(&wire).await.unwrap();
+        let e = packet(&mut c).await;
+        assert_eq!(
+            &e[..],
+            b"\x16\x00\x00\x02\xff\x13\x04#08S01Bad handshake",
+            "{addr}"
+        );
+    }
+    let pe = s.wait_type(EventType::ProtocolError).await.unwrap();
+    assert_eq!(field(&pe, "reason"), "ssl_request_without_tls");
 }
 
 #[tokio::test]
@@ -552,4 +573,69 @@ async fn nmap_names_mariadb_with_its_version() {
         "nmap said:\n{text}"
     );
     assert!(s.wait_type(EventType::Scan).await.is_some());
+}
+
+#[tokio::test]
+async fn the_mariadb_client_against_a_mysql_8_persona_sends_its_password_under_the_rsa_key() {
+    if !have("mysql") || !have("mysqladmin") {
+        eprintln!("skipped: mysql (mariadb-client) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start(dir.path(), "my-cli8", "ubuntu22", &[]).await;
+    let out = mysql(&s, "root", "toor123", None, "select 1").await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "ERROR 1045 (28000): Access denied for user 'root'@'127.0.0.1' (using password: YES)"
+    );
+    let e = s
+        .wait_type(EventType::LoginAttempt)
+        .await
+        .expect("login_attempt");
+    assert_eq!(
+        login_of(&e),
+        ("root".into(), b"toor123".to_vec(), SecretKind::Password),
+        "libmariadb asks for the server key and sends the password under it"
+    );
+    assert_eq!(field(&e, "password_via"), "caching_sha2_rsa");
+    let nonce = salt_of(&e);
+    assert!(
+        nonce.iter().all(|&b| b != 0 && b != b'$' && b < 128),
+        "MySQL's salt range"
+    );
+    assert_eq!(
+        hex::decode(field(&e, "response")).unwrap(),
+        caching_sha2_scramble(b"toor123", &nonce)
+    );
+
+    // mysqladmin's COM_PING and COM_STATISTICS after a bait login.
+    let pw = app_password(&s);
+    let mut c = Command::new("mysqladmin");
+    c.args(["--no-defaults", "--skip-ssl", "--protocol=TCP", "-h"])
+        .arg(s.addr.ip().to_string())
+        .arg("-P")
+        .arg(s.addr.port().to_string())
+        .args(["-u", "app"])
+        .arg(format!("-p{pw}"))
+        .args(["ping", "status"]);
+    let out = output(c).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("mysqld is alive"));
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("Uptime: ") && l.contains("  Threads: 1  Questions: ")),
+        "{text}"
+    );
+    let ok = s
+        .wait_type(EventType::LoginSuccess)
+        .await
+        .expect("login_success");
+    assert_eq!(login_of(&ok).2, SecretKind::MysqlCachingSha2);
 }
