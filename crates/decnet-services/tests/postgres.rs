@@ -19,7 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
-use crate::harness::{decky, have, is_root, login_of, output, serve, svc, unique_ip, Served};
+use decnet_testkit::is_root;
+
+use crate::harness::{decky, have, login_of, output, serve, svc, unique_ip, Served};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -370,9 +372,20 @@ async fn answers(addr: SocketAddr) -> Vec<(&'static str, Vec<u8>)> {
         "no_user",
         exchange(addr, &startup(&[("database", "x")])).await,
     ));
-    let mut bad = startup(&[("user", "x")]);
-    bad.pop();
-    bad.push(b'y');
+    let raw = |body: &[u8]| {
+        let mut p = u32::try_from(body.len() + 8)
+            .unwrap()
+            .to_be_bytes()
+            .to_vec();
+        p.extend_from_slice(&196_608u32.to_be_bytes());
+        p.extend_from_slice(body);
+        p
+    };
+    // The terminator's value is never read; a second byte after the list is refused.
+    let mut odd = raw(b"user\0mallory\0y");
+    odd.extend(password("hunter2"));
+    out.push(("odd_terminator", exchange(addr, &odd).await));
+    let bad = raw(b"user\0x\0yy");
     out.push(("bad_layout", exchange(addr, &bad).await));
     out.push((
         "huge_startup",
@@ -396,11 +409,12 @@ struct RealPostgres {
 
 impl Drop for RealPostgres {
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: signalling our own child by its pid.
-            unsafe {
-                libc::kill(pid, libc::SIGQUIT);
-            }
+        // SIGQUIT: the postmaster takes its backends down with it.
+        let quit = std::process::Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        if !quit.is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
         }
         let _ = self.child.wait();
     }
@@ -437,6 +451,9 @@ fn real_postgres() -> Option<RealPostgres> {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
     let data = dir.path().join("data");
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, "not-the-test-password\n").unwrap();
+    std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).unwrap();
     let st = std::process::Command::new(Path::new(PG_BIN).join("initdb"))
         .args([
             "-A",
@@ -446,8 +463,10 @@ fn real_postgres() -> Option<RealPostgres> {
             "-E",
             "UTF8",
             "--locale=C.UTF-8",
-            "-D",
+            "--no-sync",
         ])
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .arg("-D")
         .arg(&data)
         .current_dir(dir.path())
         .uid(uid)
@@ -467,7 +486,14 @@ fn real_postgres() -> Option<RealPostgres> {
         .arg(&data)
         .args(["-p", &port.to_string(), "-k"])
         .arg(dir.path())
-        .args(["-c", "listen_addresses=127.0.0.1", "-c", "ssl=off"])
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "ssl=off",
+            "-c",
+            "fsync=off",
+        ])
         .current_dir(dir.path())
         .uid(uid)
         .gid(gid)
@@ -526,7 +552,12 @@ async fn startup_and_authentication_errors_are_the_real_servers_bytes() {
             && e.fields["reason"] == "invalid_startup_length"));
     let attempt = events
         .iter()
-        .find(|e| e.event_type == EventType::LoginAttempt && e.fields["method"] == "password")
+        .find(|e| {
+            e.event_type == EventType::LoginAttempt
+                && e.credential
+                    .as_ref()
+                    .is_some_and(|c| c.secret_printable.as_deref() == Some("wrong-password"))
+        })
         .expect("the failed password's attempt");
     assert_eq!(
         login_of(attempt),
@@ -536,9 +567,8 @@ async fn startup_and_authentication_errors_are_the_real_servers_bytes() {
             SecretKind::Password
         )
     );
-    assert!(events
-        .iter()
-        .any(|e| e.event_type == EventType::Scan && e.fields["protocol"] == "65363.19778"));
+    assert!(events.iter().any(|e| e.event_type == EventType::Scan
+        && e.fields.get("protocol").and_then(|v| v.as_str()) == Some("65363.19778")));
 }
 
 #[tokio::test]

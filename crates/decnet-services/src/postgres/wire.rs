@@ -200,35 +200,42 @@ pub enum Layout {
     NoTerminator,
 }
 
-/// A StartupMessage's parameters, as the real server reads them: name/value
-/// pairs of NUL-terminated strings up to an empty name, which must be the
-/// packet's last byte.
+/// A StartupMessage's parameters, exactly as the real server's
+/// `ProcessStartupPacket` reads them: name/value pairs of NUL-terminated
+/// strings up to an empty name, where the walk must stop on the packet's last
+/// byte. Like the server (which appends a NUL to what it read), the value of
+/// that last byte is never looked at, and a name without a value there ends
+/// the list.
 pub fn parse_params(body: &[u8]) -> Result<Vec<(String, String)>, Layout> {
+    let len = body.len();
+    // The string at `at`, ending at a NUL or at the packet's end.
+    let string = |at: usize| -> &[u8] {
+        let tail = body.get(at..).unwrap_or(&[]);
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        tail.get(..end).unwrap_or(&[])
+    };
     let mut out = Vec::new();
-    let mut rest = body;
-    loop {
-        let Some(end) = rest.iter().position(|&b| b == 0) else {
-            return Err(Layout::NoTerminator);
-        };
-        let (name, tail) = rest.split_at(end);
-        let tail = tail.get(1..).unwrap_or(&[]);
+    let mut offset = 0usize;
+    while offset < len {
+        let name = string(offset);
         if name.is_empty() {
-            return if tail.is_empty() {
-                Ok(out)
-            } else {
-                Err(Layout::NoTerminator)
-            };
+            break;
         }
-        let Some(vend) = tail.iter().position(|&b| b == 0) else {
-            return Err(Layout::NoTerminator);
-        };
-        let (value, after) = tail.split_at(vend);
+        let valoffset = offset + name.len() + 1;
+        if valoffset >= len {
+            break;
+        }
+        let value = string(valoffset);
+        offset = valoffset + value.len() + 1;
         out.push((
             String::from_utf8_lossy(name).into_owned(),
             String::from_utf8_lossy(value).into_owned(),
         ));
-        rest = after.get(1..).unwrap_or(&[]);
     }
+    if len == 0 || offset != len - 1 {
+        return Err(Layout::NoTerminator);
+    }
+    Ok(out)
 }
 
 /// The first NUL-terminated string of `body` and what follows it.
@@ -477,11 +484,26 @@ mod tests {
 
     #[test]
     fn parameter_lists_need_their_terminator_last() {
+        // Each case as PostgreSQL 15.18 answers it.
         assert_eq!(parse_params(b"\0"), Ok(vec![]));
-        assert_eq!(parse_params(b"user"), Err(Layout::NoTerminator));
-        assert_eq!(parse_params(b"user\0x\0"), Err(Layout::NoTerminator));
-        assert_eq!(parse_params(b"user\0x\0\0junk"), Err(Layout::NoTerminator));
-        assert_eq!(parse_params(b""), Err(Layout::NoTerminator));
+        let x = || vec![("user".to_owned(), "x".to_owned())];
+        assert_eq!(parse_params(b"user\0x\0\0"), Ok(x()));
+        // The terminator's own value is never read.
+        assert_eq!(parse_params(b"user\0x\0y"), Ok(x()));
+        for bad in [
+            &b"user"[..],
+            b"user\0",
+            b"user\0x",
+            b"user\0x\0",
+            b"user\0x\0yy",
+            b"user\0x\0y\0",
+            b"user\0x\0y\0z",
+            b"user\0x\0y\0z\0",
+            b"user\0x\0\0junk",
+            b"",
+        ] {
+            assert_eq!(parse_params(bad), Err(Layout::NoTerminator), "{bad:?}");
+        }
     }
 
     #[test]
