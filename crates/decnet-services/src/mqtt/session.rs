@@ -803,6 +803,187 @@ impl<'a> Session<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use decnet_core::config::model::{DeckyConfig, Limits, ServiceConfig};
+    use decnet_core::persona::{distro, OsFamily};
+    use decnet_core::seed::InstanceSeed;
+    use decnet_core::Event;
+    use tokio::io::DuplexStream;
+    use tokio::sync::mpsc;
+
+    use crate::service::{DeckyRuntime, Emitter, Instance as _, Service as _};
+
+    static LISTENER: decnet_core::catalog::ListenerInfo =
+        decnet_core::catalog::ListenerInfo::tcp("mqtt", 1883);
+
+    /// A broker session over an in-memory pipe: the client's end and the events.
+    fn session() -> (
+        DuplexStream,
+        mpsc::Receiver<Event>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let decky = Arc::new(DeckyRuntime {
+            config: DeckyConfig {
+                name: "mqtt-unit".into(),
+                ip: "127.42.0.10".parse().unwrap(),
+                hostname: "gw01".into(),
+                os_family: OsFamily::Linux,
+                distro: distro("debian").unwrap(),
+                windows: None,
+                archetype: None,
+                services: Vec::new(),
+            },
+            seed: InstanceSeed::derive_for(b"test-installation", "mqtt-unit"),
+            data_dir: std::path::PathBuf::from("/nonexistent"),
+            limits: Limits::DEFAULT,
+            bait: Default::default(),
+            prefix: 24,
+        });
+        let cfg = ServiceConfig {
+            name: "mqtt".into(),
+            listeners: Vec::new(),
+            persona: Default::default(),
+        };
+        let inst = super::super::Mqtt.instance(decky.clone(), &cfg).unwrap();
+        let (tx, rx) = mpsc::channel(1024);
+        let peer = "203.0.113.9:51234".parse().unwrap();
+        let local = "127.42.0.10:1883".parse().unwrap();
+        let ctx = ConnCtx {
+            decky: decky.clone(),
+            service: "mqtt",
+            listener: &LISTENER,
+            peer,
+            local,
+            session_id: uuid::Uuid::now_v7(),
+            accepted: Instant::now(),
+            emitter: Emitter::new(tx),
+            abort: Default::default(),
+            pre_auth: Default::default(),
+            slots: Default::default(),
+        };
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let conn = Conn::new(Box::new(server), peer, local, &decky.limits);
+        let task = tokio::spawn(async move {
+            let _ = inst.serve(conn, ctx).await;
+        });
+        (client, rx, task)
+    }
+
+    fn connect(keepalive: u16) -> Vec<u8> {
+        let mut body = b"\x00\x04MQTT\x04\x02".to_vec();
+        body.extend_from_slice(&keepalive.to_be_bytes());
+        body.extend_from_slice(b"\x00\x04unit");
+        let mut p = vec![0x10, body.len() as u8];
+        p.extend(body);
+        p
+    }
+
+    /// One whole packet from the broker.
+    async fn packet(c: &mut DuplexStream) -> Option<Vec<u8>> {
+        let mut head = [0u8; 1];
+        c.read_exact(&mut head).await.ok()?;
+        let mut len = 0usize;
+        let mut raw = head.to_vec();
+        for i in 0..4 {
+            let b = c.read_u8().await.ok()?;
+            raw.push(b);
+            len |= usize::from(b & 0x7F) << (7 * i);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        c.read_exact(&mut body).await.ok()?;
+        raw.extend(body);
+        Some(raw)
+    }
+
+    /// The topic of a PUBLISH from the broker (3.1.1).
+    fn topic_of(p: &[u8]) -> String {
+        let i = 1 + p[1..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+        let n = usize::from(u16::from_be_bytes([p[i], p[i + 1]]));
+        String::from_utf8(p[i + 2..i + 2 + n].to_vec()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_silent_past_one_and_a_half_keepalives_is_dropped() {
+        let (mut c, _rx, task) = session();
+        c.write_all(&connect(10)).await.unwrap();
+        assert_eq!(packet(&mut c).await.unwrap(), b"\x20\x02\x00\x00");
+        let t0 = Instant::now();
+        // A ping inside the window keeps it alive and restarts the count.
+        tokio::time::sleep(Duration::from_secs(14)).await;
+        c.write_all(&[0xC0, 0]).await.unwrap();
+        assert_eq!(packet(&mut c).await.unwrap(), packet::PINGRESP);
+        assert_eq!(packet(&mut c).await, None, "closed without a word");
+        let waited = Instant::now() - t0;
+        assert!(
+            waited >= Duration::from_secs(29) && waited < Duration::from_secs(30),
+            "{waited:?}"
+        );
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn subscribers_get_sys_every_ten_seconds_and_readings_every_thirty() {
+        let (mut c, _rx, _task) = session();
+        c.write_all(&connect(0)).await.unwrap();
+        packet(&mut c).await.unwrap();
+        // SUBSCRIBE `$SYS/broker/uptime` and `#`.
+        let mut sub = vec![0x82, 0, 0, 7];
+        for f in [&b"$SYS/broker/uptime"[..], b"#"] {
+            sub.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            sub.extend_from_slice(f);
+            sub.push(0);
+        }
+        sub[1] = (sub.len() - 2) as u8;
+        c.write_all(&sub).await.unwrap();
+        assert_eq!(packet(&mut c).await.unwrap(), b"\x90\x04\x00\x07\x00\x00");
+        let t0 = Instant::now();
+        let mut retained = Vec::new();
+        let mut live: Vec<(Duration, String)> = Vec::new();
+        while Instant::now() - t0 < Duration::from_secs(95) {
+            let Ok(Some(p)) = tokio::time::timeout(Duration::from_secs(100), packet(&mut c)).await
+            else {
+                break;
+            };
+            if p[0] == 0x31 {
+                retained.push(topic_of(&p));
+            } else {
+                assert_eq!(p[0], 0x30, "live messages are not retained");
+                live.push((Instant::now() - t0, topic_of(&p)));
+            }
+        }
+        assert_eq!(retained[0], "$SYS/broker/uptime");
+        assert!(retained.len() >= 5, "the plant's readings: {retained:?}");
+        let uptimes: Vec<u64> = live
+            .iter()
+            .filter(|(_, t)| t == "$SYS/broker/uptime")
+            .map(|(d, _)| d.as_secs())
+            .collect();
+        assert_eq!(uptimes, (1..=10).map(|n| n * 10).collect::<Vec<_>>());
+        let readings: Vec<u64> = live
+            .iter()
+            .filter(|(_, t)| !t.starts_with('$'))
+            .map(|(d, _)| d.as_secs())
+            .collect();
+        assert!(!readings.is_empty());
+        assert!(readings.iter().all(|s| s % 30 == 0), "{readings:?}");
+        // Bounded: no more than one round's cap at each tick.
+        assert!(live.len() <= 12 * MAX_PER_ROUND);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_never_connects_hits_the_pre_auth_deadline() {
+        let (mut c, mut rx, task) = session();
+        c.write_all(b"\x10\x20").await.unwrap();
+        assert_eq!(packet(&mut c).await, None);
+        task.await.unwrap();
+        let e = rx.recv().await.unwrap();
+        assert_eq!(e.event_type, EventType::LimitExceeded);
+        assert_eq!(e.fields["limit"], "pre_auth_timeout");
+    }
 
     #[test]
     fn payloads_are_text_when_printable_else_base64_and_capped() {
