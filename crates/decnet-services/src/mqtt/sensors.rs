@@ -418,7 +418,7 @@ impl Plant {
         self.devices
             .iter()
             .enumerate()
-            .filter(|(i, _)| (*i as u64 + round) % 3 == 0)
+            .filter(|(i, _)| (*i as u64 + round).is_multiple_of(3))
             .flat_map(|(_, d)| self.readings(d, now))
             .collect()
     }

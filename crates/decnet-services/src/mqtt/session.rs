@@ -716,13 +716,17 @@ impl<'a> Session<'a> {
             .filters
             .iter()
             .map(|f: &Filter| {
-                let mut o = json!({"filter": lossy(&f.filter), "qos": f.qos});
                 if level == Level::V5 {
-                    o["no_local"] = f.no_local.into();
-                    o["retain_as_published"] = f.retain_as_published.into();
-                    o["retain_handling"] = f.retain_handling.into();
+                    json!({
+                        "filter": lossy(&f.filter),
+                        "qos": f.qos,
+                        "no_local": f.no_local,
+                        "retain_as_published": f.retain_as_published,
+                        "retain_handling": f.retain_handling,
+                    })
+                } else {
+                    json!({"filter": lossy(&f.filter), "qos": f.qos})
                 }
-                o
             })
             .collect();
         e.fields.insert("filters".into(), Json::Array(filters));
@@ -812,7 +816,7 @@ mod tests {
     use tokio::io::DuplexStream;
     use tokio::sync::mpsc;
 
-    use crate::service::{DeckyRuntime, Emitter, Instance as _, Service as _};
+    use crate::service::{DeckyRuntime, Emitter, Service as _};
 
     static LISTENER: decnet_core::catalog::ListenerInfo =
         decnet_core::catalog::ListenerInfo::tcp("mqtt", 1883);
