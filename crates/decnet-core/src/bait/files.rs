@@ -27,7 +27,8 @@ const DB_SERVICES: [&str; 4] = ["mysql", "postgres", "mssql", "mongodb"];
 const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const B64ISH: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn token(
+/// Registers a planted credential, or adds a place and deckies to the one already registered.
+pub(super) fn token(
     tokens: &mut Vec<Honeytoken>,
     principal: &str,
     secret: &str,

@@ -6,6 +6,7 @@
 //! credentials in it are registered honeytokens (document `key <name>`), the
 //! same ones the files of other deckies carry where they name the same account.
 
+use super::files::token;
 use super::{Draw, Honeytoken, Host, Planted, World};
 
 const DB_SERVICES: [&str; 4] = ["mysql", "postgres", "mssql", "mongodb"];
@@ -46,34 +47,6 @@ fn hash(pairs: &[(&str, String)]) -> BaitValue {
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect(),
     )
-}
-
-fn token(
-    tokens: &mut Vec<Honeytoken>,
-    principal: &str,
-    secret: &str,
-    valid_on: &[&Host],
-    at: Planted,
-) {
-    let valid: Vec<String> = valid_on.iter().map(|h| h.decky.clone()).collect();
-    if let Some(t) = tokens
-        .iter_mut()
-        .find(|t| t.principal == principal && t.secret == secret)
-    {
-        t.planted.push(at);
-        for d in valid {
-            if !t.valid_on.contains(&d) {
-                t.valid_on.push(d);
-            }
-        }
-        return;
-    }
-    tokens.push(Honeytoken {
-        principal: principal.to_owned(),
-        secret: secret.to_owned(),
-        valid_on: valid,
-        planted: vec![at],
-    });
 }
 
 /// The keyspace of `decky` (empty when it does not run redis).

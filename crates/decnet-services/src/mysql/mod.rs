@@ -14,7 +14,7 @@
 //! - [`query`]: the statements answered after a login (sans-IO)
 //! - [`persona`]: which product and version a distro runs
 //! - [`wire`]: one connection's packets under caps and deadlines
-//! - [`session`]: the connection phase and the command phase
+//! - `session`: the connection phase and the command phase
 //! - [`rsa`]: the server key `caching_sha2_password` full authentication uses
 
 pub mod handshake;

@@ -61,7 +61,7 @@ impl Framer {
         self.buf.len()
     }
 
-    /// Whether [`next`](Self::next) can hand out a frame without more input.
+    /// Whether [`next_frame`](Self::next_frame) can hand out a frame without more input.
     pub fn wants_input(&self) -> bool {
         !matches!(self.peek(), Peek::Whole(_) | Peek::TooLarge(_))
     }
