@@ -21,6 +21,7 @@
 //! Services only parse and answer; the engine binds sockets and enforces limits.
 
 pub mod conn;
+pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
 pub mod imap;
