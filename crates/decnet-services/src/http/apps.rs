@@ -6,7 +6,7 @@
 use decnet_core::persona::DefaultPage;
 
 use super::creds::Login;
-use super::wire::Refusal;
+use super::wire::{Header, Refusal};
 
 /// The application the site pretends to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl std::fmt::Debug for BasicAuth {
 }
 
 /// What routing needs of a request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Req<'a> {
     /// Method as sent.
     pub method: &'a str,
@@ -154,6 +154,61 @@ pub struct Req<'a> {
     pub basic: Option<(&'a str, &'a [u8])>,
     /// Login pairs the request carried (more than one: an XML-RPC multicall).
     pub logins: usize,
+    /// Query string (after `?`, still percent-encoded), if any.
+    pub query: Option<&'a str>,
+    /// Request target as sent.
+    pub target: &'a str,
+    /// The request's headers in order, names as the client spelled them
+    /// (lines nginx would skip are marked `ignored`; [`Req::header`] skips them).
+    pub headers: &'a [Header],
+    /// The body as far as it was kept (the first 64 KiB).
+    pub body: &'a [u8],
+    /// Body bytes received (more than `body.len()` when the capture was full).
+    pub body_len: usize,
+    /// Token of a `Bearer` (or `Token`) `Authorization` header, if any.
+    pub bearer: Option<&'a [u8]>,
+    /// The request arrived over TLS.
+    pub tls: bool,
+}
+
+impl<'a> Req<'a> {
+    /// The first header of that name (case-insensitive), exact bytes.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| !h.ignored && h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_slice())
+    }
+
+    /// The first header of that name as text (lossy UTF-8).
+    pub fn header_text(&self, name: &str) -> Option<String> {
+        self.header(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// The query's parameters, percent-decoded, in order (`+` is a space).
+    pub fn params(&self) -> Vec<(String, String)> {
+        let Some(q) = self.query else {
+            return Vec::new();
+        };
+        super::creds::parse_form(q.as_bytes())
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The first query parameter of that name, percent-decoded.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.params()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
 }
 
 /// A response to send.
@@ -172,6 +227,17 @@ pub struct Page {
 }
 
 impl Page {
+    /// A page that is no file on disk: `status`, `content_type` ("" for none), `body`.
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Page {
+        Page {
+            status,
+            content_type,
+            body: body.into(),
+            extra: Vec::new(),
+            static_file: false,
+        }
+    }
+
     fn html(status: u16, body: String) -> Page {
         Page {
             status,
@@ -182,7 +248,9 @@ impl Page {
         }
     }
 
-    fn with(mut self, name: &'static str, value: impl Into<String>) -> Page {
+    /// Adds a header after the ones the server style writes itself (for the Go
+    /// style: one the handler set).
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Page {
         self.extra.push((name, value.into()));
         self
     }
@@ -1028,6 +1096,7 @@ mod tests {
             login,
             basic: None,
             logins: usize::from(login.is_some()),
+            ..Req::default()
         }
     }
 

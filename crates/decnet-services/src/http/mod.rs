@@ -17,10 +17,11 @@
 
 pub(crate) mod apps;
 pub mod creds;
+pub mod front;
 pub mod site;
 pub mod wire;
 
-pub use self::apps::Flavor;
+pub use self::apps::{Flavor, Page, Req};
 
 use std::io;
 use std::sync::Arc;
@@ -28,7 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::http::header::HeaderValue;
-use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::{Buf as _, Bytes, BytesMut};
 use decnet_core::catalog::{KeyKind, ListenerInfo, PersonaKey, ServiceInfo};
@@ -37,9 +37,9 @@ use decnet_core::{Credential, EventType, SecretKind};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use self::apps::{FakeApp, Page, PersonaSite, Req};
+use self::apps::{FakeApp, PersonaSite};
 use self::creds::{Authorization, Login};
-use self::site::Site;
+use self::site::{Record, Site, Style};
 use self::wire::{Refusal, Rules};
 use crate::conn::Conn;
 use crate::kit::io::Rewind;
@@ -53,17 +53,9 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 pub const LIMIT_HEADER_TIMEOUT: &str = "header_timeout";
 /// Body bytes kept in the event.
 const BODY_CAPTURE: usize = 64 * 1024;
-/// Body bytes read (and discarded past the capture) before answering 413 and closing.
+/// Body bytes read (and discarded past the capture) before answering 413 and
+/// closing; Apache takes up to a gigabyte and Go has no limit of its own.
 const BODY_MAX: usize = 8 * 1024 * 1024;
-
-/// Largest body the server takes: nginx's `client_max_body_size` 1m; Apache
-/// takes up to a gigabyte, so [`BODY_MAX`] bounds what is read.
-fn body_max(flavor: Flavor) -> usize {
-    match flavor {
-        Flavor::Nginx => 1024 * 1024,
-        Flavor::Apache => BODY_MAX,
-    }
-}
 /// Time a body over the server's limit is waited for, to capture its start.
 const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
 /// Time to send a whole body.
@@ -152,10 +144,7 @@ impl Service for Http {
         } else {
             None
         };
-        Ok(Arc::new(HttpInstance {
-            site: Arc::new(site) as Arc<dyn Site>,
-            tls,
-        }))
+        Ok(Arc::new(front::Front::new(Arc::new(site), tls)))
     }
 }
 
@@ -243,28 +232,6 @@ fn site_from_persona(
     })
 }
 
-struct HttpInstance {
-    site: Arc<dyn Site>,
-    tls: Option<TlsAcceptor>,
-}
-
-#[async_trait]
-impl Instance for HttpInstance {
-    async fn serve(&self, conn: Conn, ctx: ConnCtx) -> Result<(), ServiceError> {
-        match (&self.tls, ctx.listener.tls) {
-            (Some(acceptor), true) => serve_tls(acceptor, conn, ctx, self.site.clone()).await,
-            (None, true) => Err(ServiceError::Protocol(
-                "TLS listener served without a certificate".into(),
-            )),
-            (_, false) => serve_http(conn, ctx, self.site.clone(), None).await,
-        }
-    }
-
-    fn pre_auth_deadline(&self) -> bool {
-        true
-    }
-}
-
 async fn serve_tls(
     acceptor: &TlsAcceptor,
     mut conn: Conn,
@@ -281,11 +248,22 @@ async fn serve_tls(
     // Every TLS handshake starts with a handshake record (0x16).
     if first.first() != Some(&0x16) {
         if looks_like_http(&first) {
-            let host = site.server().hostname.to_owned();
-            let page = site.plain_http_on_tls(&host, ctx.local.port());
-            let raw = raw_response(site.as_ref(), &page, Persist::CLOSE, Answer::Full);
+            let raw = match site.style() {
+                // crypto/tls's answer when a record header reads like HTTP.
+                Style::Go => Some(
+                    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+                        .to_vec(),
+                ),
+                _ => {
+                    let host = site.server().hostname.to_owned();
+                    site.plain_http_on_tls(&host, ctx.local.port())
+                        .map(|page| raw_response(site.as_ref(), &page, Persist::CLOSE, Answer::Full))
+                }
+            };
             let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-                conn.write_all(&raw).await?;
+                if let Some(raw) = raw {
+                    conn.write_all(&raw).await?;
+                }
                 conn.shutdown().await
             })
             .await;
@@ -427,24 +405,6 @@ async fn protocol_error(
     ServiceError::Protocol(reason.to_owned())
 }
 
-/// Time a kept-alive connection may wait for its next request (nginx's
-/// `keepalive_timeout` 75 s, Apache's `KeepAliveTimeout` 5 s).
-fn keepalive_timeout(flavor: Flavor) -> Duration {
-    match flavor {
-        Flavor::Nginx => Duration::from_secs(75),
-        Flavor::Apache => Duration::from_secs(5),
-    }
-}
-
-/// Requests one connection may carry (nginx's `keepalive_requests` 1000,
-/// Apache's `MaxKeepAliveRequests` 100).
-fn max_requests(flavor: Flavor) -> u32 {
-    match flavor {
-        Flavor::Nginx => 1000,
-        Flavor::Apache => 100,
-    }
-}
-
 /// Serves requests on one connection until either side ends it: the decoy's
 /// own HTTP/1 loop, so every byte on the wire is the persona server's.
 async fn serve_http<I>(
@@ -456,8 +416,8 @@ async fn serve_http<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let flavor = site.server().flavor;
-    let rules = Rules::of(flavor);
+    let style = site.style();
+    let rules = style.rules();
     // nginx's 60 s, or the operator's shorter pre-auth deadline.
     let head_timeout = HEAD_TIMEOUT.min(ctx.decky.limits.pre_auth_timeout);
     let handler = Handler {
@@ -471,7 +431,7 @@ where
         let wait = if served == 0 {
             head_timeout
         } else {
-            keepalive_timeout(flavor)
+            style.keepalive_timeout()
         };
         let head = match read_head(&mut io, &mut buf, &rules, wait).await? {
             Got::Head(head) => head,
@@ -522,14 +482,28 @@ where
             // A complete first request head: the pre-auth deadline is lifted.
             ctx.pre_auth.done();
         }
-        let body = read_body(&mut io, &mut buf, head.framing, body_max(flavor)).await?;
+        if style == Style::Go && head.framing != wire::Framing::None && buf.is_empty() {
+            // Go answers `Expect: 100-continue` when the handler reads the body.
+            let expects = head
+                .header("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+            if expects && head.version.at_least_11() {
+                tokio::time::timeout(
+                    WRITE_TIMEOUT,
+                    io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
+                )
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+            }
+        }
+        let body = read_body(&mut io, &mut buf, head.framing, style.body_max()).await?;
         served = served.saturating_add(1);
-        let persist = Persist::of(&head, &body, served, max_requests(flavor));
-        let raw = handler.handle(&head, &body, persist).await;
+        let persist = Persist::of(&head, &body, served, style.max_requests());
+        let (raw, keep) = handler.handle(&head, &body, persist).await;
         tokio::time::timeout(WRITE_TIMEOUT, io.write_all(&raw))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-        if !persist.keep {
+        if !keep {
             let _ = tokio::time::timeout(WRITE_TIMEOUT, io.shutdown()).await;
             return Ok(());
         }
@@ -545,6 +519,8 @@ struct Persist {
     asked: bool,
     /// Requests the connection may still carry after this one (Apache's `max=`).
     left: u32,
+    /// The request was HTTP/1.1 or later (Go answers HTTP/1.0 in kind).
+    v11: bool,
 }
 
 impl Persist {
@@ -553,6 +529,7 @@ impl Persist {
         keep: false,
         asked: false,
         left: 0,
+        v11: true,
     };
 
     fn of(head: &wire::Head, body: &Body, served: u32, max: u32) -> Persist {
@@ -566,6 +543,7 @@ impl Persist {
             keep: wanted && body.cut.is_none() && served < max,
             asked,
             left: max.saturating_sub(served.saturating_sub(1)),
+            v11: head.version.at_least_11(),
         }
     }
 }
@@ -719,14 +697,18 @@ impl Handler {
 
     /// The server's answer to a head it refuses, closing the connection.
     fn refusal_response(&self, refusal: Refusal) -> Vec<u8> {
+        if self.site.style() == Style::Go {
+            return go_refusal(refusal);
+        }
         let host = self.site.server().hostname.to_owned();
         let req = self.req("GET", "/", &host, self.scheme(), None);
         let page = self.site.refusal_page(&req, refusal);
         raw_response(self.site.as_ref(), &page, Persist::CLOSE, Answer::Full)
     }
 
-    /// Answers one request and records it; returns the bytes to send.
-    async fn handle(&self, head: &wire::Head, body: &Body, persist: Persist) -> Vec<u8> {
+    /// Answers one request and records it; returns the bytes to send and
+    /// whether the connection stays open after them.
+    async fn handle(&self, head: &wire::Head, body: &Body, persist: Persist) -> (Vec<u8>, bool) {
         let header_text = |name: &str| {
             head.header(name)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -737,6 +719,7 @@ impl Handler {
             .to_ascii_lowercase();
         let path = head.path();
         let method = head.method.as_str();
+        let style = self.site.style();
 
         let auth = head.header("authorization").map(creds::parse_authorization);
         let logins = self.logins(path, &content_type, head.query(), body);
@@ -747,18 +730,28 @@ impl Handler {
             Some(Authorization::Basic { user, password }) => Some((user.as_str(), &password[..])),
             _ => None,
         };
-        let mut page = match body.cut {
-            Some("body_too_large") => self
-                .site
-                .error_page(&self.req(method, path, &url_host, scheme, None), 413),
-            Some(_) => self
-                .site
-                .error_page(&self.req(method, path, &url_host, scheme, None), 400),
-            None => {
-                let mut req = self.req(method, path, &url_host, scheme, logins.first());
-                req.basic = basic;
-                req.logins = logins.len();
-                self.site.route(&req)
+        let bearer = match &auth {
+            Some(Authorization::Bearer(token)) => Some(&token[..]),
+            _ => None,
+        };
+        let mut record = Record::default();
+        let mut page = {
+            let mut req = self.req(method, path, &url_host, scheme, None);
+            req.query = head.query();
+            req.target = &head.target;
+            req.headers = &head.headers;
+            req.body = &body.kept;
+            req.body_len = body.len;
+            req.basic = basic;
+            req.bearer = bearer;
+            match body.cut {
+                Some("body_too_large") => self.site.error_page(&req, 413),
+                Some(_) => self.site.error_page(&req, 400),
+                None => {
+                    req.login = logins.first();
+                    req.logins = logins.len();
+                    self.site.route(&req, &mut record)
+                }
             }
         };
         if page.status == 204 || page.status == 304 {
@@ -769,7 +762,19 @@ impl Handler {
             (_, "HEAD") => Answer::HeadersOnly,
             _ => Answer::Full,
         };
-        let response = raw_response(self.site.as_ref(), &page, persist, answer);
+        let mut persist = persist;
+        // Go streams a body past its buffer to an HTTP/1.0 client without a
+        // length, so only closing the connection ends it.
+        if style == Style::Go && !persist.v11 && page.body.len() > GO_CHUNKING {
+            persist.keep = false;
+        }
+        let (response, keep) = match record.raw.take() {
+            Some(raw) => (raw, false),
+            None => (
+                raw_response(self.site.as_ref(), &page, persist, answer),
+                persist.keep,
+            ),
+        };
 
         let mut e = self.ctx.event(EventType::HttpRequest);
         let f = &mut e.fields;
@@ -819,6 +824,7 @@ impl Handler {
                 f.insert("auth_malformed".into(), true.into());
             }
         }
+        f.extend(std::mem::take(&mut record.fields));
         // The Authorization header is what the client explicitly authenticates
         // with; a form login in the same request is kept as fields.
         e.credential = match auth {
@@ -866,7 +872,15 @@ impl Handler {
             ));
             self.ctx.emit(a).await;
         }
-        response
+        for note in record.notes {
+            let mut n = self.ctx.event(note.event_type);
+            n.fields.insert("method".into(), method.into());
+            n.fields.insert("path".into(), path.into());
+            n.fields.extend(note.fields);
+            n.credential = note.credential;
+            self.ctx.emit(n).await;
+        }
+        (response, keep)
     }
 
     fn req<'a>(
@@ -886,6 +900,8 @@ impl Handler {
             login,
             basic: None,
             logins: usize::from(login.is_some()),
+            tls: self.tls.is_some(),
+            ..Req::default()
         }
     }
 
@@ -981,14 +997,42 @@ enum Answer {
     BodyOnly,
 }
 
-/// The response headers in the order the persona's server sends them.
-fn response_headers(site: &dyn Site, page: &Page, persist: Persist) -> Vec<(&'static str, String)> {
+/// Bytes Go's response writer buffers before it starts a chunked body
+/// (`bufferBeforeChunkingSize`): a handler that writes more is streamed.
+const GO_CHUNKING: usize = 2048;
+
+/// Whether a status may carry a body (Go's `bodyAllowedForStatus`).
+fn body_allowed(status: u16) -> bool {
+    !matches!(status, 100..=199 | 204 | 304)
+}
+
+/// Whether the Go style sends this page chunked.
+fn go_chunked(page: &Page, persist: Persist, answer: Answer) -> bool {
+    answer == Answer::Full
+        && persist.v11
+        && body_allowed(page.status)
+        && page.body.len() > GO_CHUNKING
+        && !has(&page.extra, "Content-Length")
+}
+
+fn has(headers: &[(&'static str, String)], name: &str) -> bool {
+    headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// The response headers in the order the site's server sends them.
+fn response_headers(
+    site: &dyn Site,
+    page: &Page,
+    persist: Persist,
+    answer: Answer,
+) -> Vec<(&'static str, String)> {
+    let style = site.style();
     let site = site.server();
     let now = http_date(chrono::Utc::now().timestamp());
     let len = page.body.len();
     let mut h: Vec<(&'static str, String)> = Vec::with_capacity(12);
-    match site.flavor {
-        Flavor::Nginx => {
+    match style {
+        Style::Nginx => {
             let connection = if persist.keep { "keep-alive" } else { "close" };
             h.push(("Server", site.server_header.to_owned()));
             h.push(("Date", now));
@@ -1006,7 +1050,7 @@ fn response_headers(site: &dyn Site, page: &Page, persist: Persist) -> Vec<(&'st
                 h.push(("Accept-Ranges", "bytes".into()));
             }
         }
-        Flavor::Apache => {
+        Style::Apache => {
             h.push(("Date", now));
             h.push(("Server", site.server_header.to_owned()));
             if page.static_file {
@@ -1031,32 +1075,106 @@ fn response_headers(site: &dyn Site, page: &Page, persist: Persist) -> Vec<(&'st
             }
             h.push(("Content-Type", page.content_type.into()));
         }
+        Style::Go => {
+            // `Header.WriteSubset` sorts the handler's headers by key.
+            let mut set = page.extra.clone();
+            set.sort_by(|a, b| a.0.cmp(b.0));
+            let chunked = go_chunked(page, persist, answer);
+            let allowed = body_allowed(page.status);
+            let set_len = has(&set, "Content-Length");
+            let set_type = has(&set, "Content-Type");
+            let set_date = has(&set, "Date");
+            h.extend(set);
+            if !set_date {
+                h.push(("Date", now));
+            }
+            // A length Go knows: the handler finished within its buffer (a HEAD
+            // handler that wrote nothing leaves it out).
+            let small = len <= GO_CHUNKING;
+            if !set_len && allowed && small && (answer != Answer::HeadersOnly || len > 0) {
+                h.push(("Content-Length", len.to_string()));
+            }
+            if !set_type && allowed && len > 0 && !page.content_type.is_empty() {
+                h.push(("Content-Type", page.content_type.into()));
+            }
+            if !persist.keep && persist.v11 {
+                h.push(("Connection", "close".into()));
+            } else if persist.keep && !persist.v11 && persist.asked {
+                h.push(("Connection", "keep-alive".into()));
+            }
+            if chunked {
+                h.push(("Transfer-Encoding", "chunked".into()));
+            }
+        }
+        Style::Netty => {
+            h.extend(page.extra.iter().cloned());
+            if !page.content_type.is_empty() {
+                h.push(("content-type", page.content_type.into()));
+            }
+            h.push(("content-length", len.to_string()));
+        }
     }
     h
 }
 
-/// A whole response as bytes: header names exactly as the server spells them,
-/// always an HTTP/1.1 status line, as nginx and Apache answer every version.
+/// A whole response as bytes: header names exactly as the server spells them;
+/// nginx and Apache answer every version with an HTTP/1.1 status line, Go and
+/// Netty answer HTTP/1.0 in kind.
 fn raw_response(site: &dyn Site, page: &Page, persist: Persist, answer: Answer) -> Vec<u8> {
     if answer == Answer::BodyOnly {
         return page.body.clone().into_bytes();
     }
+    let style = site.style();
+    let version = match style {
+        Style::Go | Style::Netty if !persist.v11 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\n",
+        "{version} {} {}\r\n",
         page.status,
-        apps::reason(site.server().flavor, page.status)
+        style.reason(page.status)
     );
-    for (name, value) in response_headers(site, page, persist) {
+    for (name, value) in response_headers(site, page, persist, answer) {
         out.push_str(name);
         out.push_str(": ");
         out.push_str(&value);
         out.push_str("\r\n");
     }
     out.push_str("\r\n");
-    if answer == Answer::Full {
-        out.push_str(&page.body);
+    if answer == Answer::Full && (style != Style::Go || body_allowed(page.status)) {
+        if style == Style::Go && go_chunked(page, persist, answer) {
+            // One write of the whole body past the buffer: one chunk, then the end.
+            out.push_str(&format!("{:x}\r\n", page.body.len()));
+            out.push_str(&page.body);
+            out.push_str("\r\n0\r\n\r\n");
+        } else {
+            out.push_str(&page.body);
+        }
     }
     out.into_bytes()
+}
+
+/// Go's `net/http` answer to a request head it cannot read: written straight
+/// to the connection, without `Date` or length, and the connection closed.
+fn go_refusal(refusal: Refusal) -> Vec<u8> {
+    let text = match refusal {
+        Refusal::BadRequest => "400 Bad Request",
+        Refusal::UriTooLong | Refusal::HeaderTooLarge | Refusal::TooManyHeaders => {
+            "431 Request Header Fields Too Large"
+        }
+        Refusal::VersionNotSupported => {
+            "505 HTTP Version Not Supported: unsupported protocol version"
+        }
+        Refusal::NotImplemented => "501 Not Implemented",
+    };
+    let body = match refusal {
+        Refusal::NotImplemented => "Unsupported transfer encoding",
+        _ => text,
+    };
+    format!(
+        "HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n{body}"
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]
@@ -1092,9 +1210,10 @@ mod tests {
             keep: true,
             asked: true,
             left: 100,
+            v11: true,
         };
         let names = |s: &PersonaSite| -> Vec<&str> {
-            response_headers(s, &page, keep)
+            response_headers(s, &page, keep, Answer::Full)
                 .into_iter()
                 .map(|(n, _)| n)
                 .collect()
@@ -1224,6 +1343,116 @@ mod tests {
         assert!(!p(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 100).keep);
     }
 
+    struct Styled(Style);
+
+    impl Site for Styled {
+        fn server(&self) -> site::Server<'_> {
+            site::Server {
+                flavor: Flavor::Nginx,
+                server_header: "",
+                hostname: "h",
+                mtime: 0,
+            }
+        }
+        fn style(&self) -> Style {
+            self.0
+        }
+        fn route(&self, _: &Req<'_>, _: &mut Record) -> Page {
+            Page::new(200, "", "")
+        }
+        fn error_page(&self, _: &Req<'_>, status: u16) -> Page {
+            Page::new(status, "", "")
+        }
+        fn plain_http_on_tls(&self, _: &str, _: u16) -> Option<Page> {
+            None
+        }
+        fn refusal_page(&self, _: &Req<'_>, r: Refusal) -> Page {
+            Page::new(r.status(), "", "")
+        }
+        fn app_name(&self) -> &'static str {
+            "test"
+        }
+    }
+
+    const KEEP11: Persist = Persist {
+        keep: true,
+        asked: false,
+        left: u32::MAX,
+        v11: true,
+    };
+
+    fn text(style: Style, page: &Page, persist: Persist, answer: Answer) -> String {
+        String::from_utf8(raw_response(&Styled(style), page, persist, answer)).unwrap()
+    }
+
+    /// Go's head with the `Date` value blanked.
+    fn undated(t: &str) -> String {
+        t.split("\r\n")
+            .map(|l| {
+                if l.starts_with("Date: ") {
+                    "Date: X"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
+    #[test]
+    fn go_sorts_handler_headers_then_writes_date_length_and_sniffed_type() {
+        let ping = Page::new(200, "text/plain; charset=utf-8", "OK")
+            .with("Server", "Docker/24.0.7 (linux)")
+            .with("Api-Version", "1.43")
+            .with("Pragma", "no-cache");
+        assert_eq!(
+            undated(&text(Style::Go, &ping, KEEP11, Answer::Full)),
+            "HTTP/1.1 200 OK\r\nApi-Version: 1.43\r\nPragma: no-cache\r\nServer: Docker/24.0.7 (linux)\r\n\
+             Date: X\r\nContent-Length: 2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOK"
+        );
+        // A type the handler set is one of its sorted headers; closing says so on 1.1.
+        let json = Page::new(404, "", "{}\n").with("Content-Type", "application/json");
+        assert_eq!(
+            undated(&text(Style::Go, &json, Persist::CLOSE, Answer::Full)),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nDate: X\r\n\
+             Content-Length: 3\r\nConnection: close\r\n\r\n{}\n"
+        );
+        // 204 has neither length nor body.
+        let none = Page::new(204, "", "").with("Server", "x");
+        assert_eq!(
+            undated(&text(Style::Go, &none, KEEP11, Answer::Full)),
+            "HTTP/1.1 204 No Content\r\nServer: x\r\nDate: X\r\n\r\n"
+        );
+        // Past Go's 2048-byte buffer the body goes chunked, in one chunk.
+        let big = Page::new(200, "", "a".repeat(3000)).with("Content-Type", "application/json");
+        let t = text(Style::Go, &big, KEEP11, Answer::Full);
+        assert!(
+            t.contains("\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\naaa"),
+            "{t}"
+        );
+        assert!(!t.contains("Content-Length") && t.ends_with("a\r\n0\r\n\r\n"));
+        // HTTP/1.0 is answered in kind.
+        let old = Persist {
+            v11: false,
+            ..Persist::CLOSE
+        };
+        assert!(text(Style::Go, &ping, old, Answer::Full).starts_with("HTTP/1.0 200 OK\r\n"));
+        assert_eq!(
+            go_refusal(Refusal::BadRequest),
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"
+        );
+    }
+
+    #[test]
+    fn netty_writes_the_sites_headers_then_lower_case_type_and_length() {
+        let page =
+            Page::new(200, "application/json", "{}").with("X-elastic-product", "Elasticsearch");
+        assert_eq!(
+            text(Style::Netty, &page, KEEP11, Answer::Full),
+            "HTTP/1.1 200 OK\r\nX-elastic-product: Elasticsearch\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+
     #[test]
     fn apache_says_keep_alive_only_when_asked_and_counts_down() {
         let page = Page {
@@ -1241,6 +1470,7 @@ mod tests {
             keep: true,
             asked: true,
             left: 99,
+            v11: true,
         });
         assert!(
             asked.contains("\r\nContent-Length: 1\r\nKeep-Alive: timeout=5, max=99\r\nConnection: Keep-Alive\r\nContent-Type: "),
@@ -1250,6 +1480,7 @@ mod tests {
             keep: true,
             asked: false,
             left: 99,
+            v11: true,
         });
         assert!(!silent.contains("Connection") && !silent.contains("Keep-Alive"));
         assert!(text(Persist::CLOSE).contains("\r\nConnection: close\r\n"));

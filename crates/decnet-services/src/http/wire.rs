@@ -200,6 +200,9 @@ pub struct Rules {
     pub fields_max: usize,
     /// Apache's `HttpProtocolOptions Strict` (CRLF only, single spaces, one-digit versions).
     pub strict: bool,
+    /// A request line without a version is served as HTTP/0.9 (nginx, Apache);
+    /// Go and Netty refuse it.
+    pub http09: bool,
 }
 
 impl Rules {
@@ -212,6 +215,7 @@ impl Rules {
                 head_max: 32 * 1024,
                 fields_max: 1000,
                 strict: false,
+                http09: true,
             },
             Flavor::Apache => Rules {
                 line_max: 8190,
@@ -219,7 +223,35 @@ impl Rules {
                 head_max: 64 * 1024,
                 fields_max: 100,
                 strict: true,
+                http09: true,
             },
+        }
+    }
+
+    /// Go's `net/http` server: `DefaultMaxHeaderBytes` (1 MiB, plus the 4096
+    /// bytes of slack Go allows) bounds the whole head, no field count limit
+    /// beyond that, bare LF taken, no HTTP/0.9.
+    pub fn go() -> Rules {
+        Rules {
+            line_max: (1 << 20) + 4096,
+            field_max: (1 << 20) + 4096,
+            head_max: (1 << 20) + 4096,
+            fields_max: 10_000,
+            strict: false,
+            http09: false,
+        }
+    }
+
+    /// Netty's `HttpRequestDecoder` as Elasticsearch configures it:
+    /// `http.max_initial_line_length` 4kb, `http.max_header_size` 16kb, no HTTP/0.9.
+    pub fn netty() -> Rules {
+        Rules {
+            line_max: 4096,
+            field_max: 16 * 1024,
+            head_max: 16 * 1024,
+            fields_max: 1000,
+            strict: false,
+            http09: false,
         }
     }
 }
@@ -374,6 +406,7 @@ fn request_line(line: &[u8], rules: &Rules) -> Result<RequestLine, Parsed> {
         return bad("invalid request target");
     }
     let version = match version {
+        None if !rules.http09 => return bad("request line without a version"),
         None => {
             // Apache serves HTTP/0.9 to GET only.
             if rules.strict && method != b"GET" {
@@ -648,6 +681,7 @@ mod tests {
         head_max: 32 * 1024,
         fields_max: 1000,
         strict: false,
+        http09: true,
     };
 
     fn apache() -> Rules {

@@ -87,7 +87,34 @@ pub enum TlsProfile {
     /// Debian's Apache `mod_ssl`: `SSLCipherSuite HIGH:!aNULL`, the client's order
     /// (`SSLHonorCipherOrder off`), DHE with ffdhe2048, `SSLSessionTickets off`.
     Apache,
+    /// Go's `crypto/tls` server with its defaults (Go 1.20/1.21, as
+    /// kube-apiserver 1.28 is built): TLS 1.2 and 1.3, Go's own suite order
+    /// enforced whatever the client prefers (AES-GCM, ChaCha20, ECDHE-CBC, then
+    /// the RSA-kex suites and 3DES last), groups X25519, P-256, P-384, P-521,
+    /// session tickets, no DHE, no renegotiation, no encrypt-then-MAC.
+    Go,
+    /// dockerd's `--tlsverify` listener: Go's `crypto/tls` with docker's
+    /// `tlsconfig.ServerDefault` (TLS 1.2 at least, only the four ECDHE-GCM
+    /// suites, which Go orders AES-128 first).
+    Dockerd,
 }
+
+/// Go's TLS 1.2 suites in `cipherSuitesPreferenceOrder`, those enabled by default.
+const GO_TLS12: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\
+ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:\
+ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:\
+AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA:AES256-SHA:\
+ECDHE-RSA-DES-CBC3-SHA:DES-CBC3-SHA";
+/// docker/go-connections' `DefaultServerAcceptedCiphers`, in Go's order.
+const DOCKERD_TLS12: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384";
+/// Go's TLS 1.3 order on hardware with AES-GCM.
+const GO_TLS13: &str = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+/// Go's `defaultCurvePreferences`.
+const GO_GROUPS: &str = "X25519:P-256:P-384:P-521";
+/// `SSL_OP_NO_ENCRYPT_THEN_MAC` (not named by the openssl crate): Go never negotiates it.
+const NO_ENCRYPT_THEN_MAC: u64 = 1 << 19;
 
 /// The TLS acceptor of one service on one decky.
 #[derive(Clone)]
@@ -162,8 +189,9 @@ impl AcceptorBuilder {
             let ours = self.alpn;
             // nginx (1.21.4 and later) ends a handshake that offers none of its
             // protocols; Apache without mod_http2 goes on without ALPN.
+            // Go ends it too (`no_application_protocol`).
             let none = match self.profile {
-                TlsProfile::Nginx => AlpnError::ALERT_FATAL,
+                TlsProfile::Nginx | TlsProfile::Go | TlsProfile::Dockerd => AlpnError::ALERT_FATAL,
                 TlsProfile::Apache => AlpnError::NOACK,
             };
             b.set_alpn_select_callback(move |_, client| select_alpn(&ours, client).ok_or(none));
@@ -204,6 +232,18 @@ fn configure(
             b.set_options(SslOptions::NO_TICKET);
             let dh = Dh::params_from_pem(FFDHE2048.as_bytes())?;
             b.set_tmp_dh(&dh)?;
+        }
+        TlsProfile::Go | TlsProfile::Dockerd => {
+            b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_2))?;
+            b.set_cipher_list(if profile == TlsProfile::Go {
+                GO_TLS12
+            } else {
+                DOCKERD_TLS12
+            })?;
+            b.set_ciphersuites(GO_TLS13)?;
+            b.set_groups_list(GO_GROUPS)?;
+            b.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
+            b.set_options(SslOptions::from_bits_retain(NO_ENCRYPT_THEN_MAC as _));
         }
     }
     Ok(())
