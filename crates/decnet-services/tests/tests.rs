@@ -10,6 +10,7 @@
 )]
 
 mod deadlines;
+mod elasticsearch;
 mod ftp;
 mod harness;
 mod http;
