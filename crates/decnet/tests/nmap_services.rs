@@ -55,3 +55,55 @@ fn nmap_names_vsftpd_postfix_dovecot_linux_telnetd_and_vnc() {
     }
     assert!(run.terminate().success());
 }
+
+/// The database, cache, broker and admin-API services on their own ports, as
+/// scanners find them: nmap sends some probes only to a product's usual port.
+#[test]
+fn nmap_names_the_databases_brokers_and_admin_apis() {
+    if !have("nmap") {
+        eprintln!("skipped: needs nmap");
+        return;
+    }
+    if !decnet_testkit::is_root() {
+        eprintln!("skipped: needs root to listen on the services' own ports below 1024");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ip = unique_ip();
+    let cfg = dir.path().join("fleet.ini");
+    let expected: &[(&str, u16, &str)] = &[
+        ("redis", 6379, "Redis key-value store"),
+        ("mysql", 3306, "MariaDB"),
+        ("postgres", 5432, "PostgreSQL DB"),
+        ("mqtt", 1883, "mosquitto"),
+        ("elasticsearch", 9200, "Elasticsearch REST API"),
+    ];
+    let services: Vec<&str> = expected.iter().map(|e| e.0).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[general]\ndriver = loopback\n\n[db]\nip = {ip}\nhostname = db1\ndistro = debian\nservices = {}\n",
+            services.join(", ")
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (run, _) = up(&cfg, &data, 0, &[]);
+    let ports: Vec<String> = expected.iter().map(|e| e.1.to_string()).collect();
+    let out = Command::new("nmap")
+        .args(["-sV", "-n", "-Pn", "-p"])
+        .arg(ports.join(","))
+        .arg(ip.to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for (service, port, product) in expected {
+        let p = format!("{port}/tcp");
+        let l = text
+            .lines()
+            .find(|l| l.starts_with(&p))
+            .unwrap_or_else(|| panic!("no line for {p} in:\n{text}"));
+        assert!(l.contains(product), "{service} on {port}: {l}\n{text}");
+    }
+    assert!(run.terminate().success());
+}
