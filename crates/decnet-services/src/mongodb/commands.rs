@@ -1045,6 +1045,20 @@ fn read(name: &str, cmd: &Document, db: &str, data: &[Database], ans: &mut Answe
                         Some(("$count", Value::String(f))) => {
                             counted = Some(f.clone());
                         }
+                        Some(("$group", Value::Document(g))) => {
+                            // The one grouping drivers send: count_documents' {_id: 1, n: {$sum: 1}}.
+                            let mut d = Document::new()
+                                .with("_id", g.get("_id").cloned().unwrap_or(Value::Null));
+                            for (k, acc) in g.0.iter().filter(|(k, _)| k != "_id") {
+                                let n = i32::try_from(out.len()).unwrap_or(0);
+                                let v = match acc.as_doc().and_then(Document::first) {
+                                    Some(("$sum", Value::Int32(1))) => Value::Int32(n),
+                                    _ => Value::Null,
+                                };
+                                d.push(k.clone(), v);
+                            }
+                            out = if out.is_empty() { Vec::new() } else { vec![d] };
+                        }
                         Some(("$project", Value::Document(p))) => {
                             out = out.iter().map(|d| project(d, Some(p))).collect();
                         }
