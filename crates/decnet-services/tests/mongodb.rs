@@ -537,3 +537,126 @@ async fn a_browser_on_the_driver_port_gets_mongods_http_notice() {
     let e = s.wait_type(EventType::ProtocolError).await.unwrap();
     assert_eq!(field(&e, "reason"), "http_on_driver_port");
 }
+
+/// Sends one OP_MSG command and returns the reply body.
+async fn command(c: &mut TcpStream, body: Document) -> Document {
+    c.write_all(&wire::op_msg_request(77, 0, &body))
+        .await
+        .unwrap();
+    let r = read_reply(c).await;
+    let (h, req) = wire::parse(&r).unwrap();
+    assert_eq!(h.response_to, 77);
+    let wire::Request::Msg(m) = req else {
+        panic!("an OP_MSG reply")
+    };
+    m.body
+}
+
+#[tokio::test]
+async fn speculative_authentication_inside_hello_logs_the_planted_account_in() {
+    let (mut s, _dir) = start("mongo-spec", &[]).await;
+    let pw = app_password(&s);
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let cnonce = "rOprNGfwEbeRWgbNEkqO";
+    let bare = format!("n=app,r={cnonce}");
+    let spec = Document::new()
+        .with("saslStart", 1i32)
+        .with("mechanism", "SCRAM-SHA-256")
+        .with(
+            "payload",
+            Value::Binary(0, format!("n,,{bare}").into_bytes()),
+        )
+        .with("db", "appdb");
+    let hello = command(
+        &mut c,
+        Document::new()
+            .with("hello", 1i32)
+            .with("speculativeAuthenticate", spec)
+            .with("$db", "admin"),
+    )
+    .await;
+    let sa = hello
+        .get("speculativeAuthenticate")
+        .and_then(Value::as_doc)
+        .expect("the reply carries the server's first SCRAM message");
+    assert_eq!(sa.get("conversationId"), Some(&Value::Int32(1)));
+    assert_eq!(sa.get("done"), Some(&Value::Bool(false)));
+    let server_first =
+        String::from_utf8(sa.get("payload").unwrap().as_binary().unwrap().to_vec()).unwrap();
+    let attr = |k: &str| {
+        server_first
+            .split(',')
+            .find_map(|a| a.strip_prefix(k))
+            .unwrap()
+            .to_owned()
+    };
+    let (nonce, salt, iters) = (attr("r="), B64.decode(attr("s=")).unwrap(), attr("i="));
+    assert!(nonce.starts_with(cnonce));
+    assert_eq!((salt.len(), iters.as_str()), (28, "15000"));
+    let without_proof = format!("c=biws,r={nonce}");
+    let am = format!("{bare},{server_first},{without_proof}");
+    let (proof, sig) = scram::proof_and_signature(
+        Mechanism::Sha256,
+        "app",
+        pw.as_bytes(),
+        &salt,
+        15_000,
+        am.as_bytes(),
+    );
+    let fin = command(
+        &mut c,
+        Document::new()
+            .with("saslContinue", 1i32)
+            .with("conversationId", 1i32)
+            .with(
+                "payload",
+                Value::Binary(
+                    0,
+                    format!("{without_proof},p={}", B64.encode(proof)).into_bytes(),
+                ),
+            )
+            .with("$db", "appdb"),
+    )
+    .await;
+    assert_eq!(fin.get("done"), Some(&Value::Bool(true)));
+    assert_eq!(
+        fin.get("payload").unwrap().as_binary().unwrap(),
+        format!("v={}", B64.encode(sig)).as_bytes()
+    );
+    let names = command(
+        &mut c,
+        Document::new()
+            .with("listDatabases", 1i32)
+            .with("nameOnly", true)
+            .with("$db", "admin"),
+    )
+    .await;
+    assert_eq!(names.get("ok"), Some(&Value::Double(1.0)));
+    let ok = s.wait_type(EventType::LoginSuccess).await.unwrap();
+    assert_eq!(ok.fields["speculative"], true);
+    assert_eq!(ok.fields["auth_message"], am.as_str());
+}
+
+#[tokio::test]
+async fn an_awaitable_hello_waits_as_a_monitor_expects() {
+    let (_s, _dir) = start("mongo-await", &[]).await;
+    let mut c = TcpStream::connect(_s.addr).await.unwrap();
+    let first = command(
+        &mut c,
+        Document::new().with("hello", 1i32).with("$db", "admin"),
+    )
+    .await;
+    let tv = first.get("topologyVersion").unwrap().clone();
+    let started = std::time::Instant::now();
+    let again = command(
+        &mut c,
+        Document::new()
+            .with("hello", 1i32)
+            .with("topologyVersion", tv.clone())
+            .with("maxAwaitTimeMS", 400i64)
+            .with("$db", "admin"),
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(again.get("topologyVersion"), Some(&tv));
+}

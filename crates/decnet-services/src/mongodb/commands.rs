@@ -176,6 +176,8 @@ pub struct ConnState {
     pub metadata: Option<Document>,
     seen_hello: bool,
     conv: Option<Conversation>,
+    /// How long the last `hello` asked to wait for a topology change.
+    pub await_ms: Option<u64>,
 }
 
 impl ConnState {
@@ -189,6 +191,7 @@ impl ConnState {
             metadata: None,
             seen_hello: false,
             conv: None,
+            await_ms: None,
         }
     }
 }
@@ -551,7 +554,7 @@ fn dispatch(
             .with("ok", 1.0),
         "serverStatus" => server_status(sh, c),
         "listDatabases" => list_databases(cmd, data, ans),
-        "listCollections" => list_collections(db, data, ans),
+        "listCollections" => list_collections(cmd, db, data, ans),
         "find" | "count" | "aggregate" | "distinct" => read(name, cmd, db, data, ans),
         "insert" => {
             let n =
@@ -653,10 +656,26 @@ fn hello(
     };
     let now = chrono::Utc::now().timestamp_millis();
     let mut r = Document::new();
+    // A driver that can take `hello` says so in its legacy handshake; mongod confirms first.
+    if cmd.get("helloOk").is_some() {
+        r.push("helloOk", true);
+    }
     let topology = |counter: i64| {
         Document::new()
             .with("processId", Value::ObjectId(sh.process_id))
             .with("counter", counter)
+    };
+    // An awaitable hello (a driver's monitor) waits until the topology changes; ours never does.
+    c.await_ms = match (
+        cmd.get("topologyVersion").and_then(Value::as_doc),
+        cmd.get("maxAwaitTimeMS").and_then(Value::as_i64),
+    ) {
+        (Some(tv), Some(ms))
+            if tv.get("processId") == Some(&Value::ObjectId(sh.process_id)) && ms > 0 =>
+        {
+            u64::try_from(ms).ok()
+        }
+        _ => None,
     };
     match &sh.repl_set {
         None => {
@@ -886,7 +905,9 @@ fn list_databases(cmd: &Document, data: &[Database], ans: &mut Answer) -> Docume
     r
 }
 
-fn list_collections(db: &str, data: &[Database], ans: &mut Answer) -> Document {
+fn list_collections(cmd: &Document, db: &str, data: &[Database], ans: &mut Answer) -> Document {
+    let filter = cmd.get("filter").and_then(Value::as_doc);
+    let name_only = cmd.get("nameOnly").is_some_and(Value::truthy);
     let colls: Vec<Value> = data
         .iter()
         .filter(|d| d.name == db)
@@ -909,8 +930,20 @@ fn list_collections(db: &str, data: &[Database], ans: &mut Answer) -> Document {
                         .with("key", Document::new().with("_id", 1i32))
                         .with("name", "_id_"),
                 )
-                .into()
         })
+        .filter(|d| matches(d, filter))
+        .map(|d| {
+            if name_only {
+                Document(
+                    d.0.into_iter()
+                        .filter(|(k, _)| k == "name" || k == "type")
+                        .collect(),
+                )
+            } else {
+                d
+            }
+        })
+        .map(Value::Document)
         .collect();
     set_rows(ans, colls.len());
     Document::new()

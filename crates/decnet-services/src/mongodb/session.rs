@@ -18,6 +18,8 @@ const PRE_AUTH_CAP: usize = 1024 * 1024;
 const MESSAGE_CAP: usize = super::bson::MAX_DOCUMENT + 64 * 1024;
 /// Message bytes one connection may send in all.
 const CONNECTION_BUDGET: usize = 256 * 1024 * 1024;
+/// Longest an awaitable `hello` is held (drivers ask for their heartbeat, 10 s).
+const MAX_AWAIT_MS: u64 = 30_000;
 /// Longest command text kept in an event.
 const EVENT_TEXT_MAX: usize = 64 * 1024;
 
@@ -173,6 +175,11 @@ pub(super) async fn run(
                     &ans,
                 )
                 .await;
+                if let Some(ms) = st.await_ms.take() {
+                    // Exhaust replies are not streamed: the monitor asks again after each wait.
+                    tokio::time::sleep(std::time::Duration::from_millis(ms.min(MAX_AWAIT_MS)))
+                        .await;
+                }
                 if m.flags & wire::FLAG_MORE_TO_COME == 0 {
                     w.send(&wire::op_msg(sh.request_id(), h.request_id, 0, &ans.reply))
                         .await?;
