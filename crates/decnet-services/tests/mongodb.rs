@@ -660,3 +660,75 @@ async fn an_awaitable_hello_waits_as_a_monitor_expects() {
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert_eq!(again.get("topologyVersion"), Some(&tv));
 }
+
+#[tokio::test]
+async fn after_a_login_server_status_build_info_and_whatsmyuri_describe_this_decky() {
+    let Some(python) = pymongo_python() else {
+        eprintln!("skipped: python3-pymongo is not installed");
+        return;
+    };
+    let (s, _dir) = start("mongo-admin", &[("mongo_version", "6.0.19")]).await;
+    let pw = app_password(&s);
+    let script = r#"
+import sys, json, pymongo
+c = pymongo.MongoClient(sys.argv[1], int(sys.argv[2]), username="app", password=sys.argv[3],
+                        authSource="appdb", serverSelectionTimeoutMS=8000)
+st = c.admin.command("serverStatus")
+bi = c.admin.command("buildInfo")
+me = c.admin.command("whatsmyuri")
+opts = c.admin.command("getCmdLineOpts")
+log = c.admin.command("getLog", "startupWarnings")
+print(json.dumps({"host": st["host"], "process": st["process"], "uptime": st["uptime"],
+                  "version": bi["version"], "va": bi["versionArray"], "you": me["you"],
+                  "auth": opts["parsed"]["security"]["authorization"], "log": len(log["log"])}))
+"#;
+    let out = py(
+        python,
+        script,
+        &[&s.addr.ip().to_string(), &s.addr.port().to_string(), &pw],
+    )
+    .await;
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "pymongo: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(got["host"], "mongo-admin-host");
+    assert_eq!(got["process"], "mongod");
+    assert!(got["uptime"].as_f64().unwrap() > 6.0 * 3600.0);
+    assert_eq!(got["version"], "6.0.19");
+    assert_eq!(got["va"], serde_json::json!([6, 0, 19, 0]));
+    // The client's own address, as mysql's `user()` shows it.
+    assert!(got["you"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(got["auth"], "enabled");
+    assert_eq!(got["log"], 1);
+}
+
+#[tokio::test]
+async fn a_plain_login_is_refused_as_community_mongod_refuses_it_and_its_password_captured() {
+    let (mut s, _dir) = start("mongo-plain", &[]).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let r = command(
+        &mut c,
+        Document::new()
+            .with("saslStart", 1i32)
+            .with("mechanism", "PLAIN")
+            .with("payload", Value::Binary(0, b"\0backup\0S3cret!".to_vec()))
+            .with("$db", "$external"),
+    )
+    .await;
+    assert_eq!(
+        r.str("errmsg"),
+        Some("Received authentication for mechanism PLAIN which is not enabled")
+    );
+    assert_eq!(r.get("code"), Some(&Value::Int32(334)));
+    let e = s.wait_type(EventType::LoginAttempt).await.unwrap();
+    let (user, secret, kind) = login_of(&e);
+    assert_eq!(
+        (user.as_str(), secret.as_slice(), kind),
+        ("backup", &b"S3cret!"[..], SecretKind::Password)
+    );
+    assert_eq!(e.fields["mechanism"], "PLAIN");
+}
