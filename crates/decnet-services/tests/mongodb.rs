@@ -133,8 +133,8 @@ async fn pymongo_wrong_passwords_over_both_scram_mechanisms_are_refused_and_thei
         assert_eq!((user.as_str(), got_kind), ("admin", kind));
         assert_eq!(field(&e, "mechanism"), mech.name());
         assert_eq!(field(&e, "auth_db"), "admin");
-        assert_eq!(field(&e, "client_driver"), "PyMongo");
-        assert_eq!(field(&e, "client_application"), "inventory-sync");
+        assert_eq!(field(&e, "client_name"), "PyMongo");
+        assert_eq!(field(&e, "program_name"), "inventory-sync");
         assert_eq!(field(&e, "client_os"), "Linux");
         // The proof, rebuilt from nothing but the password and what the event holds.
         let salt = B64.decode(field(&e, "salt")).unwrap();
@@ -662,17 +662,20 @@ async fn an_awaitable_hello_waits_as_a_monitor_expects() {
 }
 
 #[tokio::test]
-async fn after_a_login_server_status_build_info_and_whatsmyuri_describe_this_decky() {
+async fn a_configured_account_gets_server_status_build_info_and_whatsmyuri_of_this_decky() {
     let Some(python) = pymongo_python() else {
         eprintln!("skipped: python3-pymongo is not installed");
         return;
     };
-    let (s, _dir) = start("mongo-admin", &[("mongo_version", "6.0.19")]).await;
-    let pw = app_password(&s);
+    let (s, _dir) = start(
+        "mongo-admin",
+        &[("mongo_version", "6.0.19"), ("users", "dba:Adm1n-2024")],
+    )
+    .await;
     let script = r#"
 import sys, json, pymongo
-c = pymongo.MongoClient(sys.argv[1], int(sys.argv[2]), username="app", password=sys.argv[3],
-                        authSource="appdb", serverSelectionTimeoutMS=8000)
+c = pymongo.MongoClient(sys.argv[1], int(sys.argv[2]), username="dba", password=sys.argv[3],
+                        serverSelectionTimeoutMS=8000)
 st = c.admin.command("serverStatus")
 bi = c.admin.command("buildInfo")
 me = c.admin.command("whatsmyuri")
@@ -685,7 +688,11 @@ print(json.dumps({"host": st["host"], "process": st["process"], "uptime": st["up
     let out = py(
         python,
         script,
-        &[&s.addr.ip().to_string(), &s.addr.port().to_string(), &pw],
+        &[
+            &s.addr.ip().to_string(),
+            &s.addr.port().to_string(),
+            "Adm1n-2024",
+        ],
     )
     .await;
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {

@@ -413,7 +413,14 @@ impl Shared {
 
     /// Passwords `user` could have here.
     fn candidates(&self, user: &str) -> Vec<String> {
-        self.bait.passwords_for(&self.decky, user)
+        let mut out: Vec<String> = self
+            .users
+            .iter()
+            .filter(|(u, _)| u == user)
+            .map(|(_, p)| p.clone())
+            .collect();
+        out.extend(self.bait.passwords_for(&self.decky, user));
+        out
     }
 
     /// Whether the user is one the server would list mechanisms for.

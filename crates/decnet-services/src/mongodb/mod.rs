@@ -61,7 +61,7 @@ use crate::service::{ConnCtx, DeckyRuntime, Instance, Service, ServiceError};
 /// The release a decky runs unless `mongo_version` says otherwise.
 pub const DEFAULT_VERSION: &str = "7.0.14";
 
-static KEYS: [PersonaKey; 2] = [
+static KEYS: [PersonaKey; 3] = [
     PersonaKey {
         name: "mongo_version",
         kind: KeyKind::Text,
@@ -71,6 +71,11 @@ static KEYS: [PersonaKey; 2] = [
         name: "repl_set",
         kind: KeyKind::Text,
         doc: "Replica set name: when set, the decky answers as the primary of that set (`hello` reports `setName`, `hosts`, `primary`, `me`, `electionId`, `lastWrite`; replies carry `$clusterTime` and `operationTime`). Default: unset, a standalone mongod.",
+    },
+    PersonaKey {
+        name: "users",
+        kind: KeyKind::Text,
+        doc: "user:password accounts let in (over either SCRAM mechanism, from any authentication database) besides the bait world's (the planted `app` account, people with an account on the decky). Default: none.",
     },
 ];
 
@@ -170,6 +175,8 @@ pub struct Shared {
     next_request: AtomicI32,
     /// What it holds.
     data: Vec<commands::Database>,
+    /// Accounts configured with `users`.
+    users: Vec<(String, String)>,
 }
 
 impl Shared {
@@ -194,6 +201,7 @@ impl Shared {
         let data = commands::databases(&bait, decky, &seed.derive(b"mongodb-data"));
         Shared {
             data,
+            users: Vec::new(),
             version,
             repl_set,
             decky: decky.to_owned(),
@@ -271,6 +279,7 @@ impl Service for Mongodb {
             &decky.seed,
         );
         shared.distro = decky.config.distro.slug;
+        shared.users = keys.users_or("users", "")?;
         Ok(Arc::new(MongodbInstance {
             shared: Arc::new(shared),
         }))

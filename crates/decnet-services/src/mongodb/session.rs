@@ -53,12 +53,12 @@ fn metadata_fields(meta: &Document, f: &mut Fields) {
             .map(str::to_owned)
     };
     for (field, v) in [
-        ("client_driver", sub("driver", "name")),
-        ("client_driver_version", sub("driver", "version")),
+        ("client_name", sub("driver", "name")),
+        ("client_version", sub("driver", "version")),
         ("client_os", sub("os", "type")),
         ("client_os_name", sub("os", "name")),
         ("client_arch", sub("os", "architecture")),
-        ("client_application", sub("application", "name")),
+        ("program_name", sub("application", "name")),
         ("client_platform", meta.str("platform").map(str::to_owned)),
     ] {
         if let Some(v) = v {
