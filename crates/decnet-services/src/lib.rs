@@ -9,6 +9,7 @@
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
 //! - [`mysql`]: MariaDB or MySQL 8 as the distro ships it; login scrambles captured crackable, a query surface over the bait world's appdb
 //! - [`postgres`]: PostgreSQL of the distro's release; cleartext, md5 and SCRAM logins captured, a small query surface
+//! - [`mongodb`]: mongod with authorization enabled; SCRAM-SHA-1/256 proofs captured crackable, planted logins get the bait world's appdb as collections
 //! - [`mqtt`]: Mosquitto's MQTT broker (3.1, 3.1.1, 5.0) with `$SYS` and retained sensor readings; CONNECTs captured as logins
 //! - [`pop3`]: Dovecot's POP3 over the same mailboxes, with its `pop3s` listener; APOP captured
 //! - [`ssh`]: the SSH emulator (its own transport, per OpenSSH release), with its KEXINIT tap; [`shell`]: the fake shell it serves
@@ -26,6 +27,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod kit;
+pub mod mongodb;
 pub mod mqtt;
 pub mod mysql;
 pub mod pop3;

@@ -39,6 +39,7 @@ impl Registry {
             Box::new(crate::postgres::Postgres),
             Box::new(crate::mqtt::Mqtt),
             Box::new(crate::elasticsearch::Elasticsearch),
+            Box::new(crate::mongodb::Mongodb),
         ])
     }
 

@@ -213,7 +213,6 @@ pub const PLANNED_SERVICES: [&str; 14] = [
     "smb",
     "rdp",
     "mssql",
-    "mongodb",
     "ldap",
     "smtp_relay",
     "snmp",
