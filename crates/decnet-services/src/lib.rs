@@ -7,6 +7,7 @@
 //! - [`ftp`]: the vsftpd look-alike (persona filesystem, passive and active data channels, uploads kept)
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
+//! - [`ldap`]: OpenLDAP's slapd or an Active Directory DC over the bait world's people and hosts; binds captured (NTLM as NetNTLMv2), every search an event
 //! - [`mysql`]: MariaDB or MySQL 8 as the distro ships it; login scrambles captured crackable, a query surface over the bait world's appdb
 //! - [`postgres`]: PostgreSQL of the distro's release; cleartext, md5 and SCRAM logins captured, a small query surface
 //! - [`mqtt`]: Mosquitto's MQTT broker (3.1, 3.1.1, 5.0) with `$SYS` and retained sensor readings; CONNECTs captured as logins
@@ -25,6 +26,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod kit;
+pub mod ldap;
 pub mod mqtt;
 pub mod mysql;
 pub mod pop3;

@@ -38,6 +38,7 @@ impl Registry {
             Box::new(crate::mysql::Mysql),
             Box::new(crate::postgres::Postgres),
             Box::new(crate::mqtt::Mqtt),
+            Box::new(crate::ldap::Ldap),
         ])
     }
 
