@@ -16,6 +16,7 @@ mod http;
 mod http_realism;
 mod http_xmlrpc;
 mod imap;
+mod ldap;
 mod mqtt;
 mod mysql;
 mod pop3;

@@ -90,7 +90,7 @@ pub fn frame(buf: &[u8]) -> Result<Frame, BerError> {
 }
 
 /// `(tag, header length, content length)` of the element `buf` starts with.
-fn header(buf: &[u8]) -> Result<(u8, usize, usize), BerError> {
+pub fn header(buf: &[u8]) -> Result<(u8, usize, usize), BerError> {
     let mut it = buf.iter().copied();
     let t = it.next().ok_or(BerError::Incomplete)?;
     if t & 0x1f == 0x1f {
@@ -130,6 +130,11 @@ impl<'a> Reader<'a> {
             depth: 0,
             budget: std::rc::Rc::new(std::cell::Cell::new(MAX_ELEMENTS)),
         }
+    }
+
+    /// What is left to read.
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf
     }
 
     /// Whether everything was read.

@@ -607,6 +607,14 @@ impl Directory {
                 out
             }
             Filter::Not(x) => self.eval(x, e).map(|b| !b),
+            _ => self.eval_leaf(f, e),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_leaf(&self, f: &Filter, e: &Entry) -> Option<bool> {
+        match f {
+            Filter::And(_) | Filter::Or(_) | Filter::Not(_) => self.eval(f, e),
             Filter::Present(a) => {
                 Some(a.eq_ignore_ascii_case("objectClass") || e.values(a).is_some())
             }
@@ -736,7 +744,7 @@ mod tests {
             Filter::Equal("objectClass".into(), b"posixAccount".to_vec()),
             Filter::Substrings {
                 attr: "uid".into(),
-                initial: Some(p.username[..2].as_bytes().to_vec()),
+                initial: Some(p.username.as_bytes()[..2].to_vec()),
                 any: vec![],
                 last: None,
             },
@@ -751,6 +759,25 @@ mod tests {
             d.login_of(&format!("uid={},{people}", p.username)),
             Some(p.username.clone())
         );
+    }
+
+    #[test]
+    fn a_filter_at_slapds_depth_limit_evaluates_on_a_worker_sized_stack() {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                let w = world();
+                let seed = InstanceSeed::derive_for(b"k", "dc");
+                let d = Directory::build(Vendor::OpenLdap, &w, &seed, "dc=x", "x", "dc01");
+                let mut f = Filter::Present("objectClass".into());
+                for _ in 0..crate::ldap::message::MAX_FILTER_DEPTH {
+                    f = Filter::Not(Box::new(f));
+                }
+                assert_eq!(d.eval(&f, &d.entries()[0]), Some(true));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

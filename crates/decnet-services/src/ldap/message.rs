@@ -190,6 +190,29 @@ impl Filter {
     }
 
     fn write(&self, s: &mut String) {
+        match self {
+            Filter::And(v) | Filter::Or(v) => {
+                s.push_str(if matches!(self, Filter::And(_)) {
+                    "(&"
+                } else {
+                    "(|"
+                });
+                for f in v {
+                    f.write(s);
+                }
+                s.push(')');
+            }
+            Filter::Not(f) => {
+                s.push_str("(!");
+                f.write(s);
+                s.push(')');
+            }
+            _ => self.write_leaf(s),
+        }
+    }
+
+    #[inline(never)]
+    fn write_leaf(&self, s: &mut String) {
         s.push('(');
         match self {
             Filter::And(v) | Filter::Or(v) => {
@@ -327,11 +350,37 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Parses one filter. Only and/or/not recurse, through this small frame; the
+/// leaves are parsed out of line so a filter at slapd's depth limit fits in a
+/// worker thread's stack even unoptimised.
 fn filter(r: &mut Reader<'_>, depth: usize) -> Result<Filter, FilterError> {
     if depth > MAX_FILTER_DEPTH {
         return Err(FilterError::TooDeep);
     }
     let (t, c) = r.any()?;
+    match t {
+        0xa0 | 0xa1 => {
+            let mut inner = r.child(c)?;
+            let mut v = Vec::new();
+            while !inner.is_empty() {
+                v.push(filter(&mut inner, depth + 1)?);
+            }
+            Ok(if t == 0xa0 {
+                Filter::And(v)
+            } else {
+                Filter::Or(v)
+            })
+        }
+        0xa2 => {
+            let mut inner = r.child(c)?;
+            Ok(Filter::Not(Box::new(filter(&mut inner, depth + 1)?)))
+        }
+        _ => leaf(r, t, c),
+    }
+}
+
+#[inline(never)]
+fn leaf(r: &Reader<'_>, t: u8, c: &[u8]) -> Result<Filter, FilterError> {
     let ava = |r: &Reader<'_>| -> Result<(String, Vec<u8>), FilterError> {
         let mut a = r.child(c)?;
         let attr = text(a.octets(tag::OCTET_STRING)?);
@@ -339,22 +388,6 @@ fn filter(r: &mut Reader<'_>, depth: usize) -> Result<Filter, FilterError> {
         Ok((attr, v))
     };
     Ok(match t {
-        0xa0 | 0xa1 => {
-            let mut inner = r.child(c)?;
-            let mut v = Vec::new();
-            while !inner.is_empty() {
-                v.push(filter(&mut inner, depth + 1)?);
-            }
-            if t == 0xa0 {
-                Filter::And(v)
-            } else {
-                Filter::Or(v)
-            }
-        }
-        0xa2 => {
-            let mut inner = r.child(c)?;
-            Filter::Not(Box::new(filter(&mut inner, depth + 1)?))
-        }
         0xa3 => {
             let (a, v) = ava(r)?;
             Filter::Equal(a, v)
@@ -536,6 +569,36 @@ fn bind(m: &Reader<'_>, c: &[u8]) -> Result<Request, BerError> {
     })
 }
 
+/// Whether the filter `b` starts with nests and/or/not past
+/// [`MAX_FILTER_DEPTH`], found without recursion so no input can exhaust the stack.
+fn too_deep(b: &[u8]) -> bool {
+    let first = match ber::header(b) {
+        Ok((_, h, len)) => b.get(..h.saturating_add(len)).unwrap_or(b),
+        Err(_) => return false,
+    };
+    let mut stack: Vec<&[u8]> = vec![first];
+    while let Some(top) = stack.last_mut() {
+        if top.is_empty() {
+            stack.pop();
+            continue;
+        }
+        let Ok((t, h, len)) = ber::header(top) else {
+            return false;
+        };
+        let Some(content) = top.get(h..h.saturating_add(len)) else {
+            return false;
+        };
+        *top = top.get(h + len..).unwrap_or_default();
+        if matches!(t, 0xa0..=0xa2) {
+            if stack.len() > MAX_FILTER_DEPTH {
+                return true;
+            }
+            stack.push(content);
+        }
+    }
+    false
+}
+
 fn search(m: &Reader<'_>, c: &[u8]) -> Result<Search, FilterError> {
     let mut s = m.child(c)?;
     let base = text(s.octets(tag::OCTET_STRING)?);
@@ -549,6 +612,9 @@ fn search(m: &Reader<'_>, c: &[u8]) -> Result<Search, FilterError> {
     let size_limit = s.int(tag::INTEGER)?;
     let _time_limit = s.int(tag::INTEGER)?;
     let types_only = s.boolean()?;
+    if too_deep(s.rest()) {
+        return Err(FilterError::TooDeep);
+    }
     let filter = filter(&mut s, 0)?;
     let mut list = s.enter(tag::SEQUENCE)?;
     let mut attrs = Vec::new();
@@ -689,6 +755,55 @@ mod tests {
             notice_of_disconnection(Lengths::Minimal, "unknown LDAP request"),
             b"08\x02\x01\x00x3\n\x01\x02\x04\x00\x04\x14unknown LDAP request\x8a\x161.3.6.1.4.1.1466.20036"
         );
+    }
+
+    fn nested_search(depth: usize) -> Vec<u8> {
+        let mut w = Writer::new(Lengths::Minimal);
+        w.open(tag::SEQUENCE).int(tag::INTEGER, 2).open(op::SEARCH);
+        w.octets("").int(tag::ENUMERATED, 0).int(tag::ENUMERATED, 0);
+        w.int(tag::INTEGER, 0).int(tag::INTEGER, 0).boolean(false);
+        for _ in 0..depth {
+            w.open(0xa2);
+        }
+        w.prim(0x87, b"objectClass");
+        for _ in 0..depth {
+            w.close();
+        }
+        w.open(tag::SEQUENCE).close();
+        w.finish()
+    }
+
+    #[test]
+    fn a_filter_at_slapds_depth_limit_is_handled_on_a_worker_sized_stack() {
+        // tokio's worker threads have 2 MiB of stack; so does this one.
+        let t = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                let Decoded::Request {
+                    req: Request::Search(s),
+                    ..
+                } = decode(&nested_search(MAX_FILTER_DEPTH))
+                else {
+                    panic!("the deepest filter slapd takes is a search");
+                };
+                assert_eq!(
+                    s.filter.text().len(),
+                    MAX_FILTER_DEPTH * 3 + "(objectClass=*)".len()
+                );
+                assert!(matches!(
+                    decode(&nested_search(MAX_FILTER_DEPTH + 2)),
+                    Decoded::Unknown {
+                        text: "filter nested too deeply",
+                        ..
+                    }
+                ));
+                assert!(matches!(
+                    decode(&nested_search(50_000)),
+                    Decoded::Unknown { .. }
+                ));
+            })
+            .unwrap();
+        t.join().unwrap();
     }
 
     proptest! {
