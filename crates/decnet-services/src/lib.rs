@@ -7,6 +7,7 @@
 //! - [`ftp`]: the vsftpd look-alike (persona filesystem, passive and active data channels, uploads kept)
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
+//! - [`ldap`]: OpenLDAP's slapd or an Active Directory DC over the bait world's people and hosts; binds captured (NTLM as NetNTLMv2), every search an event
 //! - [`mysql`]: MariaDB or MySQL 8 as the distro ships it; login scrambles captured crackable, a query surface over the bait world's appdb
 //! - [`postgres`]: PostgreSQL of the distro's release; cleartext, md5 and SCRAM logins captured, a small query surface
 //! - [`mongodb`]: mongod with authorization enabled; SCRAM-SHA-1/256 proofs captured crackable, planted logins get the bait world's appdb as collections
@@ -27,6 +28,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod kit;
+pub mod ldap;
 pub mod mongodb;
 pub mod mqtt;
 pub mod mysql;

@@ -40,6 +40,7 @@ impl Registry {
             Box::new(crate::mqtt::Mqtt),
             Box::new(crate::elasticsearch::Elasticsearch),
             Box::new(crate::mongodb::Mongodb),
+            Box::new(crate::ldap::Ldap),
         ])
     }
 

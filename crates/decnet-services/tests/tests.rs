@@ -17,6 +17,7 @@ mod http;
 mod http_realism;
 mod http_xmlrpc;
 mod imap;
+mod ldap;
 mod mongodb;
 mod mqtt;
 mod mysql;

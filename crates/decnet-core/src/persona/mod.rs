@@ -171,7 +171,7 @@ impl Persona {
 
 /// Every service name DECNET knows, implemented or planned. A dotted INI
 /// section `[decky.NAME]` is a service section only when NAME is one of these.
-pub const KNOWN_SERVICES: [&str; 32] = [
+pub const KNOWN_SERVICES: [&str; 33] = [
     "ssh",
     "telnet",
     "http",
@@ -185,6 +185,7 @@ pub const KNOWN_SERVICES: [&str; 32] = [
     "mongodb",
     "redis",
     "ldap",
+    "ldaps",
     "smtp",
     "submission",
     "smtps",
@@ -209,11 +210,10 @@ pub const KNOWN_SERVICES: [&str; 32] = [
 /// Services of [`KNOWN_SERVICES`] not implemented yet. A service leaves this
 /// list in the change that registers it (a test in `decnet-services` checks
 /// that every known service is registered or planned, never both).
-pub const PLANNED_SERVICES: [&str; 14] = [
+pub const PLANNED_SERVICES: [&str; 12] = [
     "smb",
     "rdp",
     "mssql",
-    "ldap",
     "smtp_relay",
     "snmp",
     "sip",
