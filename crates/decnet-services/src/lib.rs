@@ -4,8 +4,10 @@
 //! - [`conn`]: the supervised connection (idle deadline, byte caps) every service reads from
 //! - [`kit`]: what line, TLS and persona-driven protocols share (capped lines, rewind/peek, TLS, persona keys)
 //! - [`registry`]: the services this build implements
+//! - [`docker_api`]: dockerd's Engine API on 2375/2376, a site of the HTTP front end; container creates, execs, pulls and builds captured
 //! - [`ftp`]: the vsftpd look-alike (persona filesystem, passive and active data channels, uploads kept)
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
+//! - [`k8s`]: kube-apiserver on 6443/8080, a site of the HTTP front end; tokens captured, bait secrets, pod creates and execs captured
 //! - [`imap`]: Dovecot's IMAP over the bait world's mailboxes, with its `imaps` listener
 //! - [`ldap`]: OpenLDAP's slapd or an Active Directory DC over the bait world's people and hosts; binds captured (NTLM as NetNTLMv2), every search an event
 //! - [`mysql`]: MariaDB or MySQL 8 as the distro ships it; login scrambles captured crackable, a query surface over the bait world's appdb
@@ -23,6 +25,7 @@
 //! Services only parse and answer; the engine binds sockets and enforces limits.
 
 pub mod conn;
+pub mod docker_api;
 pub mod elasticsearch;
 pub mod ftp;
 pub mod http;

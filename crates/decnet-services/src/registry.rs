@@ -27,6 +27,7 @@ impl Registry {
     pub fn builtin() -> Registry {
         Registry::new(vec![
             Box::new(crate::http::Http),
+            Box::new(crate::docker_api::DockerApi),
             Box::new(crate::ssh::Ssh),
             Box::new(crate::telnet::Telnet),
             Box::new(crate::vnc::Vnc),

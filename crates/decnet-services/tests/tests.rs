@@ -10,6 +10,7 @@
 )]
 
 mod deadlines;
+mod docker_api;
 mod elasticsearch;
 mod ftp;
 mod harness;

@@ -171,7 +171,7 @@ impl Persona {
 
 /// Every service name DECNET knows, implemented or planned. A dotted INI
 /// section `[decky.NAME]` is a service section only when NAME is one of these.
-pub const KNOWN_SERVICES: [&str; 33] = [
+pub const KNOWN_SERVICES: [&str; 34] = [
     "ssh",
     "telnet",
     "http",
@@ -203,7 +203,9 @@ pub const KNOWN_SERVICES: [&str; 33] = [
     "mdns",
     "elasticsearch",
     "docker_api",
+    "docker_api_tls",
     "k8s",
+    "k8s_insecure",
     "conpot",
 ];
 
@@ -220,8 +222,8 @@ pub const PLANNED_SERVICES: [&str; 12] = [
     "tftp",
     "llmnr",
     "mdns",
-    "docker_api",
     "k8s",
+    "k8s_insecure",
     "conpot",
 ];
 

@@ -18,6 +18,7 @@
 pub(crate) mod apps;
 pub mod creds;
 pub mod front;
+pub mod json;
 pub mod site;
 pub mod wire;
 
@@ -461,7 +462,7 @@ where
                 detail,
                 data,
             } => {
-                let raw = handler.refusal_response(refusal);
+                let raw = handler.refusal_response(refusal, detail);
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
                     io.write_all(&raw).await?;
                     io.shutdown().await
@@ -696,9 +697,9 @@ impl Handler {
     }
 
     /// The server's answer to a head it refuses, closing the connection.
-    fn refusal_response(&self, refusal: Refusal) -> Vec<u8> {
+    fn refusal_response(&self, refusal: Refusal, detail: &str) -> Vec<u8> {
         if self.site.style() == Style::Go {
-            return go_refusal(refusal);
+            return go_refusal(refusal, detail);
         }
         let host = self.site.server().hostname.to_owned();
         let req = self.req("GET", "/", &host, self.scheme(), None);
@@ -771,7 +772,7 @@ impl Handler {
         let (response, keep) = match record.raw.take() {
             Some(raw) => (raw, false),
             None => (
-                raw_response(self.site.as_ref(), &page, persist, answer),
+                raw_response_with(self.site.as_ref(), &page, persist, answer, record.flushed),
                 persist.keep,
             ),
         };
@@ -1007,11 +1008,11 @@ fn body_allowed(status: u16) -> bool {
 }
 
 /// Whether the Go style sends this page chunked.
-fn go_chunked(page: &Page, persist: Persist, answer: Answer) -> bool {
+fn go_chunked(page: &Page, persist: Persist, answer: Answer, flushed: bool) -> bool {
     answer == Answer::Full
         && persist.v11
         && body_allowed(page.status)
-        && page.body.len() > GO_CHUNKING
+        && (page.body.len() > GO_CHUNKING || flushed)
         && !has(&page.extra, "Content-Length")
 }
 
@@ -1025,6 +1026,7 @@ fn response_headers(
     page: &Page,
     persist: Persist,
     answer: Answer,
+    flushed: bool,
 ) -> Vec<(&'static str, String)> {
     let style = site.style();
     let site = site.server();
@@ -1079,7 +1081,7 @@ fn response_headers(
             // `Header.WriteSubset` sorts the handler's headers by key.
             let mut set = page.extra.clone();
             set.sort_by(|a, b| a.0.cmp(b.0));
-            let chunked = go_chunked(page, persist, answer);
+            let chunked = go_chunked(page, persist, answer, flushed);
             let allowed = body_allowed(page.status);
             let set_len = has(&set, "Content-Length");
             let set_type = has(&set, "Content-Type");
@@ -1090,7 +1092,7 @@ fn response_headers(
             }
             // A length Go knows: the handler finished within its buffer (a HEAD
             // handler that wrote nothing leaves it out).
-            let small = len <= GO_CHUNKING;
+            let small = len <= GO_CHUNKING && !flushed;
             if !set_len && allowed && small && (answer != Answer::HeadersOnly || len > 0) {
                 h.push(("Content-Length", len.to_string()));
             }
@@ -1121,6 +1123,17 @@ fn response_headers(
 /// nginx and Apache answer every version with an HTTP/1.1 status line, Go and
 /// Netty answer HTTP/1.0 in kind.
 fn raw_response(site: &dyn Site, page: &Page, persist: Persist, answer: Answer) -> Vec<u8> {
+    raw_response_with(site, page, persist, answer, false)
+}
+
+/// [`raw_response`] of a handler that may have flushed its head early.
+fn raw_response_with(
+    site: &dyn Site,
+    page: &Page,
+    persist: Persist,
+    answer: Answer,
+    flushed: bool,
+) -> Vec<u8> {
     if answer == Answer::BodyOnly {
         return page.body.clone().into_bytes();
     }
@@ -1134,7 +1147,7 @@ fn raw_response(site: &dyn Site, page: &Page, persist: Persist, answer: Answer) 
         page.status,
         style.reason(page.status)
     );
-    for (name, value) in response_headers(site, page, persist, answer) {
+    for (name, value) in response_headers(site, page, persist, answer, flushed) {
         out.push_str(name);
         out.push_str(": ");
         out.push_str(&value);
@@ -1142,7 +1155,7 @@ fn raw_response(site: &dyn Site, page: &Page, persist: Persist, answer: Answer) 
     }
     out.push_str("\r\n");
     if answer == Answer::Full && (style != Style::Go || body_allowed(page.status)) {
-        if style == Style::Go && go_chunked(page, persist, answer) {
+        if style == Style::Go && go_chunked(page, persist, answer, flushed) {
             // One write of the whole body past the buffer: one chunk, then the end.
             out.push_str(&format!("{:x}\r\n", page.body.len()));
             out.push_str(&page.body);
@@ -1156,8 +1169,11 @@ fn raw_response(site: &dyn Site, page: &Page, persist: Persist, answer: Answer) 
 
 /// Go's `net/http` answer to a request head it cannot read: written straight
 /// to the connection, without `Date` or length, and the connection closed.
-fn go_refusal(refusal: Refusal) -> Vec<u8> {
+fn go_refusal(refusal: Refusal, detail: &str) -> Vec<u8> {
     let text = match refusal {
+        Refusal::BadRequest if detail == wire::NO_HOST => {
+            "400 Bad Request: missing required Host header"
+        }
         Refusal::BadRequest => "400 Bad Request",
         Refusal::UriTooLong | Refusal::HeaderTooLarge | Refusal::TooManyHeaders => {
             "431 Request Header Fields Too Large"
@@ -1213,7 +1229,7 @@ mod tests {
             v11: true,
         };
         let names = |s: &PersonaSite| -> Vec<&str> {
-            response_headers(s, &page, keep, Answer::Full)
+            response_headers(s, &page, keep, Answer::Full, false)
                 .into_iter()
                 .map(|(n, _)| n)
                 .collect()
@@ -1438,7 +1454,7 @@ mod tests {
         };
         assert!(text(Style::Go, &ping, old, Answer::Full).starts_with("HTTP/1.0 200 OK\r\n"));
         assert_eq!(
-            go_refusal(Refusal::BadRequest),
+            go_refusal(Refusal::BadRequest, "bare LF"),
             b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"
         );
     }

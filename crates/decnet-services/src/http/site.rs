@@ -202,6 +202,9 @@ pub struct Record {
     /// dockerd's attach: its `101 UPGRADED` head and stream); the connection
     /// is closed after them. The page's status is still what the event records.
     pub raw: Option<Vec<u8>>,
+    /// The handler flushed its head before writing the body (dockerd's wait,
+    /// a pull's progress stream): the Go style sends the body chunked, whatever its size.
+    pub flushed: bool,
 }
 
 impl Record {

@@ -145,6 +145,9 @@ fn absolute_authority(target: &str) -> Option<(&str, &str)> {
     Some((after.get(..end)?, after.get(end..)?))
 }
 
+/// The refusal detail of an HTTP/1.1 request without `Host` (Go says so in its answer).
+pub const NO_HOST: &str = "no Host header";
+
 /// Why a head was refused, in the server's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -524,7 +527,7 @@ fn check_head(head: &mut Head) -> Result<(), Parsed> {
         .map(|h| h.value.as_slice())
         .collect();
     match hosts.as_slice() {
-        [] if head.version.at_least_11() => return bad("no Host header"),
+        [] if head.version.at_least_11() => return bad(NO_HOST),
         [] => {}
         [host] => {
             if !host_ok(host) {
