@@ -171,7 +171,7 @@ impl Persona {
 
 /// Every service name DECNET knows, implemented or planned. A dotted INI
 /// section `[decky.NAME]` is a service section only when NAME is one of these.
-pub const KNOWN_SERVICES: [&str; 34] = [
+pub const KNOWN_SERVICES: [&str; 35] = [
     "ssh",
     "telnet",
     "http",
