@@ -56,15 +56,21 @@ fn app_password(s: &Served) -> String {
 }
 
 /// The python3 that imports pymongo (Debian's python3-pymongo lives in /usr/bin's).
+/// In CI (`CI` set) its absence is a failure, as `.ci/run` installs it.
 fn pymongo_python() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+    let found = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
         std::process::Command::new(p)
             .args(["-c", "import pymongo"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
-    })
+    });
+    assert!(
+        found.is_some() || std::env::var_os("CI").is_none(),
+        "python3-pymongo is not installed, but .ci/run should have installed it"
+    );
+    found
 }
 
 async fn py(py: &str, script: &str, args: &[&str]) -> std::process::Output {

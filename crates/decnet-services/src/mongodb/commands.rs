@@ -31,6 +31,10 @@ fn tag(key: &[u8], data: &[u8]) -> [u8; 32] {
 const MAX_BSON_OBJECT_SIZE: i32 = 16 * 1024 * 1024;
 const MAX_MESSAGE_SIZE_BYTES: i32 = 48_000_000;
 const MAX_WRITE_BATCH_SIZE: i32 = 100_000;
+/// Documents one connection's inserts keep (beyond, they are acknowledged and dropped).
+const WRITTEN_DOCS: usize = 1_000;
+/// Bytes one connection's inserts keep.
+const WRITTEN_BYTES: usize = 4 * 1024 * 1024;
 /// Documents a cursor's first batch holds at most (no cursor is ever left open).
 const BATCH: usize = 101;
 
@@ -178,6 +182,9 @@ pub struct ConnState {
     conv: Option<Conversation>,
     /// How long the last `hello` asked to wait for a topology change.
     pub await_ms: Option<u64>,
+    /// Documents this connection inserted (namespace, document), read back by its own queries.
+    written: Vec<(String, Document)>,
+    written_bytes: usize,
 }
 
 impl ConnState {
@@ -192,6 +199,8 @@ impl ConnState {
             seen_hello: false,
             conv: None,
             await_ms: None,
+            written: Vec::new(),
+            written_bytes: 0,
         }
     }
 }
@@ -562,11 +571,32 @@ fn dispatch(
         "serverStatus" => server_status(sh, c),
         "listDatabases" => list_databases(cmd, data, ans),
         "listCollections" => list_collections(cmd, db, data, ans),
-        "find" | "count" | "aggregate" | "distinct" => read(name, cmd, db, data, ans),
+        "find" | "count" | "aggregate" | "distinct" => {
+            let docs = visible(c, cmd, name, db, data);
+            read(name, cmd, db, &docs, ans)
+        }
         "insert" => {
-            let n =
-                cmd.get("documents")
-                    .map_or(0, |v| if let Value::Array(a) = v { a.len() } else { 0 });
+            let ns = namespace(cmd, name, db);
+            let mut n = 0usize;
+            if let Some(Value::Array(a)) = cmd.get("documents") {
+                for d in a.iter().filter_map(Value::as_doc) {
+                    n += 1;
+                    let size = d.to_bytes().len();
+                    if c.written.len() >= WRITTEN_DOCS || c.written_bytes + size > WRITTEN_BYTES {
+                        continue;
+                    }
+                    let mut d = d.clone();
+                    if d.get("_id").is_none() {
+                        let mut oid = [0u8; 12];
+                        oid[..4]
+                            .copy_from_slice(&u32::try_from(now_secs()).unwrap_or(0).to_be_bytes());
+                        oid[4..].copy_from_slice(&rand::random::<[u8; 8]>());
+                        d.0.insert(0, ("_id".to_owned(), Value::ObjectId(oid)));
+                    }
+                    c.written_bytes += size;
+                    c.written.push((ns.clone(), d));
+                }
+            }
             set_rows(ans, n);
             Document::new()
                 .with("n", i32::try_from(n).unwrap_or(0))
@@ -578,7 +608,7 @@ fn dispatch(
             } else {
                 "deletes"
             };
-            let docs = collection(cmd, name, db, data).map_or(&[][..], |c| c.docs.as_slice());
+            let docs = visible(c, cmd, name, db, data);
             let mut n = 0usize;
             if let Some(Value::Array(ops)) = cmd.get(key) {
                 for op in ops {
@@ -1020,9 +1050,28 @@ fn cursor_reply(batch: Vec<Value>, ns: String) -> Document {
         .with("ok", 1.0)
 }
 
-fn read(name: &str, cmd: &Document, db: &str, data: &[Database], ans: &mut Answer) -> Document {
+/// The documents a command on `cmd`'s collection sees: the bait, then what
+/// this connection inserted.
+fn visible(
+    c: &ConnState,
+    cmd: &Document,
+    name: &str,
+    db: &str,
+    data: &[Database],
+) -> Vec<Document> {
     let ns = namespace(cmd, name, db);
-    let docs = collection(cmd, name, db, data).map_or(&[][..], |c| c.docs.as_slice());
+    let mut docs = collection(cmd, name, db, data).map_or_else(Vec::new, |c| c.docs.clone());
+    docs.extend(
+        c.written
+            .iter()
+            .filter(|(n, _)| *n == ns)
+            .map(|(_, d)| d.clone()),
+    );
+    docs
+}
+
+fn read(name: &str, cmd: &Document, db: &str, docs: &[Document], ans: &mut Answer) -> Document {
+    let ns = namespace(cmd, name, db);
     let num = |k: &str| {
         cmd.get(k)
             .and_then(Value::as_i64)
@@ -1482,5 +1531,46 @@ mod tests {
         );
         assert_eq!(a.error, Some(13));
         assert!(a.data);
+    }
+
+    #[test]
+    fn a_connection_reads_back_what_it_inserted() {
+        let sh = shared(None);
+        let mut c = ConnState::new(1, String::new(), 27017);
+        c.user = Some(("app".into(), "appdb".into()));
+        let note = Document::new().with("content", "pay 0.1 BTC");
+        let ins = Document::new()
+            .with("insert", "README")
+            .with("documents", vec![Value::Document(note)])
+            .with("$db", "loot");
+        assert_eq!(
+            run(&sh, &mut c, &ins, "loot").reply.get("n"),
+            Some(&Value::Int32(1))
+        );
+        let find = Document::new()
+            .with("find", "README")
+            .with("filter", Document::new());
+        let r = run(&sh, &mut c, &find, "loot").reply;
+        let batch = r
+            .get("cursor")
+            .and_then(Value::as_doc)
+            .and_then(|c| c.get("firstBatch"))
+            .cloned();
+        let Some(Value::Array(b)) = batch else {
+            panic!("a cursor reply: {r:?}")
+        };
+        assert_eq!(b.len(), 1);
+        let d = b[0].as_doc().unwrap();
+        assert!(matches!(d.get("_id"), Some(Value::ObjectId(_))));
+        assert_eq!(d.str("content"), Some("pay 0.1 BTC"));
+        let mut other = ConnState::new(2, String::new(), 27017);
+        other.user = c.user.clone();
+        let r = run(&sh, &mut other, &find, "loot").reply;
+        assert_eq!(
+            r.get("cursor")
+                .and_then(Value::as_doc)
+                .and_then(|c| c.get("firstBatch")),
+            Some(&Value::Array(Vec::new()))
+        );
     }
 }

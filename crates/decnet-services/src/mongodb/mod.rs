@@ -25,6 +25,9 @@
 //! the right server signature and sees the world's `appdb` as collections.
 //! PLAIN (an enterprise mechanism) is refused as a community server
 //! refuses it, after its cleartext password is captured.
+//! Writes are acknowledged and never reach the bait; a connection reads
+//! back what it inserted (up to 1000 documents, 4 MiB), so an intruder's
+//! test write or ransom note is there when they look.
 //!
 //! Events: every command is a `command` event (opcode, database, the command
 //! in the shell's notation; `hello` with the client's metadata: driver, OS,
