@@ -375,7 +375,7 @@ impl State<'_> {
             dns_domain: dir.domain.clone(),
             dns_computer: format!("{}.{}", host.to_lowercase(), dir.domain),
             dns_tree: dir.domain.clone(),
-            version: (10, 0, 17763),
+            version: dir.windows_version,
         };
         ntlmssp::challenge_message(
             ntlmssp::reply_flags(client),
