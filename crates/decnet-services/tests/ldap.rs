@@ -997,3 +997,52 @@ async fn ldaps_serves_the_root_dse_over_tls() {
     assert!(q.fields.contains_key("tls_ja4"), "{:?}", q.fields);
     assert_eq!(q.service, "ldaps");
 }
+
+#[tokio::test]
+async fn active_directory_answers_spnego_wrapped_ntlm_with_a_neg_token_resp() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        "ad-spnego",
+        &[("ldap_vendor", "active-directory")],
+    )
+    .await;
+    // GSS InitialContextToken: SPNEGO OID, NegTokenInit offering NTLMSSP with the NEGOTIATE.
+    let ntlm_oid = tlv(0x06, b"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a");
+    let init = tlv(
+        0xa0,
+        &tlv(
+            0x30,
+            &[
+                tlv(0xa0, &tlv(0x30, &ntlm_oid)),
+                tlv(0xa2, &tlv(0x04, NTLM_NEGOTIATE)),
+            ]
+            .concat(),
+        ),
+    );
+    let token = tlv(
+        0x60,
+        &[tlv(0x06, b"\x2b\x06\x01\x05\x05\x02"), init].concat(),
+    );
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(&sasl_bind(1, "GSS-SPNEGO", &token))
+        .await
+        .unwrap();
+    let r = read_message(&mut c).await;
+    assert_eq!(&r[15..18], b"\n\x01\x0e", "saslBindInProgress");
+    // serverSaslCreds [7], its length in one or two bytes, then the negTokenResp [1].
+    let creds = (18..r.len() - 4)
+        .find_map(|i| match (r[i], r[i + 1]) {
+            (0x87, 0x81) if r[i + 3] == 0xa1 => Some(&r[i + 3..]),
+            (0x87, 0x82) if r[i + 4] == 0xa1 => Some(&r[i + 4..]),
+            _ => None,
+        })
+        .expect("serverSaslCreds holding a negTokenResp");
+    assert!(
+        creds
+            .windows(ntlm_oid.len())
+            .any(|w| w == ntlm_oid.as_slice()),
+        "supportedMech NTLMSSP"
+    );
+    assert_eq!(ntlmssp::message_type(&challenge_of(creds)), Some(2));
+}
