@@ -468,6 +468,7 @@ async fn side_by_side_with_slapd_the_root_dse_and_the_answers_match() {
         ("anonymous", simple_bind(1, "", "")),
         ("unknown SASL mechanism", sasl_bind(1, "FOO", b"")),
         ("SASL PLAIN", sasl_bind(1, "PLAIN", b"\0u\0p")),
+        ("SASL NTLM without a request", sasl_bind(1, "NTLM", b"")),
         (
             "StartTLS",
             msg(1, tlv(0x77, &tlv(0x80, b"1.3.6.1.4.1.1466.20037"))),
@@ -525,6 +526,29 @@ async fn side_by_side_with_slapd_the_root_dse_and_the_answers_match() {
             "{what}"
         );
     }
+
+    // SASL NTLM through Cyrus: the CHALLENGE's shape, then the refusal, as slapd's.
+    let mut seen = Vec::new();
+    for addr in [s.addr, real.addr] {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(&sasl_bind(1, "NTLM", NTLM_NEGOTIATE))
+            .await
+            .unwrap();
+        let first = read_message(&mut c).await;
+        let challenge = challenge_of(&first);
+        let (nt, _) = ntlmv2("pw", "bob", "WORKGROUP", &challenge);
+        let auth = ntlmssp::authenticate_message("bob", "WORKGROUP", "WS01", &[0; 24], &nt);
+        c.write_all(&sasl_bind(2, "NTLM", &auth)).await.unwrap();
+        let second = read_message(&mut c).await;
+        let head = first[..first.len() - challenge.len()].to_vec();
+        // Type, target name offset and flags (the length and name are the host's, the challenge random).
+        let shape = [&challenge[8..12], &challenge[16..24], &challenge[32..48]].concat();
+        seen.push((head.len(), head[..head.len() - 2].to_vec(), shape, second));
+    }
+    // The message and BindResponse lengths follow the host name.
+    assert_eq!(seen[0].1[7..], seen[1].1[7..], "resultCode and text");
+    assert_eq!(seen[0].2, seen[1].2, "CHALLENGE layout");
+    assert_eq!(seen[0].3, seen[1].3, "the AUTHENTICATE's refusal");
 }
 
 /// nmap's probes and matches for LDAP alone (nmap-service-probes' NULL,
@@ -722,6 +746,66 @@ async fn read_message(c: &mut TcpStream) -> Vec<u8> {
     m
 }
 
+/// A NEGOTIATE with the flags and VERSION Windows Server 2019's SSPI sends.
+const NTLM_NEGOTIATE: &[u8] = b"NTLMSSP\x00\x01\x00\x00\x00\x97\x82\x08\xe2\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0a\x00\x63\x45\x00\x00\x00\x0f";
+
+fn sicily(id: u8, choice: u8, data: &[u8]) -> Vec<u8> {
+    let mut b = tlv(0x02, &[3]);
+    b.extend(tlv(0x04, b""));
+    b.extend(tlv(0x80 | choice, data));
+    msg(id, tlv(0x60, &b))
+}
+
+#[tokio::test]
+async fn active_directory_sicily_ntlm_bind_carries_the_challenge_in_matched_dn() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start(
+        dir.path(),
+        "ad-sicily",
+        &[("ldap_vendor", "active-directory")],
+    )
+    .await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(&sicily(1, 9, b"")).await.unwrap();
+    let r = read_message(&mut c).await;
+    assert_eq!(
+        &r[15..],
+        b"\n\x01\x00\x04\x04NTLM\x04\x00",
+        "package discovery names NTLM"
+    );
+    c.write_all(&sicily(2, 10, NTLM_NEGOTIATE)).await.unwrap();
+    let r = read_message(&mut c).await;
+    assert_eq!(&r[15..18], b"\n\x01\x00");
+    let challenge = challenge_of(&r);
+    let (nt, ch) = ntlmv2("Spring2026?", "svc_backup", "CORPX", &challenge);
+    let auth = ntlmssp::authenticate_message("svc_backup", "CORPX", "WS01", &[0; 24], &nt);
+    c.write_all(&sicily(3, 11, &auth)).await.unwrap();
+    let r = read_message(&mut c).await;
+    assert!(r.windows(3).any(|w| w == b"\n\x011"), "invalidCredentials");
+    let e = s
+        .wait_type(EventType::LoginAttempt)
+        .await
+        .expect("login_attempt");
+    let (principal, secret, kind) = login_of(&e);
+    assert_eq!(
+        (principal.as_str(), kind),
+        ("CORPX\\svc_backup", SecretKind::NtlmsspV2)
+    );
+    assert_eq!(
+        String::from_utf8(secret).unwrap(),
+        format!(
+            "svc_backup::CORPX:{}:{}:{}",
+            hex::encode(ch),
+            hex::encode(&nt[..16]),
+            hex::encode(&nt[16..])
+        )
+    );
+    assert_eq!(
+        e.credential.as_ref().unwrap().realm.as_deref(),
+        Some("CORPX")
+    );
+}
+
 #[tokio::test]
 async fn active_directory_ntlm_bind_captures_netntlmv2_that_recomputes_from_the_password() {
     let dir = tempfile::tempdir().unwrap();
@@ -731,7 +815,7 @@ async fn active_directory_ntlm_bind_captures_netntlmv2_that_recomputes_from_the_
         &[("ldap_vendor", "active-directory")],
     )
     .await;
-    let negotiate = b"NTLMSSP\x00\x01\x00\x00\x00\x97\x82\x08\xe2\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0a\x00\x63\x45\x00\x00\x00\x0f";
+    let negotiate = NTLM_NEGOTIATE;
     let domain = s
         .decky
         .bait
@@ -912,4 +996,53 @@ async fn ldaps_serves_the_root_dse_over_tls() {
     let q = s.wait_type(EventType::Query).await.unwrap();
     assert!(q.fields.contains_key("tls_ja4"), "{:?}", q.fields);
     assert_eq!(q.service, "ldaps");
+}
+
+#[tokio::test]
+async fn active_directory_answers_spnego_wrapped_ntlm_with_a_neg_token_resp() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        "ad-spnego",
+        &[("ldap_vendor", "active-directory")],
+    )
+    .await;
+    // GSS InitialContextToken: SPNEGO OID, NegTokenInit offering NTLMSSP with the NEGOTIATE.
+    let ntlm_oid = tlv(0x06, b"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a");
+    let init = tlv(
+        0xa0,
+        &tlv(
+            0x30,
+            &[
+                tlv(0xa0, &tlv(0x30, &ntlm_oid)),
+                tlv(0xa2, &tlv(0x04, NTLM_NEGOTIATE)),
+            ]
+            .concat(),
+        ),
+    );
+    let token = tlv(
+        0x60,
+        &[tlv(0x06, b"\x2b\x06\x01\x05\x05\x02"), init].concat(),
+    );
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(&sasl_bind(1, "GSS-SPNEGO", &token))
+        .await
+        .unwrap();
+    let r = read_message(&mut c).await;
+    assert_eq!(&r[15..18], b"\n\x01\x0e", "saslBindInProgress");
+    // serverSaslCreds [7], its length in one or two bytes, then the negTokenResp [1].
+    let creds = (18..r.len() - 4)
+        .find_map(|i| match (r[i], r[i + 1]) {
+            (0x87, 0x81) if r[i + 3] == 0xa1 => Some(&r[i + 3..]),
+            (0x87, 0x82) if r[i + 4] == 0xa1 => Some(&r[i + 4..]),
+            _ => None,
+        })
+        .expect("serverSaslCreds holding a negTokenResp");
+    assert!(
+        creds
+            .windows(ntlm_oid.len())
+            .any(|w| w == ntlm_oid.as_slice()),
+        "supportedMech NTLMSSP"
+    );
+    assert_eq!(ntlmssp::message_type(&challenge_of(creds)), Some(2));
 }

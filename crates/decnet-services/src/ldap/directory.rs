@@ -133,6 +133,8 @@ pub struct Directory {
     pub netbios: String,
     /// The decky's own hostname, as the DC's name (AD) or the server's.
     pub host: String,
+    /// The DC's Windows version: major, minor, build (AD's NTLM VERSION and `operatingSystemVersion`).
+    pub windows_version: (u8, u8, u16),
     entries: Vec<Entry>,
 }
 
@@ -223,6 +225,7 @@ impl Directory {
             domain: domain.to_owned(),
             netbios,
             host: host.to_owned(),
+            windows_version: (10, 0, 17763),
             entries: Vec::new(),
         };
         match vendor {
@@ -523,6 +526,23 @@ impl Directory {
         computer(self, &me, true, 1000);
         for (j, c) in computers.iter().enumerate() {
             computer(self, c, false, 1200 + u32::try_from(j).unwrap_or(0));
+        }
+    }
+
+    /// Makes the DC the given Windows build (product name, `10.0.17763`, 17763).
+    pub fn set_windows(&mut self, product: &str, build: &str, number: u16) {
+        let mut parts = build.split('.').map(|p| p.parse::<u8>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(10), parts.next().unwrap_or(0));
+        self.windows_version = (major, minor, number);
+        let version = format!("{major}.{minor} ({number})");
+        for e in &mut self.entries {
+            for (n, v) in &mut e.attrs {
+                if n == "operatingSystem" {
+                    *v = vec![product.as_bytes().to_vec()];
+                } else if n == "operatingSystemVersion" {
+                    *v = vec![version.as_bytes().to_vec()];
+                }
+            }
         }
     }
 

@@ -177,7 +177,10 @@ impl Service for Ldap {
             .next()
             .unwrap_or("dc01")
             .to_owned();
-        let dir = Directory::build(vendor, &decky.bait, &decky.seed, &base, &domain, &host);
+        let mut dir = Directory::build(vendor, &decky.bait, &decky.seed, &base, &domain, &host);
+        if let Some(w) = decky.config.windows {
+            dir.set_windows(w.product_name, w.build, w.build_number);
+        }
         let tls = if cfg.listener("ldaps").is_some() {
             Some(
                 AcceptorBuilder::new(INFO.name, decky.config.hostname.clone())

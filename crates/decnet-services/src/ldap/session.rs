@@ -375,7 +375,7 @@ impl State<'_> {
             dns_domain: dir.domain.clone(),
             dns_computer: format!("{}.{}", host.to_lowercase(), dir.domain),
             dns_tree: dir.domain.clone(),
-            version: (10, 0, 17763),
+            version: dir.windows_version,
         };
         ntlmssp::challenge_message(
             ntlmssp::reply_flags(client),
@@ -428,7 +428,7 @@ impl State<'_> {
                         };
                         let wrapped_reply =
                             matches!(pending, Some(Pending::Sasl { wrapped: true, .. }));
-                        let ok = self.ntlm_authenticate(raw, challenge, name, f).await;
+                        let ok = self.ntlm_authenticate(raw, challenge, name, f, true).await;
                         if ok {
                             let done: &[u8] = b"\xa1\x07\x30\x05\xa0\x03\x0a\x01\x00";
                             let extra: &[(u8, &[u8])] =
@@ -456,6 +456,10 @@ impl State<'_> {
                 AD_BAD_CREDENTIALS,
             );
             self.command(format!("bind sasl {mechanism}"), f).await;
+            return;
+        }
+        if !ad && mech == "NTLM" {
+            self.cyrus_ntlm(id, name, creds, pending, f).await;
             return;
         }
         if mech == "PLAIN" {
@@ -497,6 +501,86 @@ impl State<'_> {
             );
         }
         self.command(format!("bind sasl {mechanism}"), f).await;
+    }
+
+    /// slapd's NTLM through Cyrus SASL's ntlm plugin: a bare CHALLENGE
+    /// (no target info) naming the host, then "no secret in database" since
+    /// Debian's slapd has no sasldb; the AUTHENTICATE is captured first.
+    async fn cyrus_ntlm(
+        &mut self,
+        id: i64,
+        name: String,
+        creds: Vec<u8>,
+        pending: Option<Pending>,
+        mut f: Fields,
+    ) {
+        match ntlmssp::message_type(&creds) {
+            Some(1) => {
+                let challenge = self.challenge();
+                let client = ntlmssp::Negotiate::parse(&creds).map_or(0, |n| n.flags);
+                let unicode = client & ntlmssp::flags::UNICODE != 0;
+                let flags = cyrus_flags(client);
+                let host = self.sh.dir.host.to_uppercase();
+                let target = if unicode {
+                    ntlmssp::utf16le(&host)
+                } else {
+                    host.into_bytes()
+                };
+                let len = u16::try_from(target.len()).unwrap_or(0).to_le_bytes();
+                let mut m = ntlmssp::SIGNATURE.to_vec();
+                m.extend_from_slice(&2u32.to_le_bytes());
+                m.extend_from_slice(&len);
+                m.extend_from_slice(&len);
+                m.extend_from_slice(&48u32.to_le_bytes());
+                m.extend_from_slice(&flags.to_le_bytes());
+                m.extend_from_slice(&challenge);
+                m.extend_from_slice(&[0; 16]);
+                m.extend_from_slice(&target);
+                self.pending = Some(Pending::Sasl {
+                    challenge,
+                    wrapped: false,
+                });
+                self.reply_extra(
+                    id,
+                    op::BIND_RESPONSE,
+                    code::SASL_BIND_IN_PROGRESS,
+                    "",
+                    "SASL(0): successful result: ",
+                    &[(0x87, &m)],
+                );
+                f.insert("ntlm_challenge".into(), hex::encode(challenge).into());
+                self.command("bind sasl NTLM ntlm negotiate".into(), f)
+                    .await;
+            }
+            Some(3) => {
+                let challenge = match pending {
+                    Some(Pending::Sasl { challenge, .. }) => Some(challenge),
+                    _ => None,
+                };
+                // Without a sasldb no password can succeed, whatever it proves.
+                let _ = self
+                    .ntlm_authenticate(&creds, challenge, name, f, false)
+                    .await;
+                self.bound = None;
+                self.reply(
+                    id,
+                    op::BIND_RESPONSE,
+                    code::INVALID_CREDENTIALS,
+                    "",
+                    "SASL(-13): user not found: no secret in database",
+                );
+            }
+            _ => {
+                self.reply(
+                    id,
+                    op::BIND_RESPONSE,
+                    80,
+                    "",
+                    "SASL(-5): bad protocol / cancel: client didn't issue valid NTLM request",
+                );
+                self.command("bind sasl NTLM".into(), f).await;
+            }
+        }
     }
 
     async fn sicily(
@@ -546,7 +630,7 @@ impl State<'_> {
                 };
                 let raw = ntlmssp::find(&data).unwrap_or(&data).to_vec();
                 let ok = self
-                    .ntlm_authenticate(&raw, challenge, String::new(), f)
+                    .ntlm_authenticate(&raw, challenge, String::new(), f, true)
                     .await;
                 if ok {
                     self.reply(id, op::BIND_RESPONSE, code::SUCCESS, "", "");
@@ -570,6 +654,7 @@ impl State<'_> {
         challenge: Option<[u8; 8]>,
         name: String,
         mut f: Fields,
+        accept: bool,
     ) -> bool {
         let a = match ntlmssp::Authenticate::parse(raw) {
             Ok(a) => a,
@@ -622,7 +707,8 @@ impl State<'_> {
         if !a.domain.is_empty() {
             cred = cred.with_realm(a.domain.clone());
         }
-        let outcome = if proved.is_some() {
+        let ok = accept && proved.is_some();
+        let outcome = if ok {
             LoginOutcome::Success
         } else {
             LoginOutcome::Attempt
@@ -636,7 +722,7 @@ impl State<'_> {
             }
         }
         self.ctx.emit(e).await;
-        if proved.is_some() {
+        if ok {
             self.bound = Some(a.user.clone());
             self.ctx.pre_auth.done();
             true
@@ -891,6 +977,20 @@ fn entry_bytes(lengths: ber::Lengths, id: i64, e: &Entry, s: &Search, ad: bool) 
     message::entry(lengths, id, &e.dn, &attrs)
 }
 
+/// The flags Cyrus SASL's ntlm plugin answers with: the client's low 16
+/// bits as read through signed chars (a low byte of 0x80 or more sets all of
+/// bits 8-15 too, as the real plugin does), OEM dropped for unicode, and
+/// "target is a server".
+fn cyrus_flags(client: u32) -> u32 {
+    let [b0, b1, ..] = client.to_le_bytes();
+    let sx = |b: u8| i32::from(i8::from_ne_bytes([b])) as u32;
+    let mut v = (sx(b0) | (sx(b1) << 8)) & 0xffff;
+    if v & ntlmssp::flags::UNICODE != 0 {
+        v &= !ntlmssp::flags::OEM;
+    }
+    v | 0x0002_0000
+}
+
 /// A SPNEGO negTokenResp (accept-incomplete, NTLMSSP) carrying a CHALLENGE.
 fn spnego_challenge(challenge: &[u8]) -> Vec<u8> {
     let mut w = Writer::new(ber::Lengths::Minimal);
@@ -904,4 +1004,16 @@ fn spnego_challenge(challenge: &[u8]) -> Vec<u8> {
         .close();
     w.open(0xa2).octets(challenge).close();
     w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cyrus_flags_match_what_slapd_answered() {
+        // Recorded from Debian's slapd 2.5.13 with libsasl2-modules 2.1.28.
+        assert_eq!(cyrus_flags(0xa208_8207), 0x0002_8205);
+        assert_eq!(cyrus_flags(0xe208_8297), 0x0002_ff95);
+    }
 }
