@@ -27,6 +27,7 @@ pub mod docker_api;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod k8s;
 pub mod kit;
 pub mod mqtt;
 pub mod mysql;

@@ -17,6 +17,7 @@ mod http;
 mod http_realism;
 mod http_xmlrpc;
 mod imap;
+mod k8s;
 mod mqtt;
 mod mysql;
 mod pop3;
