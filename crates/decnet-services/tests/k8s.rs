@@ -19,7 +19,13 @@ const UNAUTHORIZED: &str =
 async fn serve(name: &str, persona: &[(&str, &str)], data: &std::path::Path) -> Served {
     let mut p = vec![("k8s_token", TOKEN)];
     p.extend_from_slice(persona);
-    let d = harness::decky_in_world(name, &unique_ip(), data, vec![svc("k8s", &p)]);
+    // Redis beside it makes the world plant credentials on this decky.
+    let d = harness::decky_in_world(
+        name,
+        &unique_ip(),
+        data,
+        vec![svc("k8s", &p), svc("redis", &[])],
+    );
     harness::serve(d, "k8s").await
 }
 
@@ -225,6 +231,7 @@ async fn kubectl_get_pods_and_secrets_with_the_planted_token() {
         "the service-account secret holds the token"
     );
     let world = &s.decky.bait;
+    assert!(!world.tokens().is_empty(), "the world plants credentials");
     for t in world.tokens().iter().take(1) {
         assert!(values.contains(&t.secret), "{} planted", t.principal);
         assert!(world
