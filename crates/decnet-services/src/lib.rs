@@ -5,6 +5,7 @@
 //! - [`kit`]: what line, TLS and persona-driven protocols share (capped lines, rewind/peek, TLS, persona keys)
 //! - [`registry`]: the services this build implements
 //! - [`docker_api`]: dockerd's Engine API on 2375/2376, a site of the HTTP front end; container creates, execs, pulls and builds captured
+//! - [`elasticsearch`]: an Elasticsearch node's REST API on 9200, a site of the HTTP front end in Netty's style; bait indices, searches, writes and Basic credentials captured
 //! - [`ftp`]: the vsftpd look-alike (persona filesystem, passive and active data channels, uploads kept)
 //! - [`http`]: the web server with its `https` listener (sites and their pages under `http/pages/`)
 //! - [`k8s`]: kube-apiserver on 6443/8080, a site of the HTTP front end; tokens captured, bait secrets, pod creates and execs captured
@@ -30,6 +31,7 @@ pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod k8s;
 pub mod kit;
 pub mod ldap;
 pub mod mongodb;

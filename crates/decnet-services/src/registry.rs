@@ -28,6 +28,7 @@ impl Registry {
         Registry::new(vec![
             Box::new(crate::http::Http),
             Box::new(crate::docker_api::DockerApi),
+            Box::new(crate::k8s::K8s),
             Box::new(crate::ssh::Ssh),
             Box::new(crate::telnet::Telnet),
             Box::new(crate::vnc::Vnc),

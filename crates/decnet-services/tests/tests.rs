@@ -18,6 +18,7 @@ mod http;
 mod http_realism;
 mod http_xmlrpc;
 mod imap;
+mod k8s;
 mod ldap;
 mod mongodb;
 mod mqtt;
