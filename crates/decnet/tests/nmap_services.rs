@@ -77,6 +77,9 @@ fn nmap_names_the_databases_brokers_and_admin_apis() {
         ("postgres", 5432, "PostgreSQL DB"),
         ("mqtt", 1883, "mosquitto"),
         ("elasticsearch", 9200, "Elasticsearch REST API"),
+        ("mongodb", 27017, "MongoDB"),
+        ("ldap", 389, "OpenLDAP"),
+        ("docker_api", 2375, "Docker"),
     ];
     let services: Vec<&str> = expected.iter().map(|e| e.0).collect();
     std::fs::write(
