@@ -506,7 +506,34 @@ where
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         if !keep {
             let _ = tokio::time::timeout(WRITE_TIMEOUT, io.shutdown()).await;
+            if body.cut.is_some() {
+                linger(&mut io).await;
+            }
             return Ok(());
+        }
+    }
+}
+
+/// Most time a lingering close waits in all (nginx's `lingering_time`).
+const LINGER_TIME: Duration = Duration::from_secs(30);
+/// Most time it waits for the next bytes (nginx's `lingering_timeout`).
+const LINGER_IDLE: Duration = Duration::from_secs(5);
+/// Most bytes it reads and discards.
+const LINGER_MAX: usize = 16 * 1024 * 1024;
+
+/// nginx's lingering close: after answering a request whose body was not read
+/// to its end, the rest is read and discarded for a while, because closing
+/// with unread bytes makes the kernel reset the connection, and the reset
+/// reaches the client before it has read the answer (curl then sees no 413).
+async fn linger<I: AsyncRead + Unpin>(io: &mut I) {
+    let end = tokio::time::Instant::now() + LINGER_TIME;
+    let mut left = LINGER_MAX;
+    let mut sink = [0u8; 16 * 1024];
+    while left > 0 {
+        let until = end.min(tokio::time::Instant::now() + LINGER_IDLE);
+        match tokio::time::timeout_at(until, io.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
         }
     }
 }
